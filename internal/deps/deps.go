@@ -1,0 +1,36 @@
+// Package deps pins the module graph while the packages that use these
+// dependencies are being written. It is removed once they all exist.
+package deps
+
+import (
+	_ "charm.land/bubbles/v2/spinner"
+	_ "charm.land/bubbletea/v2"
+	_ "charm.land/lipgloss/v2"
+	_ "github.com/fsnotify/fsnotify"
+	_ "github.com/moby/moby/client"
+	_ "github.com/moby/patternmatcher"
+	_ "github.com/moby/patternmatcher/ignorefile"
+	_ "github.com/open-policy-agent/opa/v1/rego"
+	_ "github.com/rogpeppe/go-internal/testscript"
+	_ "github.com/spf13/cobra"
+	_ "go.yaml.in/yaml/v3"
+	_ "helm.sh/helm/v3/pkg/action"
+	_ "helm.sh/helm/v3/pkg/chart/loader"
+	_ "helm.sh/helm/v3/pkg/chartutil"
+	_ "helm.sh/helm/v3/pkg/cli"
+	_ "helm.sh/helm/v3/pkg/engine"
+	_ "helm.sh/helm/v3/pkg/storage/driver"
+	_ "k8s.io/apiserver/pkg/admission/plugin/policy/matching"
+	_ "k8s.io/apiserver/pkg/admission/plugin/policy/validating"
+	_ "k8s.io/apiserver/pkg/admission/plugin/cel"
+	_ "k8s.io/apiserver/pkg/cel/environment"
+	_ "k8s.io/client-go/kubernetes"
+	_ "k8s.io/client-go/tools/clientcmd"
+	_ "k8s.io/client-go/tools/portforward"
+	_ "k8s.io/client-go/transport/spdy"
+	_ "k8s.io/pod-security-admission/policy"
+	_ "sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	_ "sigs.k8s.io/kind/pkg/cluster"
+	_ "sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	_ "sigs.k8s.io/yaml"
+)
