@@ -1,0 +1,210 @@
+// Package daemon is devctl's long-running process. It owns all state (one
+// store loop: actions in, events out), serves the API on a unix socket,
+// runs the controllers that create environments, build, deploy and hold
+// port-forwards, persists its state atomically and, after a restart,
+// rediscovers environments from the clusters themselves.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/paths"
+)
+
+// ErrAlreadyRunning is returned by Run when another daemon answers on the socket.
+var ErrAlreadyRunning = errors.New("a devctl daemon is already running")
+
+// Options configure a Daemon.
+type Options struct {
+	Socket   string // default paths.Socket()
+	StateDir string // default paths.StateDir()
+	Version  string
+	Logger   *slog.Logger
+	Deps     Deps
+}
+
+// Daemon is one running devctl daemon.
+type Daemon struct {
+	socket, stateDir, version string
+	log                       *slog.Logger
+	deps                      Deps
+	store                     *Store
+	ctl                       *Controller
+	started                   time.Time
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	stopOnce sync.Once
+}
+
+// New prepares a daemon; Run starts it.
+func New(o Options) *Daemon {
+	if o.Socket == "" {
+		o.Socket = paths.Socket()
+	}
+	if o.StateDir == "" {
+		o.StateDir = paths.StateDir()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Daemon{socket: o.Socket, stateDir: o.StateDir, version: o.Version, log: o.Logger, deps: o.Deps}
+}
+
+// StatePath is the file the daemon persists its state to.
+func (d *Daemon) StatePath() string { return filepath.Join(d.stateDir, "state.json") }
+
+// Run serves until ctx ends or a shutdown request arrives. Environments keep
+// running after the daemon stops; the next daemon finds them again.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.started = time.Now()
+	if err := paths.EnsurePrivateDir(d.stateDir); err != nil {
+		return err
+	}
+	if err := paths.EnsurePrivateDir(filepath.Dir(d.socket)); err != nil {
+		return err
+	}
+	ln, err := listen(ctx, d.socket)
+	if err != nil {
+		return err
+	}
+	st, err := LoadState(d.StatePath())
+	if err != nil {
+		d.log.Warn("state", "err", err)
+	}
+	d.store = NewStore(st, d.log)
+	d.ctl = newController(d.store, d.deps, d.log)
+	d.ctx, d.cancel = context.WithCancel(ctx)
+	defer d.cancel()
+
+	persistDone := make(chan struct{})
+	pctx, pcancel := context.WithCancel(context.Background())
+	go func() {
+		defer close(persistDone)
+		persist(pctx, d.store, d.StatePath(), 200*time.Millisecond, d.log)
+	}()
+
+	go d.rediscover(d.ctx)
+
+	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	d.log.Info("daemon listening", "socket", d.socket, "pid", os.Getpid(), "version", d.version)
+
+	select {
+	case <-d.ctx.Done():
+	case err = <-serveErr:
+	}
+	d.cancel()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	d.ctl.Wait()
+	d.ctl.CloseForwards()
+	pcancel()
+	<-persistDone
+	d.store.Close()
+	_ = os.Remove(d.socket)
+	d.log.Info("daemon stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (d *Daemon) stop() {
+	d.stopOnce.Do(func() {
+		if d.cancel != nil {
+			d.cancel()
+		}
+	})
+}
+
+// rediscover merges the environments the clusters know with the state file:
+// clusters made by devctl are listed even when the file is gone, entries
+// whose cluster is gone are dropped, and ready environments get their
+// port-forwards back.
+func (d *Daemon) rediscover(ctx context.Context) {
+	if d.deps.Environments == nil {
+		return
+	}
+	recs, err := d.deps.Environments.List(ctx)
+	if err != nil {
+		d.log.Warn("rediscover environments", "err", err)
+		for _, e := range d.store.List(ctx) {
+			if !e.Phase.Settled() {
+				d.store.Dispatch(PhaseChanged{Name: e.Name, Phase: api.PhaseUnknown, Message: "cannot reach the provider: " + err.Error()})
+			}
+		}
+		return
+	}
+	live := map[string]bool{}
+	for _, r := range recs {
+		live[r.Name] = true
+		d.store.Dispatch(EnvDiscovered{Env: api.Environment{
+			Name: r.Name, Provider: r.Provider, Project: r.Project, Repo: r.Repo, Branch: r.Branch,
+			Kubeconfig: r.Kubeconfig, Namespace: r.Project, Phase: api.PhaseUnknown, CreatedAt: r.Created,
+			Message: "rediscovered from the cluster",
+		}})
+	}
+	for _, e := range d.store.List(ctx) {
+		if !live[e.Name] {
+			d.log.Info("forgetting environment whose cluster is gone", "env", e.Name)
+			d.store.Dispatch(EnvDeleted{Name: e.Name})
+			continue
+		}
+		switch {
+		case e.Phase == api.PhaseReady || (e.Phase == api.PhaseUnknown && len(e.Services) > 0):
+			name := e.Name
+			env := e
+			d.ctl.start(ctx, name, func(ctx context.Context) error {
+				if err := d.ctl.resume(ctx, env); err != nil {
+					d.store.Dispatch(PhaseChanged{Name: name, Phase: api.PhaseUnknown, Message: "could not resume port-forwards: " + err.Error() + " (run `devctl up` again)"})
+				}
+				return nil
+			})
+		case !e.Phase.Settled():
+			d.store.Dispatch(PhaseChanged{Name: e.Name, Phase: api.PhaseUnknown, Message: "the daemon restarted during " + string(e.Phase) + "; run `devctl up` again"})
+		}
+	}
+}
+
+// listen binds the unix socket with mode 0600. A socket file nobody answers
+// on is stale and replaced; a live one means another daemon runs.
+func listen(ctx context.Context, socket string) (net.Listener, error) {
+	if _, err := os.Stat(socket); err == nil {
+		c := api.NewClient(socket)
+		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		h, herr := c.Health(hctx)
+		cancel()
+		if herr == nil {
+			return nil, fmt.Errorf("%w (pid %d) on %s: stop it with `devctl daemon stop`", ErrAlreadyRunning, h.PID, socket)
+		}
+		if err := os.Remove(socket); err != nil {
+			return nil, fmt.Errorf("remove stale socket %s: %w", socket, err)
+		}
+	}
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", socket)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", socket, err)
+	}
+	if err := os.Chmod(socket, 0o600); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("chmod %s: %w", socket, err)
+	}
+	return ln, nil
+}
