@@ -255,7 +255,7 @@ func (c *Controller) up(ctx context.Context, name string, req api.UpRequest) err
 	var manifests []string
 	if err := c.step(name, StepRender, func() (string, error) {
 		for _, s := range proj.Services {
-			r := Release{Name: s.Name, Namespace: ns, Values: chartValues(proj, s, images[s.Name].Ref, req.Branch, name)}
+			r := Release{Name: s.Name, Namespace: ns, Values: ChartValues(proj, s, images[s.Name].Ref, req.Branch, name)}
 			m, err := c.deps.Charts.Render(ctx, r)
 			if err != nil {
 				return "", fmt.Errorf("render %s: %w", s.Name, err)
@@ -490,9 +490,9 @@ func waitHTTP(ctx context.Context, url string) error {
 	}
 }
 
-// chartValues are the golden-path values for a service: devctl's defaults,
+// ChartValues are the golden-path values for a service: devctl's defaults,
 // then the service's overrides from devctl.yaml, then the image just built.
-func chartValues(p *Project, s ProjectService, ref, branch, env string) map[string]any {
+func ChartValues(p *Project, s ProjectService, ref, branch, env string) map[string]any {
 	repo, tag := splitRef(ref)
 	v := map[string]any{
 		"team":        p.Team,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/config"
 )
 
 // The daemon's controllers reach the outside world only through these small
@@ -21,6 +22,8 @@ type Project struct {
 	Services                      []ProjectService
 	// Notes are the choices made for a project without devctl.yaml.
 	Notes []string
+	// Config is the parsed devctl.yaml (or detected defaults).
+	Config *config.Config
 }
 
 // ProjectService is one service to build and deploy.

@@ -11,6 +11,12 @@ out="$cache/kubernetes-$KUBERNETES_VERSION/bin"
 mkdir -p "$out"
 bins=("$@")
 [ ${#bins[@]} -gt 0 ] || bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kubeadm kube-proxy)
+# One build per version at a time: a second run waits, then finds the cache.
+exec 9>"$out/.lock"
+if ! flock -n 9; then
+  echo "kubernetes $KUBERNETES_VERSION: waiting for another build into $out"
+  flock 9
+fi
 todo=()
 for b in "${bins[@]}"; do
   [ -x "$out/$b" ] || todo+=("$b")

@@ -1,0 +1,81 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/devctl/devctl/internal/config"
+)
+
+func newInitCommand(s Streams) *cobra.Command {
+	var (
+		dir   string
+		force bool
+	)
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Write devctl.yaml for this repository (detects a Dockerfile or a Go main package)",
+		Long: `Write devctl.yaml for the repository in the current directory. With a Dockerfile,
+the service is built from it (the port comes from EXPOSE). With a Go main package and no
+Dockerfile, devctl compiles a static binary and init also writes a FROM scratch Dockerfile,
+so no base image is ever pulled. Existing files are kept unless --force.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				wd, err := os.Getwd()
+				if err != nil {
+					return err
+				}
+				dir = wd
+			}
+			dir, err := filepath.Abs(dir)
+			if err != nil {
+				return err
+			}
+			path := filepath.Join(dir, config.FileName)
+			if _, err := os.Stat(path); err == nil && !force {
+				return fmt.Errorf("%s already exists; edit it, or pass --force to write it anew", path)
+			}
+			cfg, notes, err := config.Detect(dir)
+			if err != nil {
+				return err
+			}
+			var written []string
+			for _, svc := range cfg.Services {
+				if svc.Go == nil {
+					continue
+				}
+				df := filepath.Join(dir, svc.Context, svc.Dockerfile)
+				if _, err := os.Stat(df); errors.Is(err, fs.ErrNotExist) {
+					if err := os.WriteFile(df, config.ScratchDockerfile(svc.Go.Output, svc.Port), 0o644); err != nil {
+						return fmt.Errorf("write %s: %w", df, err)
+					}
+					written = append(written, df)
+				}
+			}
+			b, err := config.Marshal(cfg)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				return fmt.Errorf("write %s: %w", path, err)
+			}
+			for _, n := range notes {
+				fmt.Fprintf(s.Out, "  %s\n", n)
+			}
+			for _, w := range written {
+				fmt.Fprintf(s.Out, "wrote %s\n", w)
+			}
+			fmt.Fprintf(s.Out, "wrote %s\nnext: review it, then run `devctl up`\n", path)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&dir, "dir", "C", "", "the repository directory (default: the current directory)")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing devctl.yaml")
+	return cmd
+}

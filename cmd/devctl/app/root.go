@@ -1,0 +1,60 @@
+package app
+
+import (
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/devctl/devctl/internal/paths"
+)
+
+// globalOptions are the flags every command has.
+type globalOptions struct {
+	socket  string
+	verbose bool
+}
+
+func (g *globalOptions) logger(s Streams) *slog.Logger {
+	level := slog.LevelWarn
+	if g.verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(s.ErrOut, &slog.HandlerOptions{Level: level}))
+}
+
+// NewRootCommand returns the devctl command tree.
+func NewRootCommand(streams Streams) *cobra.Command {
+	g := &globalOptions{}
+	cmd := &cobra.Command{
+		Use:   "devctl",
+		Short: "The golden path, executable: an environment per branch, built, deployed and policy-checked",
+		Long: `devctl brings up an ephemeral Kubernetes environment for the current git branch,
+builds the service's images, installs them with the golden-path Helm chart and checks
+them against the platform's policies, on a laptop and in CI.
+
+  devctl init      write devctl.yaml for this repository
+  devctl up        bring this branch's environment up (starts the daemon when needed)
+  devctl check     check the rendered manifests against policy (pre-push, CI)`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmd.SetOut(streams.Out)
+	cmd.SetErr(streams.ErrOut)
+	cmd.SetIn(streams.In)
+	cmd.PersistentFlags().StringVar(&g.socket, "socket", paths.Socket(), "the daemon's unix socket (env DEVCTL_SOCKET)")
+	cmd.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", os.Getenv("DEVCTL_DEBUG") != "", "log debug detail to stderr")
+	cmd.AddCommand(
+		newUpCommand(g, streams),
+		newDownCommand(g, streams),
+		newLsCommand(g, streams),
+		newStatusCommand(g, streams),
+		newLogsCommand(g, streams),
+		newDaemonCommand(g, streams),
+		newInitCommand(streams),
+		newCheckCommand(g, streams),
+		newHookCommand(streams),
+		newVersionCommand(streams),
+	)
+	return cmd
+}

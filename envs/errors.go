@@ -1,0 +1,17 @@
+package envs
+
+import "errors"
+
+var (
+	// ErrEnvNotFound is returned for an environment that does not exist or
+	// that devctl did not create.
+	ErrEnvNotFound = errors.New("environment not found (devctl ls lists environments)")
+	// ErrNotSupported is returned when the backend lacks an ability, such as
+	// loading images.
+	ErrNotSupported = errors.New("not supported by this environment backend")
+	// ErrInvalidName is returned for a name ValidateName rejects.
+	ErrInvalidName = errors.New("invalid environment name")
+	// ErrNotManaged is returned by Up when a cluster with the name exists but
+	// was not created by devctl.
+	ErrNotManaged = errors.New("a cluster with this name exists but was not created by devctl; delete it or choose another name")
+)

@@ -1,0 +1,234 @@
+// Package kind is the environment backend that runs each environment as a
+// kind (Kubernetes in Docker) cluster.
+package kind
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/kind/pkg/apis/config/defaults"
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	"sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+
+	"github.com/devctl/devctl/envs/internal/providers"
+)
+
+// DefaultNodeImage is the node image used when CreateOptions.NodeImage is empty.
+const DefaultNodeImage = defaults.Image
+
+// AllowCgroupV1Patch lets kubelets from Kubernetes 1.35 on start on hosts that
+// still use cgroup v1; it is harmless on cgroup v2 hosts.
+const AllowCgroupV1Patch = `kind: KubeletConfiguration
+failCgroupV1: false
+`
+
+// Provider runs environments as kind clusters on the local Docker engine.
+type Provider struct {
+	logger *slog.Logger
+}
+
+var (
+	_ providers.Provider    = (*Provider)(nil)
+	_ providers.ImageLoader = (*Provider)(nil)
+)
+
+// New returns a kind backend that logs to logger (nil discards).
+func New(logger *slog.Logger) *Provider {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Provider{logger: logger}
+}
+
+// Name implements providers.Provider.
+func (p *Provider) Name() string { return "kind" }
+
+// kind's Go API takes no context; every call gets a fresh kind provider whose
+// logger is bound to the caller's context and progress callback.
+func (p *Provider) kind(ctx context.Context, progress func(providers.Step)) *cluster.Provider {
+	return cluster.NewProvider(
+		cluster.ProviderWithDocker(),
+		cluster.ProviderWithLogger(newLogger(ctx, p.logger, progress)),
+	)
+}
+
+// Config returns the kind cluster config Create uses for o: one
+// control-plane node, AllowCgroupV1Patch and then o.ConfigPatches.
+func Config(name string, o providers.CreateOptions) *v1alpha4.Cluster {
+	c := &v1alpha4.Cluster{
+		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
+		Name:     name,
+		Nodes:    []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole}},
+	}
+	c.KubeadmConfigPatches = append([]string{AllowCgroupV1Patch}, o.ConfigPatches...)
+	return c
+}
+
+// Create implements providers.Provider. kind cannot be interrupted once it
+// has started, so ctx is only checked before the cluster is created; the
+// wait is bounded by o.WaitForReady.
+func (p *Provider) Create(ctx context.Context, name string, o providers.CreateOptions) error {
+	if o.KubeconfigPath == "" {
+		// kind would otherwise merge into the user's default kubeconfig.
+		return fmt.Errorf("create kind cluster %q: no kubeconfig path given", name)
+	}
+	existing, err := p.List(ctx)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(existing, name) {
+		return fmt.Errorf("create kind cluster %q: %w", name, providers.ErrExists)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("create kind cluster %q: %w", name, err)
+	}
+	image := o.NodeImage
+	if image == "" {
+		image = DefaultNodeImage
+	}
+	opts := []cluster.CreateOption{
+		cluster.CreateWithV1Alpha4Config(Config(name, o)),
+		cluster.CreateWithNodeImage(image),
+		cluster.CreateWithKubeconfigPath(o.KubeconfigPath),
+		cluster.CreateWithDisplayUsage(false),
+		cluster.CreateWithDisplaySalutation(false),
+	}
+	if o.WaitForReady > 0 {
+		opts = append(opts, cluster.CreateWithWaitForReady(o.WaitForReady))
+	}
+	if err := p.kind(ctx, o.Progress).Create(name, opts...); err != nil {
+		return fmt.Errorf("create kind cluster %q with node image %s: %w", name, image, err)
+	}
+	return nil
+}
+
+// Delete implements providers.Provider.
+func (p *Provider) Delete(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete kind cluster %q: %w", name, err)
+	}
+	// kind removes the cluster's entry from a kubeconfig file while deleting.
+	// Point it at an empty scratch file so the user's kubeconfig is never
+	// touched; the environment's own file is removed by the caller.
+	scratch, err := os.MkdirTemp("", "devctl-kind-delete-")
+	if err != nil {
+		return fmt.Errorf("delete kind cluster %q: %w", name, err)
+	}
+	defer os.RemoveAll(scratch)
+	if err := p.kind(ctx, nil).Delete(name, filepath.Join(scratch, "kubeconfig")); err != nil {
+		return fmt.Errorf("delete kind cluster %q: %w", name, err)
+	}
+	return nil
+}
+
+// List implements providers.Provider.
+func (p *Provider) List(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list kind clusters: %w", err)
+	}
+	names, err := p.kind(ctx, nil).List()
+	if err != nil {
+		return nil, fmt.Errorf("list kind clusters (is Docker running? try `docker ps`): %w", err)
+	}
+	return names, nil
+}
+
+// Kubeconfig implements providers.Provider.
+func (p *Provider) Kubeconfig(ctx context.Context, name string) ([]byte, error) {
+	if err := p.ensure(ctx, name); err != nil {
+		return nil, err
+	}
+	cfg, err := p.kind(ctx, nil).KubeConfig(name, false)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig of kind cluster %q: %w", name, err)
+	}
+	return []byte(cfg), nil
+}
+
+// LoadImages implements providers.ImageLoader the way `kind load
+// docker-image` does: the archive is imported into containerd on every node.
+// Cancelling ctx aborts the stream being imported.
+func (p *Provider) LoadImages(ctx context.Context, name string, archive func() (io.ReadCloser, error)) error {
+	if err := p.ensure(ctx, name); err != nil {
+		return err
+	}
+	nodes, err := p.kind(ctx, nil).ListInternalNodes(name)
+	if err != nil {
+		return fmt.Errorf("load images into %q: list nodes: %w", name, err)
+	}
+	if len(nodes) == 0 {
+		return fmt.Errorf("load images into %q: the cluster has no nodes: %w", name, providers.ErrNotFound)
+	}
+	for _, n := range nodes {
+		if err := loadNode(ctx, n.String(), archive, func(r io.Reader) error { return nodeutils.LoadImageArchive(n, r) }); err != nil {
+			return fmt.Errorf("load images into %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func loadNode(ctx context.Context, node string, archive func() (io.ReadCloser, error), load func(io.Reader) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	rc, err := archive()
+	if err != nil {
+		return fmt.Errorf("open image archive for node %s: %w", node, err)
+	}
+	defer rc.Close()
+	if err := load(ctxReader{ctx: ctx, r: rc}); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("node %s: %w", node, ctx.Err())
+		}
+		return fmt.Errorf("node %s: %w", node, err)
+	}
+	return nil
+}
+
+// ctxReader fails reads once ctx is done, which ends the import command's
+// input and so the command.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(b)
+}
+
+func (p *Provider) ensure(ctx context.Context, name string) error {
+	names, err := p.List(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(names, name) {
+		return fmt.Errorf("kind cluster %q: %w", name, providers.ErrNotFound)
+	}
+	return nil
+}
+
+// statusLine turns one of kind's status lines (" • step  ...", " ✓ step",
+// " ✗ step") into a Step.
+func statusLine(line string) (providers.Step, bool) {
+	line = strings.TrimRight(line, "\n")
+	switch {
+	case strings.HasPrefix(line, " • ") && strings.HasSuffix(line, "  ..."):
+		msg := strings.TrimSuffix(strings.TrimPrefix(line, " • "), "  ...")
+		return providers.Step{Message: strings.TrimSpace(msg), State: providers.StepStarted}, true
+	case strings.HasPrefix(line, " ✓ "):
+		return providers.Step{Message: strings.TrimSpace(strings.TrimPrefix(line, " ✓ ")), State: providers.StepDone}, true
+	case strings.HasPrefix(line, " ✗ "):
+		return providers.Step{Message: strings.TrimSpace(strings.TrimPrefix(line, " ✗ ")), State: providers.StepFailed}, true
+	}
+	return providers.Step{}, false
+}

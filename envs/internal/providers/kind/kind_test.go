@@ -1,0 +1,156 @@
+package kind
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+
+	"github.com/devctl/devctl/envs/internal/providers"
+)
+
+func TestStatusLine(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		line   string
+		want   providers.Step
+		wantOK bool
+	}{
+		{" • Preparing nodes 📦  ...\n", providers.Step{Message: "Preparing nodes 📦", State: providers.StepStarted}, true},
+		{" ✓ Preparing nodes 📦\n", providers.Step{Message: "Preparing nodes 📦", State: providers.StepDone}, true},
+		{" ✗ Starting control-plane 🕹️\n", providers.Step{Message: "Starting control-plane 🕹️", State: providers.StepFailed}, true},
+		{"Creating cluster \"x\" ...\n", providers.Step{}, false},
+		{" • no suffix", providers.Step{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.line, func(t *testing.T) {
+			t.Parallel()
+			got, ok := statusLine(tt.line)
+			if ok != tt.wantOK || got != tt.want {
+				t.Errorf("statusLine(%q) = %+v, %v; want %+v, %v", tt.line, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
+func TestLoggerRoutesStatusAndLevels(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var steps []providers.Step
+	g := newLogger(context.Background(), l, func(s providers.Step) { steps = append(steps, s) })
+
+	g.V(0).Infof(" • %s  ...\n", "Writing configuration")
+	g.V(0).Infof(" ✓ %s\n", "Writing configuration")
+	g.V(1).Info("debug detail")
+	g.Warnf("cgroup %s", "v1")
+
+	want := []providers.Step{
+		{Message: "Writing configuration", State: providers.StepStarted},
+		{Message: "Writing configuration", State: providers.StepDone},
+	}
+	if len(steps) != len(want) || steps[0] != want[0] || steps[1] != want[1] {
+		t.Errorf("steps = %+v, want %+v", steps, want)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "level=WARN msg=\"cgroup v1\"") {
+		t.Errorf("warning not logged at WARN:\n%s", out)
+	}
+	if strings.Contains(out, "debug detail") {
+		t.Errorf("V(1) logged although the handler is at INFO:\n%s", out)
+	}
+	if g.V(1).Enabled() {
+		t.Error("V(1).Enabled() = true with an INFO handler")
+	}
+	if !newLogger(context.Background(), slog.New(slog.DiscardHandler), func(providers.Step) {}).V(0).Enabled() {
+		t.Error("V(0) must stay enabled for progress when the logger discards")
+	}
+}
+
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	c := Config("hello-main", providers.CreateOptions{ConfigPatches: []string{"kind: ClusterConfiguration\n"}})
+	if c.Name != "hello-main" || c.APIVersion != "kind.x-k8s.io/v1alpha4" || c.Kind != "Cluster" {
+		t.Errorf("config header = %q %q %q", c.Name, c.APIVersion, c.Kind)
+	}
+	if len(c.Nodes) != 1 || c.Nodes[0].Role != v1alpha4.ControlPlaneRole {
+		t.Errorf("nodes = %+v, want one control plane", c.Nodes)
+	}
+	want := []string{AllowCgroupV1Patch, "kind: ClusterConfiguration\n"}
+	if strings.Join(c.KubeadmConfigPatches, "|") != strings.Join(want, "|") {
+		t.Errorf("patches = %q, want %q", c.KubeadmConfigPatches, want)
+	}
+}
+
+func TestCreateRequiresKubeconfigPath(t *testing.T) {
+	t.Parallel()
+	err := New(nil).Create(context.Background(), "x", providers.CreateOptions{})
+	if err == nil || !strings.Contains(err.Error(), "no kubeconfig path") {
+		t.Fatalf("Create without kubeconfig path: err = %v", err)
+	}
+}
+
+func TestLoadNode(t *testing.T) {
+	t.Parallel()
+	loadErr := errors.New("ctr failed")
+	tests := []struct {
+		name     string
+		cancel   bool
+		openErr  error
+		loadErr  error
+		wantErr  error
+		wantRead string
+	}{
+		{name: "ok", wantRead: "archive"},
+		{name: "open fails", openErr: io.ErrUnexpectedEOF, wantErr: io.ErrUnexpectedEOF},
+		{name: "load fails", loadErr: loadErr, wantErr: loadErr, wantRead: "archive"},
+		{name: "cancelled", cancel: true, wantErr: context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tt.cancel {
+				cancel()
+			}
+			closed := false
+			archive := func() (io.ReadCloser, error) {
+				if tt.openErr != nil {
+					return nil, tt.openErr
+				}
+				return closer{Reader: strings.NewReader("archive"), closed: &closed}, nil
+			}
+			var read string
+			err := loadNode(ctx, "n1", archive, func(r io.Reader) error {
+				b, err := io.ReadAll(r)
+				read = string(b)
+				if err != nil {
+					return err
+				}
+				return tt.loadErr
+			})
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if read != tt.wantRead {
+				t.Errorf("read %q, want %q", read, tt.wantRead)
+			}
+			if tt.openErr == nil && !tt.cancel && !closed {
+				t.Error("archive stream not closed")
+			}
+		})
+	}
+}
+
+type closer struct {
+	io.Reader
+	closed *bool
+}
+
+func (c closer) Close() error { *c.closed = true; return nil }

@@ -1,0 +1,85 @@
+// Package providers declares the small interface every environment backend
+// (kind today, vcluster later) implements, and the optional abilities a
+// backend may add.
+package providers
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// ErrExists is returned by Provider.Create when an environment with the name
+// is already present.
+var ErrExists = errors.New("environment already exists")
+
+// ErrNotFound is returned by Provider methods for a name the backend does
+// not know.
+var ErrNotFound = errors.New("environment not found")
+
+// Provider creates and removes environments of one backend.
+// Implementations are safe for concurrent use.
+type Provider interface {
+	// Name is the backend's name, recorded with each environment ("kind").
+	Name() string
+	// Create makes the environment and returns when it is ready to use.
+	// It returns an error wrapping ErrExists when name is already present.
+	Create(ctx context.Context, name string, o CreateOptions) error
+	// Delete removes the environment; deleting an absent one is not an error.
+	Delete(ctx context.Context, name string) error
+	// List returns the names of all environments the backend can see,
+	// including ones devctl did not create.
+	List(ctx context.Context) ([]string, error)
+	// Kubeconfig returns a kubeconfig that reaches the environment's API
+	// server from this machine.
+	Kubeconfig(ctx context.Context, name string) ([]byte, error)
+}
+
+// ImageLoader is implemented by backends that can put an image archive
+// (the output of `docker save`) straight into the environment's nodes.
+type ImageLoader interface {
+	// LoadImages imports the archive into every node. archive is called
+	// once per node and each returned stream is closed by LoadImages.
+	LoadImages(ctx context.Context, name string, archive func() (io.ReadCloser, error)) error
+}
+
+// CreateOptions tune Provider.Create. Backends ignore fields that do not
+// apply to them.
+type CreateOptions struct {
+	// NodeImage is the node image (kind); empty selects the backend default.
+	NodeImage string
+	// KubeconfigPath is the only kubeconfig file the backend may write while
+	// creating; backends never touch the user's default kubeconfig.
+	KubeconfigPath string
+	// ConfigPatches are extra kubeadm config patches (kind).
+	ConfigPatches []string
+	// WaitForReady bounds the wait for the control plane to be ready.
+	WaitForReady time.Duration
+	// Progress, when set, receives the backend's slow steps as they start
+	// and end.
+	Progress func(Step)
+}
+
+// StepState is where a Step is in its life.
+type StepState int
+
+// Step states.
+const (
+	StepStarted StepState = iota + 1
+	StepDone
+	StepFailed
+)
+
+// Step is a slow, user-visible phase of a backend operation.
+type Step struct {
+	Message string
+	State   StepState
+}
+
+// Report sends s to o.Progress when it is set.
+func (o CreateOptions) Report(message string, state StepState) {
+	if o.Progress != nil {
+		o.Progress(Step{Message: message, State: state})
+	}
+}

@@ -1,0 +1,95 @@
+package envs
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/devctl/devctl/envs/internal/providers"
+)
+
+// StepState is where a Progress step is in its life.
+type StepState int
+
+// Step states.
+const (
+	StepStarted StepState = iota + 1
+	StepDone
+	StepFailed
+)
+
+func (s StepState) String() string {
+	switch s {
+	case StepStarted:
+		return "started"
+	case StepDone:
+		return "done"
+	case StepFailed:
+		return "failed"
+	}
+	return fmt.Sprintf("StepState(%d)", int(s))
+}
+
+// Progress reports a slow step of a Manager operation, for the CLI's status
+// line or the daemon's event stream. Each step is sent once when it starts
+// and once when it ends.
+type Progress struct {
+	Env     string
+	Message string
+	State   StepState
+	// Elapsed is the step's duration, set when State is StepDone or StepFailed.
+	Elapsed time.Duration
+}
+
+// tracker times the steps of one operation on one environment.
+type tracker struct {
+	env  string
+	send func(Progress)
+	now  func() time.Time
+
+	mu      sync.Mutex
+	started map[string]time.Time
+}
+
+func (m *Manager) track(env string) *tracker {
+	return &tracker{env: env, send: m.progress, now: m.now, started: map[string]time.Time{}}
+}
+
+func (t *tracker) emit(message string, state StepState) {
+	t.mu.Lock()
+	p := Progress{Env: t.env, Message: message, State: state}
+	if state == StepStarted {
+		t.started[message] = t.now()
+	} else if s, ok := t.started[message]; ok {
+		p.Elapsed = t.now().Sub(s)
+		delete(t.started, message)
+	}
+	t.mu.Unlock()
+	if t.send != nil {
+		t.send(p)
+	}
+}
+
+// start reports message as started and returns the function that ends it.
+func (t *tracker) start(message string) func(err error) {
+	t.emit(message, StepStarted)
+	return func(err error) {
+		if err != nil {
+			t.emit(message, StepFailed)
+			return
+		}
+		t.emit(message, StepDone)
+	}
+}
+
+// backend forwards a backend's steps.
+func (t *tracker) backend(s providers.Step) {
+	switch s.State {
+	case providers.StepStarted:
+		t.emit(s.Message, StepStarted)
+	case providers.StepDone:
+		t.emit(s.Message, StepDone)
+	case providers.StepFailed:
+		t.emit(s.Message, StepFailed)
+	}
+}
