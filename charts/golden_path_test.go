@@ -20,6 +20,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -222,7 +223,7 @@ func TestGoldenPathDeployment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sel.Matches(labelSet(d.Spec.Template.Labels)) {
+	if !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
 		t.Errorf("deployment selector %s does not match its pod template", sel)
 	}
 	for k, v := range svc.Spec.Selector {
@@ -389,6 +390,8 @@ func TestGoldenPathSchemaErrors(t *testing.T) {
 		{"port zero", with(map[string]any{"service": map[string]any{"port": 0}}), []string{"/service/port", "minimum"}},
 		{"bad pull policy", with(map[string]any{"image": map[string]any{"repository": "r", "pullPolicy": "Sometimes"}}), []string{"/image/pullPolicy"}},
 		{"missing image", map[string]any{}, []string{"/image/repository"}},
+		{"scalar for an object", with(map[string]any{"image": "localhost:5001/shop:v1"}), []string{"image: got string, want an object"}},
+		{"object for a scalar", with(map[string]any{"service": map[string]any{"port": map[string]any{"number": 80}}}), []string{"service.port: got an object"}},
 		{"probe path without slash", with(map[string]any{"probes": map[string]any{"liveness": map[string]any{"path": "healthz"}}}), []string{"/probes/liveness/path"}},
 		{"bad env name", with(map[string]any{"env": map[string]any{"1BAD NAME": "x"}}), []string{"/env"}},
 	}
@@ -451,12 +454,6 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
-
-type labelSet map[string]string
-
-func (l labelSet) Has(k string) bool              { _, ok := l[k]; return ok }
-func (l labelSet) Get(k string) string            { return l[k] }
-func (l labelSet) Lookup(k string) (string, bool) { v, ok := l[k]; return v, ok }
 
 func meta(obj runtime.Object) (metav1.Object, error) {
 	return apimeta.Accessor(obj)

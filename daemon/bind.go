@@ -288,4 +288,3 @@ func (a *clusterAdapter) Diagnose(ctx context.Context, kubeconfig, ns string) st
 	}
 	return c.Diagnose(ctx, ns)
 }
-

@@ -168,4 +168,3 @@ func upsert(create, update func() error) error {
 	}
 	return err
 }
-

@@ -249,7 +249,7 @@ func (c *Controller) up(ctx context.Context, name string, req api.UpRequest) err
 		}
 		services = append(services, svc)
 	}
-	d(ServicesUpdated{Name: name, Services: services})
+	d(ServicesUpdated{Name: name, Services: append([]api.Service(nil), services...)})
 
 	releases := make([]Release, 0, len(proj.Services))
 	var manifests []string
@@ -319,7 +319,7 @@ func (c *Controller) up(ctx context.Context, name string, req api.UpRequest) err
 	for i := range services {
 		services[i].Revision = revisions[services[i].Name]
 	}
-	d(ServicesUpdated{Name: name, Services: services})
+	d(ServicesUpdated{Name: name, Services: append([]api.Service(nil), services...)})
 
 	d(PhaseChanged{Name: name, Phase: api.PhaseWaiting})
 	if err := c.step(name, StepReady, func() (string, error) {

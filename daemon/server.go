@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/devctl/devctl/internal/api"
 	"github.com/devctl/devctl/envs"
+	"github.com/devctl/devctl/internal/api"
 )
 
 // handler returns the daemon's HTTP API. Every path is under /v1.
@@ -132,6 +132,11 @@ func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
+	// Send the headers now: the client's request returns only then, and an
+	// environment that does not exist yet has no snapshot to send.
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush()
+	}
 	fw := flushWriter{w: w}
 	enc := json.NewEncoder(fw)
 	keepalive := time.NewTicker(15 * time.Second)
@@ -186,4 +191,3 @@ func (f flushWriter) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
-

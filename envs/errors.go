@@ -1,6 +1,10 @@
 package envs
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/devctl/devctl/envs/internal/providers"
+)
 
 var (
 	// ErrEnvNotFound is returned for an environment that does not exist or
@@ -15,3 +19,8 @@ var (
 	// was not created by devctl.
 	ErrNotManaged = errors.New("a cluster with this name exists but was not created by devctl; delete it or choose another name")
 )
+
+// CommandError carries the output of a failed backend command (for example a
+// `docker` or node command run by kind). Find it with errors.As and show
+// Output above the error message.
+type CommandError = providers.CommandError

@@ -114,3 +114,13 @@ func FuzzName(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkName(b *testing.B) {
+	for _, branch := range []string{"main", "feature/JIRA-123_" + strings.Repeat("x", 60)} {
+		b.Run(branch[:4], func(b *testing.B) {
+			for b.Loop() {
+				_ = Name("github.com/acme/hello.git", branch)
+			}
+		})
+	}
+}

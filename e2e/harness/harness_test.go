@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -245,4 +246,83 @@ func TestKindLogger(t *testing.T) {
 	if !slices.Equal(rec.logs, want) {
 		t.Errorf("logged %q, want %q", rec.logs, want)
 	}
+}
+
+// TestDockerWrapper runs the wrapper in front of a fake docker that prints
+// its arguments, one per line.
+func TestDockerWrapper(t *testing.T) {
+	t.Parallel()
+	wrapperDir, err := DockerWrapperDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fakeDir := t.TempDir()
+	fake := "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n"
+	if err := os.WriteFile(filepath.Join(fakeDir, "docker"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rewritten := []string{"--cap-add=ALL", "--cap-drop=SYS_RESOURCE",
+		"--security-opt=seccomp=unconfined", "--security-opt=apparmor=unconfined", "--security-opt=systempaths=unconfined",
+		"--device-cgroup-rule=a *:* rwm", "--device=/dev/kmsg"}
+	join := func(parts ...[]string) []string { return slices.Concat(parts...) }
+	tests := []struct {
+		name, mode string
+		args, want []string
+	}{
+		{name: "run rewritten", mode: "always",
+			args: []string{"run", "-d", "--privileged", "--name", "n", "img"},
+			want: join([]string{"run", "-d"}, rewritten, []string{"--name", "n", "img"})},
+		{name: "create after global flags", mode: "always",
+			args: []string{"--host", "unix:///x.sock", "container", "create", "--privileged=true", "img"},
+			want: join([]string{"--host", "unix:///x.sock", "container", "create"}, rewritten, []string{"img"})},
+		{name: "exec drops", mode: "always",
+			args: []string{"exec", "--privileged", "-i", "n", "ctr", "version"},
+			want: []string{"exec", "-i", "n", "ctr", "version"}},
+		{name: "other subcommands untouched", mode: "always",
+			args: []string{"inspect", "--privileged"}, want: []string{"inspect", "--privileged"}},
+		{name: "never", mode: "never",
+			args: []string{"run", "--privileged", "img"}, want: []string{"run", "--privileged", "img"}},
+	}
+	// auto: rewrite exactly when this machine lacks CAP_SYS_RESOURCE.
+	auto := []string{"run", "--privileged", "img"}
+	if !hasCapSysResource(t) {
+		auto = join([]string{"run"}, rewritten, []string{"img"})
+	}
+	tests = append(tests, struct {
+		name, mode string
+		args, want []string
+	}{name: "auto", mode: "auto", args: []string{"run", "--privileged", "img"}, want: auto})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(filepath.Join(wrapperDir, "docker"), tt.args...)
+			cmd.Env = withEnv(withEnv(os.Environ(), "PATH", wrapperDir+":"+fakeDir+":/usr/bin:/bin"), "DEVCTL_DOCKER_WRAPPER", tt.mode)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("wrapper %q: %v", tt.args, err)
+			}
+			if got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n"); !slices.Equal(got, tt.want) {
+				t.Errorf("wrapper %q ran docker with\n%q\nwant\n%q", tt.args, got, tt.want)
+			}
+		})
+	}
+}
+
+func hasCapSysResource(t *testing.T) bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if hex, ok := strings.CutPrefix(line, "CapBnd:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return caps&(1<<24) != 0
+		}
+	}
+	t.Fatal("no CapBnd in /proc/self/status")
+	return false
 }

@@ -52,6 +52,11 @@ start=$(date +%s)
 say() { printf '[%4ds] %s\n' "$(( $(date +%s) - start ))" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+# dbuild TAG DIR: docker build, quiet unless it fails.
+dbuild() {
+  local out
+  out=$(docker build -q -t "$1" "$2" 2>&1) || { printf '%s\n' "$out" >&2; die "docker build $1 failed"; }
+}
 
 command -v docker >/dev/null || die "docker not found: install Docker (e.g. apt-get install docker.io)"
 docker info >/dev/null 2>&1 || die "cannot reach the Docker engine: start dockerd or set DOCKER_HOST"
@@ -65,7 +70,7 @@ if have_image "$node_image" && have_image "$probe_image"; then
 fi
 command -v go >/dev/null || die "go not found: install Go $(sed -n 's/^go //p' "$root/go.mod") or newer"
 
-# gobuild NAME OUTDIR DIR [go build args...]: builds once into
+# gobuild NAME DIR [go build args...]: builds in DIR once into
 # $cache/bin/NAME-<digest of DIR>/NAME and prints that path.
 gobuild() {
   local name=$1 moddir=$2; shift 2
@@ -87,7 +92,7 @@ if ! have_image "$probe_image"; then
   ctx=$(mktemp -d)
   cp "$probe" "$ctx/probe"
   printf 'FROM scratch\nCOPY probe /probe\nUSER 65532:65532\nENTRYPOINT ["/probe"]\nCMD ["serve"]\n' >"$ctx/Dockerfile"
-  docker build -q -t "$probe_image" "$ctx" >/dev/null
+  dbuild "$probe_image" "$ctx"
   rm -rf "$ctx"
   say "built $probe_image"
 fi
@@ -186,7 +191,7 @@ component_image() {
     echo "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     [ -z "$entrypoint" ] || echo "ENTRYPOINT $entrypoint"
   } >"$ctx/Dockerfile"
-  docker build -q -t "$tag" "$ctx" >/dev/null
+  dbuild "$tag" "$ctx"
   say "image $tag"
 }
 say "component images"
@@ -204,8 +209,9 @@ component_image "$storage_image" scratch "$local_path" /usr/local/bin/local-path
 hctx=$work/ctx-helper
 mkdir -p "$hctx"
 docker run --rm --entrypoint cat "$base_image" /bin/busybox >"$hctx/busybox"
+chmod 0755 "$hctx/busybox"
 printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nENV PATH=/bin\n' >"$hctx/Dockerfile"
-docker build -q -t "$helper_image" "$hctx" >/dev/null
+dbuild "$helper_image" "$hctx"
 say "image $helper_image"
 preload=("${wanted[@]}" "$storage_image" "$helper_image")
 
@@ -271,7 +277,11 @@ imported=$(docker exec "$build_container" ctr --namespace=k8s.io images list -q)
 for i in "${preload[@]}"; do
   grep -qx "$i" <<<"$imported" || grep -qx "docker.io/$i" <<<"$imported" || die "image $i missing from the node's containerd"
 done
-docker exec "$build_container" bash -c 'pkill containerd; for i in $(seq 1 30); do pgrep -x containerd >/dev/null || exit 0; sleep 1; done; exit 1'
+# Stop containerd so its metadata is flushed before the commit (the build
+# container's init is `sleep`, which leaves the exited process as a zombie).
+docker exec "$build_container" bash -c 'pkill -x containerd
+  for i in $(seq 1 30); do ps -C containerd -o stat= | grep -qv "^Z" || exit 0; sleep 1; done
+  echo "containerd did not stop" >&2; exit 1'
 docker exec "$build_container" rm -rf /tmp/containerd.log /var/log/apt /var/cache/apt/archives/partial
 docker commit "$build_container" "$node_image-rootfs" >/dev/null
 # `docker commit --change` cannot set STOPSIGNAL; a layer-less build can.
@@ -283,7 +293,7 @@ ENV container=docker
 STOPSIGNAL SIGRTMIN+3
 ENTRYPOINT ["/usr/local/bin/devctl-entrypoint", "/usr/local/bin/entrypoint", "/sbin/init"]
 EOF
-docker build -q -t "$node_image" "$fctx" >/dev/null
+dbuild "$node_image" "$fctx"
 docker rmi "$node_image-rootfs" >/dev/null
 say "built $node_image ($(docker image inspect -f '{{.Size}}' "$node_image" | awk '{printf "%.2f GB", $1/1e9}'))"
 echo "$probe_image"

@@ -50,6 +50,7 @@ type Deploy struct {
 	Timeout time.Duration
 	// Labels are added to the release record (not to the chart's objects),
 	// e.g. the branch or environment, so releases can be listed by label.
+	// Changing only Labels does not cause an upgrade.
 	Labels map[string]string
 	// MaxHistory is the number of revisions kept; DefaultMaxHistory when
 	// zero.

@@ -3,6 +3,8 @@ package helm
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -51,12 +53,41 @@ func Render(ctx context.Context, ch *chart.Chart, releaseName, namespace string,
 // the chart's values.schema.json (and its subcharts'). The error wraps
 // ErrInvalidValues and lists each violation with its key.
 func ValidateValues(ch *chart.Chart, values map[string]any) error {
+	// Helm logs (to the global logger) and drops a value whose shape differs
+	// from the default's; report it instead.
+	if err := checkShapes(ch.Values, values, ""); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidValues, err)
+	}
 	merged, err := chartutil.CoalesceValues(ch, values)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidValues, err)
 	}
 	if err := chartutil.ValidateAgainstSchema(ch, merged); err != nil {
 		return fmt.Errorf("%w (fix the keys below in the service's values):\n%s", ErrInvalidValues, strings.TrimSpace(err.Error()))
+	}
+	return nil
+}
+
+// checkShapes reports a key that is a map in one of defaults and values and
+// not in the other. A nil value is allowed: it removes the default.
+func checkShapes(defaults, values map[string]any, prefix string) error {
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		v, d := values[k], defaults[k]
+		if v == nil || d == nil {
+			continue
+		}
+		vm, vIsMap := v.(map[string]any)
+		dm, dIsMap := d.(map[string]any)
+		switch {
+		case dIsMap && !vIsMap:
+			return fmt.Errorf("%s%s: got %T, want an object", prefix, k, v)
+		case !dIsMap && vIsMap:
+			return fmt.Errorf("%s%s: got an object, want %T", prefix, k, d)
+		case dIsMap:
+			if err := checkShapes(dm, vm, prefix+k+"."); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -30,7 +30,7 @@ func waitReady(ctx context.Context, c readyChecker, resources kube.ResourceList,
 		for _, r := range resources {
 			ready, err := c.IsReady(ctx, r)
 			if !ready {
-				pending, lastErr = r.ObjectName(), err
+				pending, lastErr = objectName(r), err
 				return false, nil
 			}
 		}
@@ -43,4 +43,12 @@ func waitReady(ctx context.Context, c readyChecker, resources kube.ResourceList,
 		return fmt.Errorf("%s not ready: %w (last error: %v)", pending, err, lastErr)
 	}
 	return fmt.Errorf("%s not ready: %w", pending, err)
+}
+
+// objectName is "kind/name" when the resource's mapping is known.
+func objectName(r *resource.Info) string {
+	if r.Mapping == nil {
+		return r.Name
+	}
+	return r.ObjectName()
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -54,11 +55,15 @@ func loadRulesDir(ctx context.Context, dir, namespace string) ([]checker, []Rule
 					if err := fromUnstructured(d.Object.Object, &vap); err != nil {
 						return fmt.Errorf("%s:%d: %w: %w", p, d.Line, ErrInvalidPolicy, err)
 					}
+					defaultPolicy(&vap)
 					policies = append(policies, &vap)
 				case gvk.Group == "admissionregistration.k8s.io" && gvk.Kind == "ValidatingAdmissionPolicyBinding":
 					var b admissionv1.ValidatingAdmissionPolicyBinding
 					if err := fromUnstructured(d.Object.Object, &b); err != nil {
 						return fmt.Errorf("%s:%d: %w: %w", p, d.Line, ErrInvalidPolicy, err)
+					}
+					if m := b.Spec.MatchResources; m != nil {
+						defaultMatchResources(m)
 					}
 					bindings = append(bindings, &b)
 				default:
@@ -98,4 +103,30 @@ func loadRulesDir(ctx context.Context, dir, namespace string) ([]checker, []Rule
 		rules = append(rules, rs...)
 	}
 	return checkers, rules, nil
+}
+
+// defaultPolicy applies the API server's defaults, so a policy read from
+// a file behaves as the stored one does.
+func defaultPolicy(p *admissionv1.ValidatingAdmissionPolicy) {
+	if p.Spec.FailurePolicy == nil {
+		f := admissionv1.Fail
+		p.Spec.FailurePolicy = &f
+	}
+	if p.Spec.MatchConstraints == nil {
+		p.Spec.MatchConstraints = &admissionv1.MatchResources{}
+	}
+	defaultMatchResources(p.Spec.MatchConstraints)
+}
+
+func defaultMatchResources(m *admissionv1.MatchResources) {
+	if m.NamespaceSelector == nil {
+		m.NamespaceSelector = &metav1.LabelSelector{}
+	}
+	if m.ObjectSelector == nil {
+		m.ObjectSelector = &metav1.LabelSelector{}
+	}
+	if m.MatchPolicy == nil {
+		e := admissionv1.Equivalent
+		m.MatchPolicy = &e
+	}
 }

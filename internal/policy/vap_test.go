@@ -82,8 +82,9 @@ func TestVAPMatchConstraintsBindingsParams(t *testing.T) {
 		// binding: only namespace team-a, so big-elsewhere passes
 		// params: maxReplicas from the ConfigMap in platform
 		{"max-replicas", "Deployment/team-a/big", "", "replicas must be at most 3", High},
-		// a pod policy sees the Deployment's pods and reports on the Deployment; Warn binding
-		{"no-default-service-account", "Deployment/team-a/big", "spec.template", "pods must use their own service account", Medium},
+		// a pod policy sees the Deployment's pods and reports on the Deployment;
+		// Warn binding, severity annotation low
+		{"no-default-service-account", "Deployment/team-a/big", "spec.template", "pods must use their own service account", Low},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d findings, want %d: %+v", len(got), len(want), got)

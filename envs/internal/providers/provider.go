@@ -83,3 +83,15 @@ func (o CreateOptions) Report(message string, state StepState) {
 		o.Progress(Step{Message: message, State: state})
 	}
 }
+
+// CommandError carries the output of a backend command that failed, so a
+// CLI can show it above the error.
+type CommandError struct {
+	Command string
+	Output  []byte
+	Err     error
+}
+
+func (e *CommandError) Error() string { return e.Err.Error() }
+
+func (e *CommandError) Unwrap() error { return e.Err }

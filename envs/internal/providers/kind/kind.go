@@ -4,6 +4,7 @@ package kind
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
 
 	"github.com/devctl/devctl/envs/internal/providers"
 )
@@ -104,7 +106,7 @@ func (p *Provider) Create(ctx context.Context, name string, o providers.CreateOp
 		opts = append(opts, cluster.CreateWithWaitForReady(o.WaitForReady))
 	}
 	if err := p.kind(ctx, o.Progress).Create(name, opts...); err != nil {
-		return fmt.Errorf("create kind cluster %q with node image %s: %w", name, image, err)
+		return fmt.Errorf("create kind cluster %q with node image %s: %w", name, image, commandError(err))
 	}
 	return nil
 }
@@ -123,7 +125,7 @@ func (p *Provider) Delete(ctx context.Context, name string) error {
 	}
 	defer os.RemoveAll(scratch)
 	if err := p.kind(ctx, nil).Delete(name, filepath.Join(scratch, "kubeconfig")); err != nil {
-		return fmt.Errorf("delete kind cluster %q: %w", name, err)
+		return fmt.Errorf("delete kind cluster %q: %w", name, commandError(err))
 	}
 	return nil
 }
@@ -168,7 +170,7 @@ func (p *Provider) LoadImages(ctx context.Context, name string, archive func() (
 	}
 	for _, n := range nodes {
 		if err := loadNode(ctx, n.String(), archive, func(r io.Reader) error { return nodeutils.LoadImageArchive(n, r) }); err != nil {
-			return fmt.Errorf("load images into %q: %w", name, err)
+			return fmt.Errorf("load images into %q: %w", name, commandError(err))
 		}
 	}
 	return nil
@@ -215,6 +217,16 @@ func (p *Provider) ensure(ctx context.Context, name string) error {
 		return fmt.Errorf("kind cluster %q: %w", name, providers.ErrNotFound)
 	}
 	return nil
+}
+
+// commandError keeps the output of a failed node or docker command that kind
+// wraps in its own error type.
+func commandError(err error) error {
+	var re *kindexec.RunError
+	if errors.As(err, &re) {
+		return &providers.CommandError{Command: re.PrettyCommand(), Output: re.Output, Err: err}
+	}
+	return err
 }
 
 // statusLine turns one of kind's status lines (" • step  ...", " ✓ step",

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
 
 	"github.com/devctl/devctl/envs/internal/providers"
 )
@@ -154,3 +156,20 @@ type closer struct {
 }
 
 func (c closer) Close() error { *c.closed = true; return nil }
+
+func TestCommandError(t *testing.T) {
+	t.Parallel()
+	run := &kindexec.RunError{Command: []string{"docker", "run", "x"}, Output: []byte("no space left"), Inner: errors.New("exit status 125")}
+	err := commandError(fmt.Errorf("wrapped: %w", run))
+	var ce *providers.CommandError
+	if !errors.As(err, &ce) || string(ce.Output) != "no space left" || ce.Command != "docker run x" {
+		t.Fatalf("commandError = %#v", err)
+	}
+	if !errors.Is(err, run) {
+		t.Error("CommandError hides the original error")
+	}
+	plain := errors.New("plain")
+	if commandError(plain) != plain {
+		t.Error("commandError changed an error without command output")
+	}
+}

@@ -1,0 +1,172 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+func badReport(t *testing.T, waivers string) *Report {
+	t.Helper()
+	ws, err := ParseWaivers("waivers.yaml", []byte(waivers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEngine(t, Options{Waivers: ws, AllowedRegistries: []string{"ghcr.io/acme"}, Now: func() time.Time { return testNow }})
+	docs := golden(t, func(d map[string]any) []Document {
+		container(d)["securityContext"].(map[string]any)["readOnlyRootFilesystem"] = false
+		delete(container(d), "livenessProbe")
+		delete(container(d), "readinessProbe")
+		return nil
+	})
+	r, err := e.Check(context.Background(), docs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestWaivers(t *testing.T) {
+	t.Parallel()
+	const waivers = `waivers:
+- rule: read-only-root-filesystem
+  target: {kind: Deployment, name: web, container: app}
+  reason: writes to /var/cache until PLAT-42
+  ticket: PLAT-42
+  approver: alice
+  expires: 2027-06-30
+- rule: liveness-probe
+  target: {kind: Deployment, name: web}
+  reason: soon
+  approver: bob
+  expires: 2026-11-30
+- rule: readiness-probe
+  target: {name: web}
+  reason: old
+  approver: carol
+  expires: 2026-11-01
+- rule: allowed-registries
+  target: {name: web}
+  reason: strict rules cannot be waived
+  approver: dave
+  expires: 2027-01-01
+`
+	r := badReport(t, waivers)
+	status := map[string]WaiverStatus{}
+	for _, f := range r.Waived {
+		status[f.Rule] = f.Waiver.Status
+	}
+	active := map[string]*WaiverRef{}
+	for _, f := range r.Findings {
+		active[f.Rule] = f.Waiver
+	}
+	if status[RuleReadOnlyRootFilesystem] != WaiverActive {
+		t.Errorf("read-only-root-filesystem not waived: %v", status)
+	}
+	if status[RuleLivenessProbe] != WaiverExpiring {
+		t.Errorf("waiver expiring in 7 days: status %v, want expiring", status[RuleLivenessProbe])
+	}
+	if w := active[RuleReadinessProbe]; w == nil || w.Status != WaiverExpired || !strings.Contains(w.Note, "expired on 2026-11-01") {
+		t.Errorf("expired waiver must stop waiving and say so: %+v", w)
+	}
+	if w := active[RuleAllowedRegistries]; w == nil || w.Status != WaiverRejected {
+		t.Errorf("strict rule waiver must be rejected: %+v", w)
+	}
+	if !r.Failed(High) {
+		t.Error("report with a rejected waiver on a high finding did not fail at high")
+	}
+	var text bytes.Buffer
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Waived (2):", "waived until 2027-06-30 by alice", "expires on 2026-11-30 (in 7 days)", "waiver rejected", "waiver expired on 2026-11-01"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, text.String())
+		}
+	}
+}
+
+func TestParseWaiversRejectsIncomplete(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{
+		"waivers:\n- rule: x\n  reason: r\n  expires: 2027-01-01\n",                        // no approver
+		"waivers:\n- rule: x\n  reason: r\n  approver: a\n  expires: someday\n",            // bad date
+		"waivers:\n- rule: x\n  reason: r\n  approver: a\n  expires: 2027-01-01\n  y: 1\n", // unknown field
+	} {
+		if _, err := ParseWaivers("w.yaml", []byte(in)); err == nil {
+			t.Errorf("accepted %q", in)
+		}
+	}
+}
+
+func TestFailedThreshold(t *testing.T) {
+	t.Parallel()
+	r := &Report{Findings: []Finding{{Rule: "a", Severity: Medium}}}
+	for sev, want := range map[Severity]bool{Low: true, Medium: true, High: false, Critical: false} {
+		if got := r.Failed(sev); got != want {
+			t.Errorf("Failed(%v) = %v, want %v", sev, got, want)
+		}
+	}
+}
+
+func TestWriteJSONSARIFJUnit(t *testing.T) {
+	t.Parallel()
+	r := badReport(t, "waivers:\n- rule: liveness-probe\n  reason: r\n  approver: a\n  expires: 2027-01-01\n")
+	var js bytes.Buffer
+	if err := r.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var decoded struct {
+		Findings []Finding      `json:"findings"`
+		Waived   []Finding      `json:"waived"`
+		Summary  map[string]int `json:"summary"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &decoded); err != nil {
+		t.Fatal(err)
+	}
+	if len(decoded.Findings) != len(r.Findings) || len(decoded.Waived) != 1 || decoded.Findings[0].Severity != r.Findings[0].Severity {
+		t.Errorf("json round trip lost data: %s", js.String())
+	}
+
+	var sb bytes.Buffer
+	if err := r.WriteSARIF(&sb); err != nil {
+		t.Fatal(err)
+	}
+	var sarif sarifLog
+	if err := json.Unmarshal(sb.Bytes(), &sarif); err != nil {
+		t.Fatal(err)
+	}
+	run := sarif.Runs[0]
+	if sarif.Version != "2.1.0" || len(run.Results) != len(r.Findings)+len(r.Waived) {
+		t.Fatalf("sarif: version %s, %d results", sarif.Version, len(run.Results))
+	}
+	for _, res := range run.Results {
+		if run.Tool.Driver.Rules[res.RuleIndex].ID != res.RuleID || run.Tool.Driver.Rules[res.RuleIndex].Help.Text == "" {
+			t.Errorf("result %s: ruleIndex %d does not name its rule with help", res.RuleID, res.RuleIndex)
+		}
+		if len(res.Locations) != 1 || res.Locations[0].PhysicalLocation.ArtifactLocation.URI != "web/templates/deployment.yaml" {
+			t.Errorf("result %s: locations %+v", res.RuleID, res.Locations)
+		}
+		if res.RuleID == RuleLivenessProbe && len(res.Suppressions) != 1 {
+			t.Errorf("waived result not suppressed: %+v", res)
+		}
+	}
+
+	var jb bytes.Buffer
+	if err := r.WriteJUnit(&jb); err != nil {
+		t.Fatal(err)
+	}
+	var ju junitSuites
+	if err := xml.Unmarshal(jb.Bytes(), &ju); err != nil {
+		t.Fatalf("junit xml: %v\n%s", err, jb.String())
+	}
+	if ju.Failures != len(r.Findings) || ju.Skipped != 1 || len(ju.Suites) == 0 || ju.Suites[0].Cases[0].Failure == nil && ju.Suites[0].Cases[0].Skipped == nil {
+		t.Errorf("junit: %d failures, %d skipped for %d findings:\n%s", ju.Failures, ju.Skipped, len(r.Findings), jb.String())
+	}
+}
