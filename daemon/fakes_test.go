@@ -168,7 +168,9 @@ func (f *fakeDeps) Logs(_ context.Context, _, _, release string, _ bool, _ int, 
 	return err
 }
 
-func (f *fakeDeps) Diagnose(context.Context, string, string) string { return "pod web-1: CrashLoopBackOff\n" }
+func (f *fakeDeps) Diagnose(context.Context, string, string) string {
+	return "pod web-1: CrashLoopBackOff\n"
+}
 
 type fakeForward struct {
 	srv  *http.Server

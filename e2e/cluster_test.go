@@ -16,6 +16,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -30,8 +31,10 @@ import (
 // TestClusterFromNodeImage drives the kind library the way devctl does: it
 // creates a cluster from the offline node image, waits for the node and
 // CoreDNS, loads a locally built FROM scratch image into the node, serves it
-// behind a Service and reaches it by DNS name from a Job, then deletes the
-// cluster and checks that no container is left.
+// behind a Service (with a PersistentVolumeClaim on the default StorageClass)
+// and reaches it by DNS name from a Job, then deletes the cluster and checks
+// that no container is left. On failure the cluster's logs are exported to
+// e2e/artifacts/TestClusterFromNodeImage.
 func TestClusterFromNodeImage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -62,6 +65,7 @@ func TestClusterFromNodeImage(t *testing.T) {
 	start := time.Now()
 	if err := provider.Create(name,
 		cluster.CreateWithNodeImage(nodeImage),
+		cluster.CreateWithRetain(true), // keep failed nodes for the log export; the cleanup deletes them
 		cluster.CreateWithKubeconfigPath(kubeconfig),
 		cluster.CreateWithDisplayUsage(false),
 		cluster.CreateWithDisplaySalutation(false),
@@ -100,7 +104,14 @@ func TestClusterFromNodeImage(t *testing.T) {
 	if err := waitDeploymentAvailable(ctx, cs, ns, "probe"); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("timing: probe Deployment available %v", time.Since(serveStart).Round(time.Millisecond))
+	t.Logf("timing: probe Deployment (with a PersistentVolumeClaim) available %v", time.Since(serveStart).Round(time.Millisecond))
+	pvc, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "probe-data", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get PersistentVolumeClaim: %v", err)
+	}
+	if pvc.Status.Phase != corev1.ClaimBound {
+		t.Fatalf("PersistentVolumeClaim %s/probe-data is %s, want Bound (default StorageClass of the node image)", ns, pvc.Status.Phase)
+	}
 
 	url := fmt.Sprintf("http://probe.%s.svc.cluster.local/", ns)
 	jobStart := time.Now()
@@ -145,23 +156,43 @@ func deployProbe(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns,
 			return err
 		},
 		func() error {
+			_, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, &corev1.PersistentVolumeClaim{
+				ObjectMeta: metav1.ObjectMeta{Name: "probe-data"},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{
+						corev1.ResourceStorage: resource.MustParse("16Mi"),
+					}},
+				},
+			}, metav1.CreateOptions{})
+			return err
+		},
+		func() error {
 			_, err := cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
 				ObjectMeta: metav1.ObjectMeta{Name: "probe", Labels: labels},
 				Spec: appsv1.DeploymentSpec{
 					Selector: &metav1.LabelSelector{MatchLabels: labels},
 					Template: corev1.PodTemplateSpec{
 						ObjectMeta: metav1.ObjectMeta{Labels: labels},
-						Spec: corev1.PodSpec{Containers: []corev1.Container{{
-							Name:            "probe",
-							Image:           image,
-							ImagePullPolicy: corev1.PullNever, // loaded, never pulled
-							Args:            []string{"serve", "-addr", ":8080", "-body", body},
-							Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
-							ReadinessProbe: &corev1.Probe{
-								ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}},
-								PeriodSeconds: 1,
-							},
-						}}},
+						Spec: corev1.PodSpec{
+							Containers: []corev1.Container{{
+								Name:            "probe",
+								Image:           image,
+								ImagePullPolicy: corev1.PullNever, // loaded, never pulled
+								Args:            []string{"serve", "-addr", ":8080", "-body", body},
+								Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+								ReadinessProbe: &corev1.Probe{
+									ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}},
+									PeriodSeconds: 1,
+								},
+								VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
+							}},
+							// a claim on the image's default StorageClass: the pod only
+							// starts once local-path-provisioner has bound it
+							Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+								PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "probe-data"},
+							}}},
+						},
 					},
 				},
 			}, metav1.CreateOptions{})

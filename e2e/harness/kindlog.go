@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"sigs.k8s.io/kind/pkg/log"
@@ -21,7 +22,7 @@ type kindLogger struct {
 
 func (l *kindLogger) print(s string) {
 	if l.enabled {
-		l.t.Log("kind: " + s)
+		l.t.Log("kind: " + strings.TrimSpace(s))
 	}
 }
 

@@ -103,8 +103,21 @@ if have_image "$node_image"; then
   exit 0
 fi
 
+# One node build at a time per cache; a second run waits, then finds the image.
+mkdir -p "$cache"
+exec 9>"$cache/.node-build.lock"
+if ! flock -n 9; then
+  say "another build.sh holds $cache/.node-build.lock, waiting"
+  flock 9
+fi
+if have_image "$node_image"; then
+  say "cached: $node_image"
+  echo "$probe_image"
+  echo "$node_image"
+  exit 0
+fi
 say "building $node_image"
-say "cold: about 45-50 minutes on 2 cores (mostly Go compilation); with the caches under $cache warm: about 3 minutes"
+say "cold: about 45-50 minutes on 2 idle cores, mostly Go compilation (longer on a busy machine); with the caches under $cache warm: about 2-3 minutes"
 
 # --- root filesystem ------------------------------------------------------------
 base_key=$( { cat "$here/rootfs.sh"; echo "$DEBIAN_SUITE"; } | sha256sum | cut -c1-8)
@@ -182,6 +195,9 @@ chmod 1777 "$static/tmp"
 component_image() {
   local tag=$1 from=$2 bin=$3 dest=$4 entrypoint=${5:-}
   local ctx=$work/ctx-${tag//[^a-zA-Z0-9]/_}
+  # a cache filled by hand may hold a cgo build, which cannot run FROM scratch
+  go version -m "$bin" | grep -q 'CGO_ENABLED=0' ||
+    die "$bin is not a static (CGO_ENABLED=0) build: delete it and run again"
   mkdir -p "$ctx"
   cp "$bin" "$ctx/bin"
   {

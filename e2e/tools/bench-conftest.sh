@@ -4,8 +4,11 @@
 #
 #   e2e/tools/bench-conftest.sh path/to/devctl manifests.yaml [runs]
 #
+# DEVCTL_CHECK_ARGS (default "check") is how devctl is asked to check a file.
+#
 # conftest is built from the Go module proxy in a temporary module, never
-# added to devctl's go.mod. Set CONFTEST_VERSION to pin another release.
+# added to devctl's go.mod. Set CONFTEST_VERSION to pin another release, or
+# CONFTEST to use a conftest binary you already have.
 set -euo pipefail
 
 devctl=${1:?usage: bench-conftest.sh path/to/devctl manifests.yaml [runs]}
@@ -18,13 +21,16 @@ policy_dir="$here/internal/policy/testdata/rego"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-echo "building conftest@$version in $work ..." >&2
-(
-	cd "$work"
-	go mod init bench-conftest >/dev/null 2>&1
-	GOFLAGS=-mod=mod GOBIN="$work/bin" go install "github.com/open-policy-agent/conftest@$version"
-)
-conftest="$work/bin/conftest"
+conftest=${CONFTEST:-} # a conftest binary built earlier; built here when unset
+if [ -z "$conftest" ]; then
+	echo "building conftest@$version in $work ..." >&2
+	(
+		cd "$work"
+		go mod init bench-conftest >/dev/null 2>&1
+		GOFLAGS=-mod=mod GOBIN="$work/bin" go install "github.com/open-policy-agent/conftest@$version"
+	)
+	conftest="$work/bin/conftest"
+fi
 
 # time_runs CMD... : prints the mean wall time of one run in milliseconds.
 time_runs() {
@@ -40,7 +46,7 @@ time_runs() {
 ct=$(time_runs "$conftest" test --policy "$policy_dir" --namespace main "$manifests")
 # DEVCTL_CHECK_ARGS: how the devctl binary is told to check a file.
 # shellcheck disable=SC2086
-dc=$(time_runs "$devctl" ${DEVCTL_CHECK_ARGS:-check -f} "$manifests")
+dc=$(time_runs "$devctl" ${DEVCTL_CHECK_ARGS:-check} "$manifests")
 echo "conftest test:  ${ct} ms/run (baseline.rego, $runs runs)"
 echo "devctl check:   ${dc} ms/run ($runs runs)"
 if [ "$dc" -gt 0 ]; then

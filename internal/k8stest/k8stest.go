@@ -219,16 +219,16 @@ func (c *ControlPlane) RESTConfig() *rest.Config { return rest.CopyConfig(c.rest
 // Client returns a cluster-admin clientset.
 func (c *ControlPlane) Client() kubernetes.Interface { return c.client }
 
-// Stop stops every component (SIGTERM to its process group, SIGKILL after a
-// grace period) and removes Dir. It is safe to call more than once. It
-// reports components that had exited on their own before Stop.
+// Stop kills every component's process group and removes Dir. It is safe to
+// call more than once. It reports components that had exited on their own
+// before Stop.
 func (c *ControlPlane) Stop() error {
 	c.stopOnce.Do(func() {
 		var errs []error
 		var wg sync.WaitGroup
 		errCh := make(chan error, len(c.procs))
 		for _, p := range c.procs {
-			wg.Go(func() { errCh <- p.stop(10 * time.Second) })
+			wg.Go(func() { errCh <- p.stop() })
 		}
 		wg.Wait()
 		close(errCh)

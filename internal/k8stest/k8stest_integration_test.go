@@ -324,10 +324,7 @@ func TestIntegrationPodSecurityRestricted(t *testing.T) {
 func TestIntegrationStopLeavesNothing(t *testing.T) {
 	skipIfShort(t)
 	t.Parallel()
-	c, err := New(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := Start(t) // its cleanup calls Stop again: Stop is idempotent
 	var pids []int
 	for _, p := range c.procs {
 		pids = append(pids, p.cmd.Process.Pid)
@@ -352,10 +349,12 @@ func TestIntegrationStopLeavesNothing(t *testing.T) {
 }
 
 // BenchmarkControlPlaneStart measures New until the control plane is ready
-// (ns/op) and the resident memory of all its processes once ready.
+// (ns/op), the resident memory of all its processes once ready (rss-MiB)
+// and how long Stop takes (stop-ms/op).
 func BenchmarkControlPlaneStart(b *testing.B) {
 	skipIfShort(b)
 	var rss float64
+	var stop time.Duration
 	for b.Loop() {
 		c, err := New(b.Context())
 		if err != nil {
@@ -365,12 +364,15 @@ func BenchmarkControlPlaneStart(b *testing.B) {
 		if rss, err = c.rssMiB(); err != nil {
 			b.Fatal(err)
 		}
+		start := time.Now()
 		if err := c.Stop(); err != nil {
 			b.Fatal(err)
 		}
+		stop += time.Since(start)
 		b.StartTimer()
 	}
 	b.ReportMetric(rss, "rss-MiB")
+	b.ReportMetric(float64(stop.Milliseconds())/float64(b.N), "stop-ms/op")
 }
 
 // rssMiB sums VmRSS of every component (Linux /proc).

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNamespacePrefix(t *testing.T) {
@@ -110,5 +111,39 @@ func TestDefaultAssetsDirFollowsVersions(t *testing.T) {
 	}
 	if want := "/cache/k8stest-v1.2.3-etcd-v3.4.5-kwok-v0.6.7"; got != want {
 		t.Errorf("defaultAssetsDir() = %s, want %s", got, want)
+	}
+}
+
+// TestNewReportsFailingComponent runs New against stand-in binaries where
+// the API server exits at once: the error must name it and carry its log
+// (a timeout would fail with a deadline error instead).
+func TestNewReportsFailingComponent(t *testing.T) {
+	t.Parallel()
+	assets := t.TempDir()
+	scripts := map[string]string{
+		"etcd":           "#!/bin/sh\nexec sleep 60\n",
+		"kube-apiserver": "#!/bin/sh\necho 'E0101 invalid flag --etcd-servers: boom' >&2\nexit 3\n",
+	}
+	for _, f := range assetFiles {
+		body, ok := scripts[f]
+		if !ok {
+			body = "#!/bin/sh\nexit 0\n"
+		}
+		if err := os.WriteFile(filepath.Join(assets, f), []byte(body), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := New(t.Context(), WithAssets(assets), WithStartTimeout(30*time.Second))
+	if err == nil {
+		_ = c.Stop()
+		t.Fatal("New succeeded with a failing API server")
+	}
+	if !errors.Is(err, ErrStart) {
+		t.Errorf("error %v is not ErrStart", err)
+	}
+	for _, want := range []string{"kube-apiserver exited", "exit status 3", "invalid flag --etcd-servers: boom"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
 	}
 }

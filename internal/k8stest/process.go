@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
-	"time"
 )
 
 // logTailBytes is how much of a component's log an error carries.
@@ -75,25 +74,19 @@ func (p *process) exited() error {
 	}
 }
 
-// stop terminates the process group: SIGTERM, then SIGKILL after grace.
-// It returns an error only if the process had already exited on its own.
-func (p *process) stop(grace time.Duration) error {
+// stop kills the process group and waits for the process. A test control
+// plane keeps nothing worth a graceful shutdown, and SIGKILL makes Stop take
+// milliseconds instead of the API server's shutdown sequence. It returns an
+// error only if the process had already exited on its own.
+func (p *process) stop() error {
 	if p.cmd.Process == nil {
 		return nil // never started
 	}
 	if err := p.exited(); err != nil {
 		return err
 	}
-	pgid := -p.cmd.Process.Pid
-	_ = syscall.Kill(pgid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = syscall.Kill(pgid, syscall.SIGKILL)
-		<-p.done
-	}
-	// Kill whatever the component may have left in its group.
-	_ = syscall.Kill(pgid, syscall.SIGKILL)
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
 	return nil
 }
 

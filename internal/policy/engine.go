@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"time"
 )
 
@@ -83,7 +84,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 }
 
 // Rules returns the rules the engine knows (built-in and loaded).
-func (e *Engine) Rules() map[string]Rule { return e.rules }
+func (e *Engine) Rules() map[string]Rule { return maps.Clone(e.rules) }
 
 // Check evaluates the documents. chart is optional: with it, findings on
 // Helm-rendered documents point at the template line that sets the field.

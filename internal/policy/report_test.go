@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"encoding/xml"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/joshdk/go-junit"
 )
 
 var testNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -162,11 +163,25 @@ func TestWriteJSONSARIFJUnit(t *testing.T) {
 	if err := r.WriteJUnit(&jb); err != nil {
 		t.Fatal(err)
 	}
-	var ju junitSuites
-	if err := xml.Unmarshal(jb.Bytes(), &ju); err != nil {
-		t.Fatalf("junit xml: %v\n%s", err, jb.String())
+	suites, err := junit.Ingest(jb.Bytes())
+	if err != nil {
+		t.Fatalf("junit: %v\n%s", err, jb.String())
 	}
-	if ju.Failures != len(r.Findings) || ju.Skipped != 1 || len(ju.Suites) == 0 || ju.Suites[0].Cases[0].Failure == nil && ju.Suites[0].Cases[0].Skipped == nil {
-		t.Errorf("junit: %d failures, %d skipped for %d findings:\n%s", ju.Failures, ju.Skipped, len(r.Findings), jb.String())
+	var failed, skipped int
+	for _, s := range suites {
+		for _, tc := range s.Tests {
+			switch tc.Status {
+			case junit.StatusFailed:
+				failed++
+				if tc.Message == "" || tc.Classname != s.Name {
+					t.Errorf("failed testcase %s lacks message or class: %+v", tc.Name, tc)
+				}
+			case junit.StatusSkipped:
+				skipped++
+			}
+		}
+	}
+	if failed != len(r.Findings) || skipped != len(r.Waived) || len(suites) != 1 || suites[0].Name != "Deployment/web" {
+		t.Errorf("junit: %d suites, %d failed, %d skipped; want 1 suite, %d failed, %d skipped:\n%s", len(suites), failed, skipped, len(r.Findings), len(r.Waived), jb.String())
 	}
 }

@@ -283,12 +283,12 @@ func podDisruptionBudget() checker {
 			if !w.longRunning || w.doc.Object.GetKind() == "DaemonSet" {
 				continue
 			}
-			replicas, path := int64(1), "spec.replicas"
+			replicas := int64(1)
 			if w.replicas != nil {
 				replicas = *w.replicas
 			}
 			if hpaMin, ok := hpaMinReplicas(s, w); ok && hpaMin > replicas {
-				replicas, path = hpaMin, ""
+				replicas = hpaMin
 			}
 			if replicas <= 1 {
 				continue
@@ -296,10 +296,7 @@ func podDisruptionBudget() checker {
 			if hasSelecting(s, w, "policy", "PodDisruptionBudget", "spec", "selector") {
 				continue
 			}
-			f := newFinding(r, w, nil, path, fmt.Sprintf("%s %q runs %d replicas but no PodDisruptionBudget selects its pods", w.doc.Object.GetKind(), w.doc.Object.GetName(), replicas))
-			if path == "" {
-				f.Path = "spec.replicas"
-			}
+			f := newFinding(r, w, nil, "spec.replicas", fmt.Sprintf("%s %q runs %d replicas but no PodDisruptionBudget selects its pods", w.doc.Object.GetKind(), w.doc.Object.GetName(), replicas))
 			out = append(out, f)
 		}
 		return out

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/build"
 	"github.com/devctl/devctl/internal/status"
 )
 
@@ -59,6 +61,9 @@ func runUp(ctx context.Context, g *globalOptions, s Streams, o *upOptions) error
 	for _, n := range r.Notes {
 		fmt.Fprintf(s.Out, "no devctl.yaml: %s\n", n)
 	}
+	if err := preflight(ctx, r); err != nil {
+		return err
+	}
 	c, err := g.ensureDaemon(ctx, func() { fmt.Fprintln(s.Out, "starting the devctl daemon ...") })
 	if err != nil {
 		return err
@@ -66,6 +71,9 @@ func runUp(ctx context.Context, g *globalOptions, s Streams, o *upOptions) error
 	req := api.UpRequest{Dir: r.Dir, Name: r.Env, Repo: r.Git.Repo, Branch: r.Git.Branch, NodeImage: o.nodeImage}
 	if r.Config != nil && r.Config.Path != "" {
 		req.Config = r.Config.Path
+	}
+	if req.NodeImage == "" && (r.Config == nil || r.Config.Cluster.NodeImage == "") {
+		req.NodeImage = installedNodeImage()
 	}
 	events, streamErr, err := c.Events(ctx, r.Env)
 	if err != nil {
@@ -159,6 +167,49 @@ func printReady(w io.Writer, e *api.Environment) {
 		fmt.Fprintf(w, "  policy: %d finding(s), %d waived (`devctl check` for details)\n", open, waived)
 	}
 	fmt.Fprintf(w, "  kubeconfig: %s\n", e.Kubeconfig)
+}
+
+// installedNodeImage is the node image install.sh recorded (pulled, or built
+// locally on an air-gapped machine), or "" for kind's default.
+func installedNodeImage() string {
+	dir := os.Getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "devctl", "node-image"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// preflight catches in a second what would otherwise fail minutes later in
+// the daemon: a missing Dockerfile, an unreachable Docker engine.
+func preflight(ctx context.Context, r *resolved) error {
+	for _, svc := range r.Config.Services {
+		df := svc.Dockerfile
+		if !filepath.IsAbs(df) {
+			df = filepath.Join(r.Config.Dir, svc.Context, df)
+		}
+		if _, err := os.Stat(df); err != nil {
+			hint := ""
+			if svc.Go != nil {
+				hint = " (`devctl init --force` writes a FROM scratch one for Go services)"
+			}
+			return fmt.Errorf("service %s: %w%s (looked for %s)", svc.Name, build.ErrDockerfileNotFound, hint, df)
+		}
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	b, err := build.New(pctx)
+	if err != nil {
+		return err
+	}
+	return b.Close()
 }
 
 func isTerminal(w io.Writer) bool {

@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,10 +18,15 @@ func main() {
 	}
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	wait(sigs, os.Stderr)
+}
+
+// wait reaps children on SIGCHLD and returns on any other signal.
+func wait(sigs <-chan os.Signal, log io.Writer) {
 	for sig := range sigs {
 		if sig != syscall.SIGCHLD {
-			fmt.Fprintf(os.Stderr, "pause: shutting down, got signal %v\n", sig)
-			os.Exit(0)
+			fmt.Fprintf(log, "pause: shutting down, got signal %v\n", sig)
+			return
 		}
 		reap()
 	}

@@ -1,0 +1,166 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/devctl/devctl/internal/build"
+)
+
+// run runs devctl in dir with env overrides and returns stdout, the error
+// banner exactly as Main prints it, and the exit code.
+func run(t *testing.T, dir string, env map[string]string, args ...string) (string, string, int) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	t.Chdir(dir)
+	var out, errOut bytes.Buffer
+	err := Run(context.Background(), Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, args)
+	code := exitCode(&errOut, err)
+	return out.String(), errOut.String(), code
+}
+
+func gitRepo(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("git", "init", "-q", "-b", "main")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v: %s", err, out)
+	}
+	return dir
+}
+
+const validConfig = `apiVersion: devctl.dev/v1alpha1
+kind: Project
+name: hello
+team: dx
+services:
+  - name: hello
+    port: 8080
+`
+
+// These run Main's error path end to end (no daemon: each fails before one
+// is needed) and check the user sees one clear line and a non-zero exit.
+func TestUpErrorsAreOneClearLine(t *testing.T) {
+	noSocket := filepath.Join(t.TempDir(), "none.sock")
+	tests := []struct {
+		name  string
+		files map[string]string
+		env   map[string]string
+		want  []string
+	}{
+		{
+			name:  "malformed devctl.yaml",
+			files: map[string]string{"devctl.yaml": "apiVersion: devctl.dev/v1alpha1\nkind: Project\nnmae: hello\nteam: dx\nservices:\n  - name: hello\n    port: 70000\n", "Dockerfile": "FROM scratch\n"},
+			want:  []string{"devctl.yaml:3:1: unknown field \"nmae\" (did you mean \"name\"?)"},
+		},
+		{
+			name:  "missing Dockerfile",
+			files: map[string]string{"devctl.yaml": validConfig},
+			want:  []string{"ERROR: service hello: dockerfile not found", "Dockerfile)"},
+		},
+		{
+			name:  "stopped Docker engine",
+			files: map[string]string{"devctl.yaml": validConfig, "Dockerfile": "FROM scratch\n"},
+			env:   map[string]string{"DOCKER_HOST": "unix://" + noSocket},
+			want:  []string{"ERROR: ", "docker engine is not reachable: start Docker"},
+		},
+		{
+			name:  "nothing to build",
+			files: map[string]string{"README.md": "hi"},
+			want:  []string{"ERROR: no devctl.yaml in", "add a Dockerfile"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := gitRepo(t, tt.files)
+			env := map[string]string{"DEVCTL_SOCKET": noSocket, "DEVCTL_STATE_DIR": t.TempDir()}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			out, errOut, code := run(t, dir, env, "up", "--ci")
+			if code == 0 {
+				t.Fatalf("exit 0; stdout %q", out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr %q does not contain %q", errOut, w)
+				}
+			}
+			if n := strings.Count(errOut, "ERROR"); n != 1 {
+				t.Errorf("want one ERROR banner, got %d in %q", n, errOut)
+			}
+			if _, err := os.Stat(noSocket); err == nil {
+				t.Error("a failing preflight must not start the daemon")
+			}
+		})
+	}
+}
+
+func TestPreflightDockerfileSentinel(t *testing.T) {
+	dir := gitRepo(t, map[string]string{"devctl.yaml": validConfig})
+	t.Chdir(dir)
+	p := &projectOptions{}
+	r, err := p.resolve(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := preflight(context.Background(), r); !errors.Is(err, build.ErrDockerfileNotFound) {
+		t.Fatalf("preflight: %v, want ErrDockerfileNotFound", err)
+	}
+}
+
+func TestLsRejectsUnknownOutput(t *testing.T) {
+	_, errOut, code := run(t, t.TempDir(), nil, "ls", "-o", "yaml")
+	if code == 0 || !strings.Contains(errOut, `unknown output format "yaml"`) {
+		t.Fatalf("code %d stderr %q", code, errOut)
+	}
+}
+
+func TestVersionJSON(t *testing.T) {
+	out, _, code := run(t, t.TempDir(), nil, "version", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"version"`) || !strings.Contains(out, `"go"`) {
+		t.Fatalf("code %d out %q", code, out)
+	}
+}
+
+func TestInitWritesConfigAndScratchDockerfile(t *testing.T) {
+	dir := gitRepo(t, map[string]string{
+		"go.mod":  "module example.com/svc\n\ngo 1.22\n",
+		"main.go": "package main\n\nfunc main() {}\n",
+	})
+	out, errOut, code := run(t, dir, nil, "init")
+	if code != 0 {
+		t.Fatalf("init: %d %s", code, errOut)
+	}
+	for _, f := range []string{"devctl.yaml", "Dockerfile"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("%s not written: %v (out %q)", f, err, out)
+		}
+	}
+	df, _ := os.ReadFile(filepath.Join(dir, "Dockerfile"))
+	if !strings.Contains(string(df), "FROM scratch") {
+		t.Errorf("Dockerfile = %q", df)
+	}
+	_, errOut, code = run(t, dir, nil, "init")
+	if code == 0 || !strings.Contains(errOut, "already exists") {
+		t.Errorf("second init must refuse: %d %q", code, errOut)
+	}
+}

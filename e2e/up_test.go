@@ -1,0 +1,351 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/kind/pkg/cluster"
+
+	"github.com/devctl/devctl/e2e/harness"
+	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/helm"
+	"github.com/devctl/devctl/internal/kube"
+)
+
+// devctlEnv is a sandbox for the devctl binary: its own socket, state dir
+// and config dir, the node image, and the docker wrapper first on PATH.
+type devctlEnv struct {
+	t       *testing.T
+	bin     string
+	dir     string
+	environ []string
+	state   string
+}
+
+func newDevctlEnv(t *testing.T, ctx context.Context, projectDir string) *devctlEnv {
+	t.Helper()
+	bin := os.Getenv("DEVCTL_BIN")
+	if bin == "" {
+		bin = filepath.Join(t.TempDir(), "devctl")
+		root, err := harness.RepoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/devctl")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build devctl: %v\n%s", err, out)
+		}
+	}
+	image, err := harness.NodeImage(ctx)
+	if err != nil {
+		t.Fatalf("node image: %v (run `make e2e-images`)", err)
+	}
+	sockDir, err := os.MkdirTemp("", "dve2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(sockDir) })
+	state := t.TempDir()
+	environ, err := harness.Env(os.Environ())
+	if err != nil {
+		t.Fatal(err)
+	}
+	environ = append(environ,
+		"DEVCTL_SOCKET="+filepath.Join(sockDir, "devctl.sock"),
+		"DEVCTL_STATE_DIR="+state,
+		"XDG_CONFIG_HOME="+t.TempDir(),
+		"DEVCTL_NODE_IMAGE="+image,
+	)
+	return &devctlEnv{t: t, bin: bin, dir: projectDir, environ: environ, state: state}
+}
+
+// run runs devctl and returns stdout, stderr and the exit code.
+func (e *devctlEnv) run(ctx context.Context, args ...string) (string, string, int) {
+	e.t.Helper()
+	cmd := exec.CommandContext(ctx, e.bin, args...)
+	cmd.Dir = e.dir
+	cmd.Env = e.environ
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("run devctl %v: %v", args, err)
+	}
+	e.t.Logf("$ devctl %s (exit %d)\n%s%s", strings.Join(args, " "), code, out.String(), errOut.String())
+	return out.String(), errOut.String(), code
+}
+
+func (e *devctlEnv) mustRun(ctx context.Context, args ...string) string {
+	e.t.Helper()
+	out, errOut, code := e.run(ctx, args...)
+	if code != 0 {
+		e.t.Fatalf("devctl %v: exit %d\n%s", args, code, errOut)
+	}
+	return out
+}
+
+func (e *devctlEnv) status(ctx context.Context, env string) api.Environment {
+	e.t.Helper()
+	var got api.Environment
+	if err := json.Unmarshal([]byte(e.mustRun(ctx, "status", env, "-o", "json")), &got); err != nil {
+		e.t.Fatal(err)
+	}
+	return got
+}
+
+// copyExample copies examples/hello into a fresh git repository.
+func copyExample(t *testing.T) string {
+	t.Helper()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "hello")
+	src := filepath.Join(root, "examples", "hello")
+	if out, err := exec.Command("cp", "-r", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("copy example: %v %s", err, out)
+	}
+	_ = os.RemoveAll(filepath.Join(dst, "bin"))
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "e2e/up"},
+		{"-c", "user.email=e2e@example.com", "-c", "user.name=e2e", "commit", "-q", "--allow-empty", "-m", "init"},
+	} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dst
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	return dst
+}
+
+var urlLine = regexp.MustCompile(`(?m)^\s+hello\s+(http://127\.0\.0\.1:\d+)\s*$`)
+
+func get(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return string(b), fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(b), err
+}
+
+// TestUpOnKind is the product's main path on a real kind cluster: `devctl up
+// --ci` in the example, the app serving on the URL, the release and the
+// cluster visible to helm and kind, a second up that changes nothing, the
+// admission policies rejecting a violating Deployment, the daemon surviving
+// kill -9, logs, and `devctl down` leaving no container behind.
+func TestUpOnKind(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	dir := copyExample(t)
+	e := newDevctlEnv(t, ctx, dir)
+	const env = "hello-e2e-up-"
+
+	// A daemon that is not stopped would leak; stop it whatever happens.
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer ccancel()
+		if t.Failed() {
+			if b, err := os.ReadFile(filepath.Join(e.state, "daemon.log")); err == nil {
+				t.Logf("daemon.log:\n%s", b)
+			}
+		}
+		e.run(cctx, "daemon", "stop")
+	})
+
+	start := time.Now()
+	out, errOut, code := e.run(ctx, "up", "--ci")
+	if code != 0 {
+		t.Fatalf("devctl up --ci: exit %d\n%s\n%s", code, out, errOut)
+	}
+	t.Logf("cold devctl up --ci: %.1fs", time.Since(start).Seconds())
+	m := urlLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no URL for hello in:\n%s", out)
+	}
+	url := m[1]
+
+	var list []api.Environment
+	if err := json.Unmarshal([]byte(e.mustRun(ctx, "ls", "-o", "json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || !strings.HasPrefix(list[0].Name, env) || list[0].Phase != api.PhaseReady {
+		t.Fatalf("ls: %+v", list)
+	}
+	name := list[0].Name
+	kindProvider := cluster.NewProvider(cluster.ProviderWithLogger(harness.KindLogger(t, 0)))
+	harness.ExportLogsOnFailure(t, kindProvider, name)
+	t.Cleanup(func() {
+		if t.Failed() {
+			_ = kindProvider.Delete(name, "")
+		}
+	})
+
+	body, err := get(ctx, url)
+	if err != nil || !strings.Contains(body, "hello") {
+		t.Fatalf("GET %s = %q, %v", url, body, err)
+	}
+
+	// What kind and helm see.
+	clusters, err := kindProvider.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !contains(clusters, name) {
+		t.Errorf("kind get clusters = %v, want %s", clusters, name)
+	}
+	st := e.status(ctx, name)
+	hcfg, err := helm.NewConfig(st.Kubeconfig, st.Namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rels, err := helm.NewList(hcfg).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rels) != 1 || rels[0].Name != "hello" || rels[0].Status != "deployed" {
+		t.Errorf("helm ls = %+v", rels)
+	}
+	for _, s := range st.Steps {
+		t.Logf("cold step %-8s %6.1fs %s", s.Name, s.Duration.Seconds(), s.Detail)
+	}
+
+	// A second up with nothing changed builds nothing and upgrades nothing.
+	start = time.Now()
+	e.mustRun(ctx, "up", "--ci")
+	t.Logf("warm devctl up --ci: %.1fs", time.Since(start).Seconds())
+	st = e.status(ctx, name)
+	for _, s := range st.Steps {
+		t.Logf("warm step %-8s %6.1fs %s %s", s.Name, s.Duration.Seconds(), s.Status, s.Detail)
+		switch s.Name {
+		case "build":
+			if !strings.Contains(s.Detail, "cached") {
+				t.Errorf("second up rebuilt: %s", s.Detail)
+			}
+		case "deliver", "deploy":
+			if s.Status != api.StepSkipped {
+				t.Errorf("second up: %s = %s (%s), want skipped", s.Name, s.Status, s.Detail)
+			}
+		}
+	}
+	if rels, _ := helm.NewList(hcfg).Run(ctx); len(rels) != 1 || rels[0].Revision != 1 {
+		t.Errorf("second up upgraded the release: %+v", rels)
+	}
+
+	// The cluster enforces the same rules: a privileged Deployment applied by
+	// hand is rejected by admission.
+	kc, err := kube.NewClient(st.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := violatingDeployment(st.Namespace)
+	_, err = kc.Set.AppsV1().Deployments(st.Namespace).Create(ctx, bad, metav1.CreateOptions{})
+	if err == nil || !strings.Contains(err.Error(), "denied") {
+		t.Errorf("violating deployment: err = %v, want an admission denial", err)
+	} else {
+		t.Logf("admission: %v", err)
+	}
+
+	// kill -9 the daemon: ls still lists the environment and the URL comes back.
+	var ds struct {
+		Health api.Health `json:"health"`
+	}
+	if err := json.Unmarshal([]byte(e.mustRun(ctx, "daemon", "status", "-o", "json")), &ds); err != nil || ds.Health.PID == 0 {
+		t.Fatalf("daemon status: %v %+v", err, ds)
+	}
+	if err := syscall.Kill(ds.Health.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	list = nil
+	if err := json.Unmarshal([]byte(e.mustRun(ctx, "ls", "-o", "json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Name != name {
+		t.Fatalf("after kill -9, ls = %+v", list)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		st = e.status(ctx, name)
+		if st.Phase == api.PhaseReady && len(st.Services) == 1 && st.Services[0].URL != "" {
+			if body, err := get(ctx, st.Services[0].URL); err == nil && strings.Contains(body, "hello") {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("environment not serving again after the daemon restarted: %+v", st)
+		}
+		time.Sleep(time.Second)
+	}
+
+	logs := e.mustRun(ctx, "logs", "hello", "--tail", "50")
+	if !strings.Contains(logs, "GET /") {
+		t.Errorf("logs do not show the request:\n%s", logs)
+	}
+
+	e.mustRun(ctx, "down")
+	harness.AssertNoClusterContainers(ctx, t, name)
+	if clusters, _ := kindProvider.List(); contains(clusters, name) {
+		t.Errorf("kind still lists %s after down", name)
+	}
+	if out := e.mustRun(ctx, "ls"); strings.Contains(out, name) {
+		t.Errorf("ls after down:\n%s", out)
+	}
+}
+
+func violatingDeployment(ns string) *appsv1.Deployment {
+	labels := map[string]string{"app": "bad"}
+	priv := true
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "bad", Namespace: ns, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "bad", Image: "devctl.local/bad:latest",
+					SecurityContext: &corev1.SecurityContext{Privileged: &priv},
+				}}},
+			},
+		},
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
