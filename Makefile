@@ -25,8 +25,9 @@ unit: ## unit tests (hermetic, race detector on)
 k8s-tools: ## build the fast control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok); cached
 	e2e/tools/k8s-tools.sh
 
-integration: k8s-tools ## integration tests against a real Docker engine and a local control plane
-	$(GO) test -race -count=1 -run 'Integration' ./...
+integration: k8s-tools e2e-images ## integration tests: a real Docker engine, a local control plane, a kind cluster
+	DEVCTL_NODE_IMAGE="$$(e2e/images/build.sh --print-image)" \
+		$(GO) test -race -count=1 -timeout 30m -run 'Integration' ./...
 
 e2e-images: ## build the offline kind node image and test images; cached; prints the node image last
 	e2e/images/build.sh

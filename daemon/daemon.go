@@ -96,7 +96,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		persist(pctx, d.store, d.StatePath(), 200*time.Millisecond, d.log)
 	}()
 
-	go d.rediscover(d.ctx)
+	known := map[string]bool{}
+	for _, e := range d.store.List(d.ctx) {
+		known[e.Name] = true
+	}
+	go d.rediscover(d.ctx, known)
 
 	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
@@ -136,7 +140,11 @@ func (d *Daemon) stop() {
 // clusters made by devctl are listed even when the file is gone, entries
 // whose cluster is gone are dropped, and ready environments get their
 // port-forwards back.
-func (d *Daemon) rediscover(ctx context.Context) {
+//
+// Only the environments known at start (from the state file) are
+// reconciled: one accepted since is being created and is not in any
+// cluster's list yet.
+func (d *Daemon) rediscover(ctx context.Context, known map[string]bool) {
 	if d.deps.Environments == nil {
 		return
 	}
@@ -144,7 +152,7 @@ func (d *Daemon) rediscover(ctx context.Context) {
 	if err != nil {
 		d.log.Warn("rediscover environments", "err", err)
 		for _, e := range d.store.List(ctx) {
-			if !e.Phase.Settled() {
+			if known[e.Name] && !d.ctl.Busy(e.Name) && !e.Phase.Settled() {
 				d.store.Dispatch(PhaseChanged{Name: e.Name, Phase: api.PhaseUnknown, Message: "cannot reach the provider: " + err.Error()})
 			}
 		}
@@ -160,6 +168,9 @@ func (d *Daemon) rediscover(ctx context.Context) {
 		}})
 	}
 	for _, e := range d.store.List(ctx) {
+		if !known[e.Name] || d.ctl.Busy(e.Name) {
+			continue
+		}
 		if !live[e.Name] {
 			d.log.Info("forgetting environment whose cluster is gone", "env", e.Name)
 			d.store.Dispatch(EnvDeleted{Name: e.Name})

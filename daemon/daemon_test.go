@@ -250,3 +250,49 @@ func TestDaemonSecondRefused(t *testing.T) {
 		t.Fatalf("first daemon must keep serving: %v", err)
 	}
 }
+
+// A daemon that starts while an old state file names an environment whose
+// cluster is gone forgets that one, but never one accepted since it started
+// (its cluster is still being created, so no provider lists it yet).
+func TestDaemonRediscoveryKeepsNewEnvironments(t *testing.T) {
+	t.Parallel()
+	stateDir := t.TempDir()
+	old := newState()
+	reduce(old, EnvAccepted{Env: api.Environment{Name: "stale"}}, time.Now())
+	reduce(old, PhaseChanged{Name: "stale", Phase: api.PhaseReady}, time.Now())
+	if err := SaveState(filepath.Join(stateDir, "state.json"), old); err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeDeps()
+	f.ListBlock = make(chan struct{})
+	f.BuildBlock = make(chan struct{})
+	c, stop := startDaemon(t, f, stateDir)
+	defer stop()
+	ctx := context.Background()
+	if _, err := c.Up(ctx, api.UpRequest{Dir: t.TempDir(), Name: "fresh", Repo: "r", Branch: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	close(f.ListBlock) // rediscovery now sees no cluster at all
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		list, err := c.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := map[string]bool{}
+		for _, e := range list {
+			names[e.Name] = true
+		}
+		if !names["fresh"] {
+			t.Fatalf("the environment being created was forgotten: %+v", list)
+		}
+		if !names["stale"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stale environment not forgotten: %+v", list)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(f.BuildBlock)
+}

@@ -31,6 +31,7 @@ type fakeDeps struct {
 	ReadyErr   error
 	ListErr    error
 	BuildBlock chan struct{} // when set, Build waits for it
+	ListBlock  chan struct{} // when set, List waits for it
 }
 
 func newFakeDeps() *fakeDeps {
@@ -64,7 +65,14 @@ func (f *fakeDeps) Up(_ context.Context, s EnvSpec, progress func(string)) (*Env
 	return &r, nil
 }
 
-func (f *fakeDeps) List(context.Context) ([]EnvRecord, error) {
+func (f *fakeDeps) List(ctx context.Context) ([]EnvRecord, error) {
+	if f.ListBlock != nil {
+		select {
+		case <-f.ListBlock:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.ListErr != nil {
