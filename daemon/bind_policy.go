@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -118,6 +119,9 @@ func (a *policiesAdapter) InstallAdmission(ctx context.Context, kubeconfig, name
 	if err != nil {
 		return err
 	}
+	if err := ensureNamespaceLabels(ctx, c, namespace, policy.PodSecurityLabels()); err != nil {
+		return fmt.Errorf("label namespace %s for Pod Security admission: %w", namespace, err)
+	}
 	objs, err := policy.AdmissionPolicies(namespace)
 	if err != nil {
 		return err
@@ -159,6 +163,39 @@ func (a *policiesAdapter) InstallAdmission(ctx context.Context, kubeconfig, name
 		}
 	}
 	return nil
+}
+
+// ensureNamespaceLabels creates ns when missing and sets labels on it; the
+// Pod Security admission plugin enforces the restricted level from them
+// with the same code `devctl check` runs.
+func ensureNamespaceLabels(ctx context.Context, c *kube.Client, ns string, labels map[string]string) error {
+	nsc := c.Set.CoreV1().Namespaces()
+	cur, err := nsc.Get(ctx, ns, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err = nsc.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}}, metav1.CreateOptions{})
+		if !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		cur, err = nsc.Get(ctx, ns, metav1.GetOptions{})
+	}
+	if err != nil {
+		return err
+	}
+	changed := false
+	if cur.Labels == nil {
+		cur.Labels = map[string]string{}
+	}
+	for k, v := range labels {
+		if cur.Labels[k] != v {
+			cur.Labels[k] = v
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	_, err = nsc.Update(ctx, cur, metav1.UpdateOptions{})
+	return err
 }
 
 func upsert(create, update func() error) error {

@@ -501,6 +501,7 @@ func ChartValues(p *Project, s ProjectService, ref, branch, env string) map[stri
 		"branch":      branch,
 		"environment": env,
 		"service":     map[string]any{"port": s.Port},
+		"env":         map[string]any{"DEVCTL_BRANCH": branch, "DEVCTL_ENV": env},
 	}
 	mergeValues(v, s.Values)
 	mergeValues(v, map[string]any{"image": map[string]any{"repository": repo, "tag": tag}})
