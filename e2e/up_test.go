@@ -309,7 +309,7 @@ func TestUpOnKind(t *testing.T) {
 	}
 
 	logs := e.mustRun(ctx, "logs", "hello", "--tail", "50")
-	if !strings.Contains(logs, "GET /") {
+	if !strings.Contains(logs, "method=GET path=/ ") {
 		t.Errorf("logs do not show the request:\n%s", logs)
 	}
 
