@@ -308,6 +308,38 @@ func TestUpOnKind(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 
+	// The port-forward follows the service to a new pod: delete the pod and
+	// the same URL answers again once the replacement is ready.
+	url = st.Services[0].URL
+	pods, err := kc.Set.CoreV1().Pods(st.Namespace).List(ctx, metav1.ListOptions{LabelSelector: kube.InstanceLabel + "=hello"})
+	if err != nil || len(pods.Items) == 0 {
+		t.Fatalf("pods of hello: %v %d", err, len(pods.Items))
+	}
+	old := pods.Items[0].Name
+	if err := kc.Set.CoreV1().Pods(st.Namespace).Delete(ctx, old, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		body, err := get(ctx, url)
+		if err == nil && strings.Contains(body, "hello") {
+			cur, _ := kc.Set.CoreV1().Pods(st.Namespace).List(ctx, metav1.ListOptions{LabelSelector: kube.InstanceLabel + "=hello"})
+			moved := len(cur.Items) > 0
+			for _, p := range cur.Items {
+				moved = moved && p.Name != old
+			}
+			if moved {
+				t.Logf("port-forward reconnected to the new pod after %.1fs", time.Since(start).Seconds())
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not answer from the new pod 2m after pod %s was deleted: %v", url, old, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
 	logs := e.mustRun(ctx, "logs", "hello", "--tail", "50")
 	if !strings.Contains(logs, "method=GET path=/ ") {
 		t.Errorf("logs do not show the request:\n%s", logs)
