@@ -109,7 +109,7 @@ if [ $images = yes ]; then
   fi
   if [ -z "$image" ]; then
     echo "building the kind node image from source (cold: about 45-60 minutes on 2 cores; cached afterwards, seconds when nothing changed)"
-    image=$("$here/e2e/images/build.sh" | tee /dev/stderr | tail -n 1)
+    image=$("$here/e2e/images/build.sh" | tail -n 1)
   fi
   echo "$image" >"$confdir/node-image"
   echo "devctl will use node image $image (recorded in $confdir/node-image; DEVCTL_NODE_IMAGE overrides it)"

@@ -32,23 +32,46 @@ if [ -z "$conftest" ]; then
 	conftest="$work/bin/conftest"
 fi
 
-# time_runs CMD... : prints the mean wall time of one run in milliseconds.
-time_runs() {
-	local start end
-	start=$(date +%s%N)
-	for _ in $(seq "$runs"); do
-		"$@" >/dev/null 2>&1 || true # both exit non-zero when they find violations
-	done
-	end=$(date +%s%N)
-	echo $(( (end - start) / runs / 1000000 ))
+# check_once NAME CMD... : runs CMD once and prints its verdict, so a broken
+# binary or flag shows up instead of being timed as a fast failure. Exit 0 is a
+# pass, 1 a policy failure; anything else stops the benchmark.
+check_once() {
+	local name=$1 rc=0
+	shift
+	"$@" >"$work/$name.out" 2>&1 || rc=$?
+	case $rc in
+	0) echo "$name: pass" ;;
+	1) echo "$name: fail (violations found)" ;;
+	*)
+		echo "$name exited $rc running: $*" >&2
+		cat "$work/$name.out" >&2
+		exit 1
+		;;
+	esac
 }
 
-ct=$(time_runs "$conftest" test --policy "$policy_dir" --namespace main "$manifests")
+# time_runs CMD... : prints the mean wall time of one run in milliseconds,
+# after one untimed warm-up run (page cache).
+time_runs() {
+	local start end
+	"$@" >/dev/null 2>&1 || true
+	start=$(date +%s%N)
+	for _ in $(seq "$runs"); do
+		"$@" >/dev/null 2>&1 || true # both exit 1 when they find violations
+	done
+	end=$(date +%s%N)
+	awk -v ns=$((end - start)) -v n="$runs" 'BEGIN { printf "%.1f", ns / n / 1e6 }'
+}
+
 # DEVCTL_CHECK_ARGS: how the devctl binary is told to check a file.
-# shellcheck disable=SC2086
-dc=$(time_runs "$devctl" ${DEVCTL_CHECK_ARGS:-check} "$manifests")
+# shellcheck disable=SC2206
+devctl_cmd=("$devctl" ${DEVCTL_CHECK_ARGS:-check} "$manifests")
+conftest_cmd=("$conftest" test --policy "$policy_dir" --namespace main "$manifests")
+
+check_once conftest "${conftest_cmd[@]}"
+check_once devctl "${devctl_cmd[@]}"
+ct=$(time_runs "${conftest_cmd[@]}")
+dc=$(time_runs "${devctl_cmd[@]}")
 echo "conftest test:  ${ct} ms/run (baseline.rego, $runs runs)"
 echo "devctl check:   ${dc} ms/run ($runs runs)"
-if [ "$dc" -gt 0 ]; then
-	awk -v a="$ct" -v b="$dc" 'BEGIN { printf "ratio conftest/devctl: %.2fx\n", a / b }'
-fi
+awk -v d="$dc" -v c="$ct" 'BEGIN { if (c > 0) printf "ratio devctl/conftest: %.2fx\n", d / c }'
