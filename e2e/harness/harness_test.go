@@ -326,3 +326,41 @@ func hasCapSysResource(t *testing.T) bool {
 	t.Fatal("no CapBnd in /proc/self/status")
 	return false
 }
+
+// Two copies of the wrapper on PATH (the harness's, and the one install.sh
+// puts in /usr/local/sbin) must not exec each other: each skips the other
+// and runs the real docker.
+func TestDockerWrapperSkipsOtherCopies(t *testing.T) {
+	t.Parallel()
+	wrapperDir, err := DockerWrapperDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join(wrapperDir, "docker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyDir, fakeDir := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(copyDir, "docker"), src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fakeDir, "docker"), []byte("#!/bin/sh\necho real \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, first := range []string{wrapperDir, copyDir} {
+		cmd := exec.Command(filepath.Join(first, "docker"), "version")
+		cmd.Env = withEnv(withEnv(os.Environ(), "PATH", wrapperDir+":"+copyDir+":"+fakeDir+":/usr/bin:/bin"), "DEVCTL_DOCKER_WRAPPER", "always")
+		done := make(chan struct{})
+		var out []byte
+		go func() { out, err = cmd.Output(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatalf("wrapper in %s did not finish: the two copies exec each other", first)
+		}
+		if err != nil || strings.TrimSpace(string(out)) != "real version" {
+			t.Errorf("wrapper in %s: %q, %v; want the real docker to run", first, out, err)
+		}
+	}
+}
