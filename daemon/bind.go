@@ -123,14 +123,12 @@ func (a *envsAdapter) Up(ctx context.Context, s EnvSpec, progress func(string)) 
 		delete(a.progress, s.Name)
 		a.mu.Unlock()
 	}()
-	_, getErr := a.m.Get(ctx, s.Name)
-	isNew := errors.Is(getErr, envs.ErrEnvNotFound)
 	e, err := a.m.Up(ctx, envs.Spec{Name: s.Name, Project: s.Project, Repo: s.Repo, Branch: s.Branch, NodeImage: s.NodeImage, Labels: s.Labels})
 	if err != nil {
 		return nil, err
 	}
 	r := record(*e)
-	r.New = isNew
+	r.New = e.New
 	return &r, nil
 }
 

@@ -68,6 +68,8 @@ type Env struct {
 	Kubeconfig string
 	Created    time.Time
 	Labels     map[string]string
+	// New is set by Up when that call created the cluster.
+	New bool `json:"-"`
 }
 
 // Manager creates, finds and removes environments. It keeps no state in
@@ -174,7 +176,11 @@ func (m *Manager) Up(ctx context.Context, spec Spec) (*Env, error) {
 			return nil, fmt.Errorf("up %q: %w", name, err)
 		}
 		if !exists {
-			return m.record(ctx, name, spec)
+			env, err := m.record(ctx, name, spec)
+			if env != nil {
+				env.New = true
+			}
+			return env, err
 		}
 	}
 	env, err := m.get(ctx, name)

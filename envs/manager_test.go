@@ -91,7 +91,7 @@ func TestUpCreatesEnvironment(t *testing.T) {
 	want := Env{
 		Name: "hello-main", Provider: "fake", Project: "hello", Repo: "github.com/acme/hello", Branch: "main",
 		NodeImage: "devctl.local/kind-node:test", Kubeconfig: filepath.Join(h.dir, "envs", "hello-main", "kubeconfig"),
-		Created: fixedNow, Labels: map[string]string{"team": "a"},
+		Created: fixedNow, Labels: map[string]string{"team": "a"}, New: true,
 	}
 	assertEnv(t, env, want)
 
@@ -107,7 +107,7 @@ func TestUpCreatesEnvironment(t *testing.T) {
 		t.Errorf("kubeconfig file = %q, %v", b, err)
 	}
 	recorded := h.store.data[fake.Kubeconfig("hello-main")]
-	want.Kubeconfig = ""
+	want.Kubeconfig, want.New = "", false
 	assertEnv(t, &recorded, want)
 
 	var msgs []string
@@ -163,6 +163,10 @@ func TestUpIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !first.New || second.New {
+		t.Errorf("New = %v then %v, want true then false", first.New, second.New)
+	}
+	first.New = false
 	assertEnv(t, second, *first)
 	if n := h.p.Creates(); n != 1 {
 		t.Errorf("backend Create called %d times, want 1", n)
