@@ -484,7 +484,7 @@ func waitHTTP(ctx context.Context, url string) error {
 		last = err
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
+			return fmt.Errorf("%w (last: %w)", ctx.Err(), last)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -58,7 +57,7 @@ func New(o Options) *Daemon {
 		o.StateDir = paths.StateDir()
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Daemon{socket: o.Socket, stateDir: o.StateDir, version: o.Version, log: o.Logger, deps: o.Deps}
 }

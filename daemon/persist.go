@@ -38,7 +38,7 @@ func LoadState(path string) (*State, error) {
 		if err == nil {
 			err = fmt.Errorf("unsupported version %d", f.Version)
 		}
-		return newState(), fmt.Errorf("state file %s is unreadable (%v); kept it as %s and starting empty: environments are rediscovered from the clusters", path, err, aside)
+		return newState(), fmt.Errorf("state file %s is unreadable (%w); kept it as %s and starting empty: environments are rediscovered from the clusters", path, err, aside)
 	}
 	if f.State.Envs == nil {
 		f.State.Envs = newState().Envs

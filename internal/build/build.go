@@ -131,12 +131,12 @@ func New(ctx context.Context, opts ...Option) (*Builder, error) {
 		return nil, fmt.Errorf("docker client: %w: %w", err, ErrDockerUnavailable)
 	}
 	if _, err := api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		api.Close()
+		_ = api.Close()
 		return nil, unavailable(api.DaemonHost(), err)
 	}
 	v, err := api.ServerVersion(ctx, client.ServerVersionOptions{})
 	if err != nil {
-		api.Close()
+		_ = api.Close()
 		return nil, fmt.Errorf("docker version at %s: %w", api.DaemonHost(), err)
 	}
 	o.log.Debug("docker engine", "host", api.DaemonHost(), "version", v.Version,
@@ -293,7 +293,7 @@ func (b *Builder) imageBuild(ctx context.Context, s Spec, dockerfile, ref, conte
 	}()
 	// Whatever happens below, stop the tar writer and wait for it.
 	tarErr := func() error {
-		pr.Close()
+		_ = pr.Close()
 		if err := <-tarDone; err != nil && !errors.Is(err, io.ErrClosedPipe) {
 			return err
 		}
@@ -326,7 +326,7 @@ func (b *Builder) imageBuild(ctx context.Context, s Spec, dockerfile, ref, conte
 		return "", &BuildError{Step: StepImageBuild, Message: msg, Output: out.Tail()}
 	}
 	id, err := readBuildStream(resp.Body, out)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if terr := tarErr(); terr != nil {
 		return "", terr
 	}

@@ -200,7 +200,7 @@ func readDockerignore(root string) (*patternmatcher.PatternMatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	patterns, err := ignorefile.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", f.Name(), err)
@@ -239,7 +239,7 @@ func fileDigest(p string, buf []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	h := sha256.New()
 	// Hide (*os.File).WriteTo, which would ignore buf and allocate its own.
 	if _, err := io.CopyBuffer(h, struct{ io.Reader }{f}, buf); err != nil {
@@ -330,7 +330,7 @@ func copyVerified(w io.Writer, e entry) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(f, e.size))
 	if err != nil {

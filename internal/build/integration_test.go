@@ -33,7 +33,7 @@ func newTestBuilder(t testing.TB, opts ...Option) *Builder {
 	if err != nil {
 		t.Fatalf("integration tests need a Docker engine (start dockerd or set DOCKER_HOST; -short skips them): %v", err)
 	}
-	t.Cleanup(func() { b.Close() })
+	t.Cleanup(func() { _ = b.Close() })
 	return b
 }
 
@@ -222,7 +222,7 @@ func TestIntegrationBuildHello(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	tr := tar.NewReader(rc)
 	var manifest []struct{ RepoTags []string }
 	for {

@@ -176,5 +176,5 @@ func (g *restClientGetter) ToRESTMapper() (meta.RESTMapper, error) {
 type warningLogger struct{ logger *slog.Logger }
 
 func (w warningLogger) HandleWarningHeader(_ int, _ string, text string) {
-	w.logger.Debug("kubernetes API warning", slog.String("warning", text))
+	w.logger.Debug("kubernetes API warning", "warning", text)
 }

@@ -38,7 +38,7 @@ func values(tag string) map[string]any {
 func TestDeployInstallsOnceAndUpgradesOnChange(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	cfg := newMemoryConfig(testNS, nil)
+	cfg := newMemoryConfig(nil)
 	ch := goldenPath(t)
 
 	steps := []struct {
@@ -107,7 +107,7 @@ func TestDeployRecoversBrokenRelease(t *testing.T) {
 	} {
 		t.Run(status.String(), func(t *testing.T) {
 			t.Parallel()
-			cfg := newMemoryConfig(testNS, nil)
+			cfg := newMemoryConfig(nil)
 			ch := goldenPath(t)
 			d := NewDeploy(cfg)
 			d.ReleaseName = "shop"
@@ -144,7 +144,7 @@ func TestDeployRecoversBrokenRelease(t *testing.T) {
 
 func TestDeployReinstallsUninstalledRelease(t *testing.T) {
 	t.Parallel()
-	cfg := newMemoryConfig(testNS, nil)
+	cfg := newMemoryConfig(nil)
 	ch := goldenPath(t)
 	d := NewDeploy(cfg)
 	d.ReleaseName = "shop"
@@ -179,7 +179,7 @@ func TestDeployNotReadyMarksFailedAndNextRunRepairs(t *testing.T) {
 	t.Parallel()
 	var ready atomic.Bool
 	var waits atomic.Int32
-	cfg := newMemoryConfig(testNS, func(ctx context.Context, _ kube.ResourceList, _ time.Duration) error {
+	cfg := newMemoryConfig(func(ctx context.Context, _ kube.ResourceList, _ time.Duration) error {
 		waits.Add(1)
 		if !ready.Load() {
 			return context.DeadlineExceeded
@@ -243,7 +243,7 @@ func TestDeployRejectsBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := newMemoryConfig(testNS, nil)
+			cfg := newMemoryConfig(nil)
 			d := NewDeploy(cfg)
 			d.ReleaseName, d.Namespace = tt.release, tt.ns
 			_, err := d.Run(t.Context(), ch, tt.values)
@@ -301,7 +301,7 @@ func TestDigest(t *testing.T) {
 func TestListAndUninstall(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	cfg := newMemoryConfig(testNS, nil)
+	cfg := newMemoryConfig(nil)
 	ch := goldenPath(t)
 	for _, name := range []string{"web", "api"} {
 		d := NewDeploy(cfg)

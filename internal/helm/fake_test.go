@@ -14,12 +14,12 @@ import (
 	"helm.sh/helm/v3/pkg/storage/driver"
 )
 
-// newMemoryConfig returns a Config whose releases live in memory and whose
-// Kubernetes client only prints, as in Helm's own action tests. wait
-// replaces the readiness wait; nil means always ready.
-func newMemoryConfig(namespace string, wait func(context.Context, kube.ResourceList, time.Duration) error) *Config {
+// newMemoryConfig returns a Config for namespace testNS whose releases live
+// in memory and whose Kubernetes client only prints, as in Helm's own action
+// tests. wait replaces the readiness wait; nil means always ready.
+func newMemoryConfig(wait func(context.Context, kube.ResourceList, time.Duration) error) *Config {
 	mem := driver.NewMemory()
-	mem.SetNamespace(namespace)
+	mem.SetNamespace(testNS)
 	if wait == nil {
 		wait = func(context.Context, kube.ResourceList, time.Duration) error { return nil }
 	}
@@ -30,7 +30,7 @@ func newMemoryConfig(namespace string, wait func(context.Context, kube.ResourceL
 			Capabilities: chartutil.DefaultCapabilities,
 			Log:          func(string, ...any) {},
 		},
-		namespace: namespace,
+		namespace: testNS,
 		logger:    slog.New(slog.DiscardHandler),
 		waitReady: wait,
 	}

@@ -40,7 +40,7 @@ func waitReady(ctx context.Context, c readyChecker, resources kube.ResourceList,
 		return nil
 	}
 	if lastErr != nil {
-		return fmt.Errorf("%s not ready: %w (last error: %v)", pending, err, lastErr)
+		return fmt.Errorf("%s not ready: %w (last error: %w)", pending, err, lastErr)
 	}
 	return fmt.Errorf("%s not ready: %w", pending, err)
 }

@@ -92,7 +92,7 @@ func readVersions(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read versions: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	v := map[string]string{}
 	s := bufio.NewScanner(f)
 	for s.Scan() {

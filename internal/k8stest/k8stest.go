@@ -110,7 +110,7 @@ func New(ctx context.Context, opts ...Option) (_ *ControlPlane, retErr error) {
 		if retErr != nil {
 			// The start error already carries what went wrong.
 			if err := c.Stop(); err != nil {
-				c.log.Debug("stop after failed start", slog.Any("error", err))
+				c.log.Debug("stop after failed start", "error", err)
 			}
 		}
 	}()
@@ -174,7 +174,7 @@ func New(ctx context.Context, opts ...Option) (_ *ControlPlane, retErr error) {
 	if err := c.waitFor(ctx, apiserver, "API server /readyz", c.apiReady); err != nil {
 		return nil, err
 	}
-	c.log.Debug("api server ready", slog.Duration("elapsed", time.Since(start)))
+	c.log.Debug("api server ready", "elapsed", time.Since(start))
 
 	kubeconfig := "--kubeconfig=" + c.Kubeconfig
 	cm := c.spawn(assets, "kube-controller-manager", kubeconfig,
@@ -209,7 +209,7 @@ func New(ctx context.Context, opts ...Option) (_ *ControlPlane, retErr error) {
 	if err := c.waitFor(ctx, cm, "ServiceAccount default/default", saReady(c.client, metav1.NamespaceDefault)); err != nil {
 		return nil, err
 	}
-	c.log.Info("control plane ready", slog.String("kubeconfig", c.Kubeconfig), slog.Duration("elapsed", time.Since(start)))
+	c.log.Info("control plane ready", "kubeconfig", c.Kubeconfig, "elapsed", time.Since(start))
 	return c, nil
 }
 
@@ -357,7 +357,7 @@ func freePorts(n int) ([]int, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: find a free loopback port: %w", ErrStart, err)
 		}
-		defer l.Close()
+		defer func() { _ = l.Close() }()
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil

@@ -388,13 +388,13 @@ func (c *ControlPlane) rssMiB() (float64, error) {
 			if v, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
 				n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
 				if err != nil {
-					f.Close()
+					_ = f.Close()
 					return 0, fmt.Errorf("%s VmRSS %q: %w", p.name, v, err)
 				}
 				kib += n
 			}
 		}
-		f.Close()
+		_ = f.Close()
 	}
 	return float64(kib) / 1024, nil
 }

@@ -47,7 +47,7 @@ func (p *process) start() error {
 	if err != nil {
 		return fmt.Errorf("%w: %s log: %w", ErrStart, p.name, err)
 	}
-	defer logFile.Close() // the child keeps its own descriptor
+	defer func() { _ = logFile.Close() }() // the child keeps its own descriptor
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	if err := p.cmd.Start(); err != nil {
 		close(p.done)
@@ -96,7 +96,7 @@ func (p *process) logTail() string {
 	if err != nil {
 		return fmt.Sprintf("(no %s log: %v)", p.name, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	st, err := f.Stat()
 	cut := err == nil && st.Size() > logTailBytes
 	if cut {

@@ -39,7 +39,7 @@ type Forward struct {
 // pod of release and returns once the first forward listens.
 func (c *Client) StartForward(ctx context.Context, ns, release string, remote, local int, log *slog.Logger) (*Forward, error) {
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = slog.New(slog.DiscardHandler)
 	}
 	if local == 0 {
 		p, err := freePort()
@@ -142,7 +142,7 @@ func (f *Forward) forwardOnce(ctx context.Context, pod *corev1.Pod) error {
 		return err
 	case <-ctx.Done():
 		closeStop()
-		<-errc
+		<-errc //nolint:errcheck // wait for the forwarder to end; the error returned below supersedes its own
 		return ctx.Err()
 	}
 	f.mu.Lock()
@@ -167,13 +167,13 @@ func (f *Forward) forwardOnce(ctx context.Context, pod *corev1.Pod) error {
 			return err
 		case <-ctx.Done():
 			closeStop()
-			<-errc
+			<-errc //nolint:errcheck // wait for the forwarder to end; the error returned below supersedes its own
 			return ctx.Err()
 		case <-tick.C:
 			p, err := f.c.Set.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
 			if err != nil || p.DeletionTimestamp != nil || p.UID != pod.UID || p.Status.Phase != corev1.PodRunning || !podReady(p) {
 				closeStop()
-				<-errc
+				<-errc //nolint:errcheck // wait for the forwarder to end; the error returned below supersedes its own
 				return fmt.Errorf("pod %s went away", pod.Name)
 			}
 		}

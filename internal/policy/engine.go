@@ -11,7 +11,6 @@ package policy
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"time"
@@ -54,7 +53,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{opts: o, log: o.Logger, rules: map[string]Rule{}}
 	for _, r := range Rules() {

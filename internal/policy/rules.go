@@ -219,7 +219,7 @@ func normalizeImage(image string) string {
 		name = name[:i]
 	}
 	first, _, found := strings.Cut(name, "/")
-	if !found || !(strings.ContainsAny(first, ".:") || first == "localhost") {
+	if !found || (!strings.ContainsAny(first, ".:") && first != "localhost") {
 		if !found {
 			name = "library/" + name
 		}

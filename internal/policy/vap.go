@@ -348,7 +348,7 @@ func (v *vapChecker) paramsFor(p *admissionv1.ValidatingAdmissionPolicy, b *admi
 		return nil, true, nil
 	}
 	deny := ref.ParameterNotFoundAction == nil || *ref.ParameterNotFoundAction == admissionv1.DenyAction
-	var sel labels.Selector = labels.Everything()
+	var sel = labels.Everything()
 	if ref.Selector != nil {
 		s, err := metav1.LabelSelectorAsSelector(ref.Selector)
 		if err != nil {

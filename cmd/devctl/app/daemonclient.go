@@ -64,7 +64,7 @@ func (g *globalOptions) ensureDaemon(ctx context.Context, onStart func()) (*api.
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case werr := <-exited:
-			return nil, fmt.Errorf("the devctl daemon exited at start (%v); its log %s ends with:\n%s", werr, logPath, tail(logPath, 15))
+			return nil, fmt.Errorf("the devctl daemon exited at start (%w); its log %s ends with:\n%s", werr, logPath, tail(logPath, 15))
 		case <-deadline:
 			return nil, fmt.Errorf("the devctl daemon did not answer on %s within 15s; see %s", g.socket, logPath)
 		case <-time.After(100 * time.Millisecond):

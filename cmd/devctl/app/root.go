@@ -1,7 +1,6 @@
 package app
 
 import (
-	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -13,14 +12,6 @@ import (
 type globalOptions struct {
 	socket  string
 	verbose bool
-}
-
-func (g *globalOptions) logger(s Streams) *slog.Logger {
-	level := slog.LevelWarn
-	if g.verbose {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(s.ErrOut, &slog.HandlerOptions{Level: level}))
 }
 
 // NewRootCommand returns the devctl command tree.

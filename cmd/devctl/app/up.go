@@ -84,7 +84,7 @@ func runUp(ctx context.Context, g *globalOptions, s Streams, o *upOptions) error
 		return err
 	}
 	fmt.Fprintf(s.Out, "environment %s (branch %s, generation %d)\n", env.Name, orDash(req.Branch), env.Generation)
-	final, err := follow(ctx, events, streamErr, env.Generation, st, g.verbose || o.ci, s.Out)
+	final, err := follow(ctx, events, streamErr, env.Generation, st, g.verbose || o.ci)
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func runUp(ctx context.Context, g *globalOptions, s Streams, o *upOptions) error
 
 // follow prints the steps of generation gen as they end and returns the
 // environment once it settles.
-func follow(ctx context.Context, events <-chan api.Event, streamErr func() error, gen int64, st *status.Status, showLogs bool, out io.Writer) (*api.Environment, error) {
+func follow(ctx context.Context, events <-chan api.Event, streamErr func() error, gen int64, st *status.Status, showLogs bool) (*api.Environment, error) {
 	printed := 0
 	running := ""
 	for ev := range events {

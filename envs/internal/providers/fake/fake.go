@@ -155,7 +155,7 @@ func (l ImageLoader) LoadImages(_ context.Context, name string, archive func() (
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	b, err := io.ReadAll(rc)
 	if err != nil {
 		return err

@@ -123,7 +123,7 @@ func (p *Provider) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("delete kind cluster %q: %w", name, err)
 	}
-	defer os.RemoveAll(scratch)
+	defer func() { _ = os.RemoveAll(scratch) }()
 	if err := p.kind(ctx, nil).Delete(name, filepath.Join(scratch, "kubeconfig")); err != nil {
 		return fmt.Errorf("delete kind cluster %q: %w", name, commandError(err))
 	}
@@ -184,7 +184,7 @@ func loadNode(ctx context.Context, node string, archive func() (io.ReadCloser, e
 	if err != nil {
 		return fmt.Errorf("open image archive for node %s: %w", node, err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	if err := load(ctxReader{ctx: ctx, r: rc}); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("node %s: %w", node, ctx.Err())

@@ -169,7 +169,7 @@ func TestCommandError(t *testing.T) {
 		t.Error("CommandError hides the original error")
 	}
 	plain := errors.New("plain")
-	if commandError(plain) != plain {
+	if commandError(plain) != plain { //nolint:errorlint // the very same error must come back, not a wrapper
 		t.Error("commandError changed an error without command output")
 	}
 }
