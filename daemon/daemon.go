@@ -40,7 +40,7 @@ type Daemon struct {
 	log                       *slog.Logger
 	deps                      Deps
 	store                     *Store
-	ctl                       *Controller
+	runner                    *runner
 	started                   time.Time
 
 	ctx      context.Context
@@ -84,22 +84,30 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Warn("state", "err", err)
 	}
 	d.store = NewStore(st, d.log)
-	d.ctl = newController(d.store, d.deps, d.log)
+	d.runner = newRunner(d.store, d.deps, d.log)
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	defer d.cancel()
 
 	persistDone := make(chan struct{})
 	pctx, pcancel := context.WithCancel(context.Background())
+	changes := d.store.Watch()
 	go func() {
 		defer close(persistDone)
-		persist(pctx, d.store, d.StatePath(), 200*time.Millisecond, d.log)
+		persist(pctx, d.store, changes, d.StatePath(), 200*time.Millisecond, d.log)
 	}()
-
-	known := map[string]bool{}
-	for _, e := range d.store.List(d.ctx) {
-		known[e.Name] = true
+	runnerDone := make(chan struct{})
+	runCtx, runCancel := context.WithCancel(context.Background())
+	runChanges := d.store.Watch()
+	go func() {
+		defer close(runnerDone)
+		d.runner.run(runCtx, runChanges)
+	}()
+	known := d.store.List(d.ctx)
+	lastRun := int64(0)
+	if st != nil {
+		lastRun = st.LastRun
 	}
-	go d.rediscover(d.ctx, known)
+	go d.recover(d.ctx, known, lastRun)
 
 	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
@@ -114,8 +122,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
-	d.ctl.Wait()
-	d.ctl.CloseForwards()
+	runCancel()
+	<-runnerDone
+	d.runner.forwards.closeAll()
 	pcancel()
 	<-persistDone
 	d.store.Close()
@@ -135,59 +144,35 @@ func (d *Daemon) stop() {
 	})
 }
 
-// rediscover merges the environments the clusters know with the state file:
-// clusters made by devctl are listed even when the file is gone, entries
-// whose cluster is gone are dropped, and ready environments get their
-// port-forwards back.
+// recover picks up where the previous daemon stopped. It merges the
+// environments the clusters know with the state file — clusters made by
+// devctl are found even when the file is gone, and entries whose cluster is
+// gone are dropped — and then lets the reducer restart what was left
+// unfinished and resume what was ready (Recovered).
 //
-// Only the environments known at start (from the state file) are
-// reconciled: one accepted since is being created and is not in any
-// cluster's list yet.
-func (d *Daemon) rediscover(ctx context.Context, known map[string]bool) {
-	if d.deps.Environments == nil {
-		return
-	}
-	recs, err := d.deps.Environments.List(ctx)
+// Only environments known at start are reconciled against the clusters:
+// one accepted since is being created and is not in any cluster yet.
+func (d *Daemon) recover(ctx context.Context, known []api.Environment, lastRun int64) {
+	lctx, cancel := context.WithTimeout(ctx, time.Minute)
+	live, err := d.deps.Environments.List(lctx)
+	cancel()
 	if err != nil {
+		// Without the list, trust the state file: runs that need a cluster
+		// will say what is wrong.
 		d.log.Warn("rediscover environments", "err", err)
-		for _, e := range d.store.List(ctx) {
-			if known[e.Name] && !d.ctl.Busy(e.Name) && !e.Phase.Settled() {
-				d.store.Dispatch(PhaseChanged{Name: e.Name, Phase: api.PhaseUnknown, Message: "cannot reach the provider: " + err.Error()})
-			}
-		}
-		return
 	}
-	live := map[string]bool{}
-	for _, r := range recs {
-		live[r.Name] = true
-		d.store.Dispatch(EnvDiscovered{Env: api.Environment{
-			Name: r.Name, Provider: r.Provider, Project: r.Project, Repo: r.Repo, Branch: r.Branch,
-			Kubeconfig: r.Kubeconfig, Namespace: r.Project, Phase: api.PhaseUnknown, CreatedAt: r.Created,
-			Message: "rediscovered from the cluster",
-		}})
+	found := map[string]bool{}
+	for _, e := range live {
+		found[e.Name] = true
+		d.store.Dispatch(Discovered{Name: e.Name, Spec: e.Spec, Kubeconfig: e.Kubeconfig, Created: e.Created})
 	}
-	for _, e := range d.store.List(ctx) {
-		if !known[e.Name] || d.ctl.Busy(e.Name) {
-			continue
-		}
-		if !live[e.Name] {
+	for _, e := range known {
+		if err == nil && !found[e.Name] && !e.Status.Run.Active() && e.Status.Queued == nil && e.Status.Phase.Settled() {
 			d.log.Info("forgetting environment whose cluster is gone", "env", e.Name)
-			d.store.Dispatch(EnvDeleted{Name: e.Name})
+			d.store.Dispatch(Forgotten{Name: e.Name})
 			continue
 		}
-		switch {
-		case e.Phase == api.PhaseReady || (e.Phase == api.PhaseUnknown && len(e.Services) > 0):
-			name := e.Name
-			env := e
-			d.ctl.start(ctx, name, func(ctx context.Context) error {
-				if err := d.ctl.resume(ctx, env); err != nil {
-					d.store.Dispatch(PhaseChanged{Name: name, Phase: api.PhaseUnknown, Message: "could not resume port-forwards: " + err.Error() + " (run `devctl up` again)"})
-				}
-				return nil
-			})
-		case !e.Phase.Settled():
-			d.store.Dispatch(PhaseChanged{Name: e.Name, Phase: api.PhaseUnknown, Message: "the daemon restarted during " + string(e.Phase) + "; run `devctl up` again"})
-		}
+		d.store.Dispatch(Recovered{Name: e.Name, LastRun: lastRun})
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/devctl/devctl/internal/api"
 )
 
-const stateFileVersion = 1
+const stateFileVersion = 2
 
 type stateFile struct {
 	Version int    `json:"version"`
@@ -80,10 +80,11 @@ func SaveState(path string, st *State) error {
 
 // persist writes the state file after changes, at most every interval,
 // until ctx ends; then it writes once more.
-func persist(ctx context.Context, s *Store, path string, interval time.Duration, log *slog.Logger) {
+func persist(ctx context.Context, s *Store, changes <-chan struct{}, path string, interval time.Duration, log *slog.Logger) {
 	save := func() {
 		var snap State
 		if err := s.Read(context.Background(), func(st *State) {
+			snap.LastRun = st.LastRun
 			snap.Envs = make(map[string]*api.Environment, len(st.Envs))
 			for k, e := range st.Envs {
 				c := copyEnv(e)
@@ -101,7 +102,7 @@ func persist(ctx context.Context, s *Store, path string, interval time.Duration,
 		case <-ctx.Done():
 			save()
 			return
-		case <-s.Changed():
+		case <-changes:
 			save()
 			select {
 			case <-time.After(interval):

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -12,12 +13,17 @@ import (
 
 	"github.com/devctl/devctl/envs"
 	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/build"
+	"github.com/devctl/devctl/internal/config"
+	"github.com/devctl/devctl/internal/git"
+	"github.com/devctl/devctl/internal/goldenpath"
 )
 
 // handler returns the daemon's HTTP API. Every path is under /v1.
 func (d *Daemon) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/health", d.handleHealth)
+	mux.HandleFunc("POST /v1/resolve", d.handleResolve)
 	mux.HandleFunc("GET /v1/envs", d.handleList)
 	mux.HandleFunc("POST /v1/envs", d.handleUp)
 	mux.HandleFunc("GET /v1/envs/{name}", d.handleGet)
@@ -45,57 +51,119 @@ func (d *Daemon) handleGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, e)
 }
 
+func (d *Daemon) handleResolve(w http.ResponseWriter, r *http.Request) {
+	var ref api.ProjectRef
+	if !decodeBody(w, r, &ref) {
+		return
+	}
+	res, _, err := d.resolve(r.Context(), ref)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// handleUp resolves the project, checks what can be checked at once (the
+// configuration, values, Dockerfiles, the Docker engine) and then asks for
+// an up. The answer is the environment with the generation this request
+// asked for; the run itself is followed on the event stream.
 func (d *Daemon) handleUp(w http.ResponseWriter, r *http.Request) {
 	var req api.UpRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, api.CodeBadRequest, "bad up request: "+err.Error())
+	if !decodeBody(w, r, &req) {
 		return
 	}
-	if !filepath.IsAbs(req.Dir) {
-		writeError(w, http.StatusBadRequest, api.CodeBadRequest, fmt.Sprintf("dir %q must be an absolute path", req.Dir))
+	res, p, err := d.resolve(r.Context(), req.ProjectRef)
+	if err != nil {
+		writeErr(w, err)
 		return
 	}
-	if fi, err := os.Stat(req.Dir); err != nil || !fi.IsDir() {
-		writeError(w, http.StatusBadRequest, api.CodeBadRequest, fmt.Sprintf("project directory %s does not exist", req.Dir))
+	spec := res.Spec
+	if req.NodeImage != "" {
+		spec.NodeImage = req.NodeImage
+	}
+	if spec.NodeImage == "" && d.deps.NodeImage != nil {
+		spec.NodeImage = d.deps.NodeImage()
+	}
+	spec.Watch = true
+	if cur, ok := d.store.Get(r.Context(), res.Name); ok {
+		spec.Watch = cur.Spec.Watch
+	}
+	if req.Watch != nil {
+		spec.Watch = *req.Watch
+	}
+	if err := preflight(r.Context(), d.deps, p, spec, goldenpath.Target{Env: res.Name, Branch: spec.Branch}); err != nil {
+		writeErr(w, err)
 		return
 	}
-	name := req.Name
-	if name == "" {
-		if req.Repo == "" || req.Branch == "" {
-			writeError(w, http.StatusBadRequest, api.CodeBadRequest, "an up request needs a name, or a repo and a branch")
-			return
-		}
-		name = envs.Name(req.Repo, req.Branch)
-	}
-	if d.ctl.Busy(name) {
-		// A second `up` joins the one under way.
-		e, _ := d.store.Get(r.Context(), name)
-		writeJSON(w, http.StatusAccepted, e)
+	e, err := d.store.DispatchSync(r.Context(), UpRequested{Name: res.Name, Spec: spec, Reason: "devctl up"})
+	if err != nil || e == nil {
+		writeError(w, http.StatusServiceUnavailable, api.CodeInternal, fmt.Sprintf("up %s: the daemon is stopping: %v", res.Name, err))
 		return
 	}
-	d.store.Dispatch(EnvAccepted{Env: api.Environment{
-		Name: name, Provider: "kind", Repo: req.Repo, Branch: req.Branch, Dir: req.Dir, NodeImage: req.NodeImage,
-	}})
-	e, _ := d.store.Get(r.Context(), name)
-	d.ctl.start(d.ctx, name, func(ctx context.Context) error { return d.ctl.up(ctx, name, req) })
 	writeJSON(w, http.StatusAccepted, e)
 }
 
+// handleDown asks for an environment to be deleted. An environment the
+// daemon does not know is reported as not found; the CLI says there is
+// nothing to delete.
 func (d *Daemon) handleDown(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	e, ok := d.store.Get(r.Context(), name)
-	if !ok {
+	e, err := d.store.DispatchSync(r.Context(), DownRequested{Name: name, Reason: "devctl down"})
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, api.CodeInternal, err.Error())
+		return
+	}
+	if e == nil {
 		writeError(w, http.StatusNotFound, api.CodeNotFound, notFound(name))
 		return
 	}
-	if !d.ctl.start(d.ctx, name, func(ctx context.Context) error { return d.ctl.down(ctx, name) }) {
-		writeError(w, http.StatusConflict, api.CodeConflict, fmt.Sprintf("environment %s is busy (%s); wait for it to settle, then run `devctl down` again", name, e.Phase))
-		return
-	}
-	e.Phase = api.PhaseDeleting
 	writeJSON(w, http.StatusAccepted, e)
+}
+
+// resolve turns a project reference into the environment's name and spec:
+// it loads devctl.yaml (or detects defaults), reads the git branch, and
+// derives and validates the name. It is the only place names are derived.
+func (d *Daemon) resolve(ctx context.Context, ref api.ProjectRef) (*api.Resolved, *goldenpath.Project, error) {
+	if !filepath.IsAbs(ref.Dir) {
+		return nil, nil, badRequest(fmt.Errorf("dir %q must be an absolute path", ref.Dir))
+	}
+	if fi, err := os.Stat(ref.Dir); err != nil || !fi.IsDir() {
+		return nil, nil, badRequest(fmt.Errorf("project directory %s does not exist", ref.Dir))
+	}
+	var p *goldenpath.Project
+	res := &api.Resolved{Name: ref.Name, Spec: api.EnvSpec{Dir: ref.Dir, Branch: ref.Branch}}
+	if !ref.NameOnly {
+		var err error
+		if p, err = goldenpath.Load(ref.Dir, ref.Config); err != nil {
+			return nil, nil, &configError{err}
+		}
+		res.Services, res.Notes = p.ServiceNames(), p.Notes
+		res.Spec = api.EnvSpec{
+			Provider: p.Cluster.Provider, Project: p.Name, Dir: p.Dir, Config: p.ConfigPath(),
+			NodeImage: p.Cluster.NodeImage, Labels: p.Labels(), Branch: ref.Branch,
+		}
+	}
+	info, gerr := d.deps.Git(ctx, res.Spec.Dir)
+	if gerr == nil {
+		res.Spec.Repo = info.Repo
+		if res.Spec.Branch == "" {
+			res.Spec.Branch = info.Branch
+		}
+	}
+	if res.Name == "" {
+		switch {
+		case gerr != nil && errors.Is(gerr, git.ErrNotRepo):
+			return nil, nil, badRequest(gerr)
+		case gerr != nil:
+			return nil, nil, gerr
+		}
+		res.Name = envs.Name(res.Spec.Repo, res.Spec.Branch)
+	}
+	if err := envs.ValidateName(res.Name); err != nil {
+		return nil, nil, badRequest(err)
+	}
+	return res, p, nil
 }
 
 func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
@@ -106,14 +174,10 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	svc := r.URL.Query().Get("service")
-	if svc == "" && len(e.Services) > 0 {
-		svc = e.Services[0].Name
+	if svc == "" && len(e.Status.Services) > 0 {
+		svc = e.Status.Services[0].Name
 	}
-	found := false
-	for _, s := range e.Services {
-		found = found || s.Name == svc
-	}
-	if !found {
+	if e.Status.Service(svc) == nil {
 		writeError(w, http.StatusNotFound, api.CodeNotFound, fmt.Sprintf("environment %s has no service %q", name, svc))
 		return
 	}
@@ -122,7 +186,7 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	fw := flushWriter{w: w}
-	if err := d.deps.Cluster.Logs(r.Context(), e.Kubeconfig, e.Namespace, svc, follow, tail, fw); err != nil && r.Context().Err() == nil {
+	if err := d.deps.Cluster.Logs(r.Context(), e.Status.Kubeconfig, e.Status.Namespace, svc, follow, tail, fw); err != nil && r.Context().Err() == nil {
 		_, _ = fmt.Fprintf(fw, "devctl: logs: %v\n", err)
 	}
 }
@@ -166,6 +230,43 @@ func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) {
 func (d *Daemon) handleShutdown(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, struct{}{})
 	go d.stop()
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, api.CodeBadRequest, "bad request body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+type requestError struct{ err error }
+
+func (e *requestError) Error() string { return e.err.Error() }
+func (e *requestError) Unwrap() error { return e.err }
+
+func badRequest(err error) error { return &requestError{err} }
+
+// writeErr answers with err's status and code: a configuration problem, a
+// bad request, an unreachable Docker engine, or an internal error.
+func writeErr(w http.ResponseWriter, err error) {
+	var (
+		ce  *configError
+		re  *requestError
+		cfg *config.Error
+	)
+	switch {
+	case errors.As(err, &ce), errors.As(err, &cfg), errors.Is(err, config.ErrNotFound):
+		writeError(w, http.StatusUnprocessableEntity, api.CodeConfigInvalid, err.Error())
+	case errors.As(err, &re):
+		writeError(w, http.StatusBadRequest, api.CodeBadRequest, err.Error())
+	case errors.Is(err, build.ErrDockerUnavailable):
+		writeError(w, http.StatusServiceUnavailable, api.CodeDockerUnavailable, err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, api.CodeInternal, err.Error())
+	}
 }
 
 func notFound(name string) string {

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -11,6 +13,8 @@ import (
 // writes it; everyone else sees copies.
 type State struct {
 	Envs map[string]*api.Environment `json:"envs"`
+	// LastRun is the ID of the last run started; run IDs never repeat.
+	LastRun int64 `json:"lastRun"`
 }
 
 func newState() *State { return &State{Envs: map[string]*api.Environment{}} }
@@ -25,61 +29,104 @@ func (s *State) List() []api.Environment {
 	return out
 }
 
-// Action is a change to State. Actions are plain data; reduce applies them.
+// Action is a request or an observation. Actions are plain data; reduce
+// applies them to the State, and only reduce decides what runs next.
 type Action interface{ envName() string }
 
-// EnvAccepted records a request to bring an environment up: a new one, or a
-// new generation of an existing one.
-type EnvAccepted struct{ Env api.Environment }
+// UpRequested asks for an environment to be brought up with spec: a new
+// one, or a new generation of an existing one.
+type UpRequested struct {
+	Name   string
+	Spec   api.EnvSpec
+	Reason string
+}
 
-// EnvDiscovered merges an environment found in a cluster (after a restart)
-// or in the state file.
-type EnvDiscovered struct{ Env api.Environment }
+// RebuildRequested asks for some services of a ready environment to be
+// built and deployed again (their sources changed).
+type RebuildRequested struct {
+	Name     string
+	Services []string
+	Reason   string
+}
 
-// PhaseChanged moves an environment to a phase with a message.
-type PhaseChanged struct {
+// DownRequested asks for an environment to be deleted. A run under way is
+// cancelled.
+type DownRequested struct {
+	Name   string
+	Reason string
+}
+
+// Recovered is dispatched for every environment when the daemon starts:
+// a run the previous daemon did not finish (its ID is at most LastRun, the
+// last run of the state file) is started again, and a ready environment is
+// resumed (its port-forwards and watches re-attached).
+type Recovered struct {
 	Name    string
-	Phase   api.Phase
-	Message string
+	LastRun int64
 }
 
-// StepStarted records that a timed step began.
+// Discovered merges an environment found in a cluster.
+type Discovered struct {
+	Name       string
+	Spec       api.EnvSpec
+	Kubeconfig string
+	Created    time.Time
+}
+
+// Forgotten drops an environment whose cluster is gone.
+type Forgotten struct{ Name string }
+
+// StepStarted records that a step of run Run began.
 type StepStarted struct {
-	Name string
-	Step string
-	At   time.Time
+	Name  string
+	Run   int64
+	Step  string
+	Phase api.Phase
+	At    time.Time
 }
 
-// StepEnded records how a timed step ended.
+// StepEnded records how a step ended.
 type StepEnded struct {
 	Name   string
+	Run    int64
 	Step   string
 	Status api.StepStatus
 	Detail string
 	At     time.Time
 }
 
-// EnvInfo updates the facts learnt while bringing an environment up.
-type EnvInfo struct {
+// ClusterObserved records where an environment's cluster is.
+type ClusterObserved struct {
 	Name       string
 	Kubeconfig string
 	Namespace  string
-	Project    string
-	NodeImage  string
 }
 
-// ServicesUpdated replaces an environment's services.
-type ServicesUpdated struct {
+// ServicesDeclared sets the project's services (from devctl.yaml): their
+// names and ports. Observed facts of services that remain are kept.
+type ServicesDeclared struct {
 	Name     string
-	Services []api.Service
+	Services []api.ServiceStatus
+}
+
+// ImageBuilt records the image a service's last build produced.
+type ImageBuilt struct {
+	Name, Service, Image string
+}
+
+// ServiceDeployed records what a service's release runs.
+type ServiceDeployed struct {
+	Name, Service             string
+	Image                     string
+	ChartDigest, ValuesDigest string
+	Revision                  int
 }
 
 // ServiceReady updates one service's readiness and URL.
 type ServiceReady struct {
-	Name    string
-	Service string
-	Ready   bool
-	URL     string
+	Name, Service string
+	Ready         bool
+	URL           string
 }
 
 // FindingsUpdated replaces an environment's policy findings.
@@ -88,139 +135,356 @@ type FindingsUpdated struct {
 	Findings []api.Finding
 }
 
-// EnvFailed settles an environment as failed.
-type EnvFailed struct {
+// WatchChanged records whether the sources are watched.
+type WatchChanged struct {
+	Name     string
+	Watching bool
+}
+
+// RunFinished ends run Run. Err is empty on success; Cancelled says the run
+// was stopped for a queued request (it observed nothing).
+type RunFinished struct {
 	Name        string
+	Run         int64
 	Err         string
 	Diagnostics string
+	Cancelled   bool
 }
 
-// EnvDeleted removes an environment.
-type EnvDeleted struct{ Name string }
-
-// LogLine is a line of progress or build output. It changes no state; it
-// goes to subscribers in order with the state changes.
-type LogLine struct {
-	Name string
-	Line string
+// Logged is a line of progress or output. It changes no state; it goes to
+// subscribers in order with the state changes.
+type Logged struct {
+	Name    string
+	Run     int64
+	Step    string
+	Service string
+	Level   api.Level
+	Source  api.Source
+	Message string
 }
 
-func (a EnvAccepted) envName() string     { return a.Env.Name }
-func (a EnvDiscovered) envName() string   { return a.Env.Name }
-func (a PhaseChanged) envName() string    { return a.Name }
-func (a StepStarted) envName() string     { return a.Name }
-func (a StepEnded) envName() string       { return a.Name }
-func (a EnvInfo) envName() string         { return a.Name }
-func (a ServicesUpdated) envName() string { return a.Name }
-func (a ServiceReady) envName() string    { return a.Name }
-func (a FindingsUpdated) envName() string { return a.Name }
-func (a EnvFailed) envName() string       { return a.Name }
-func (a EnvDeleted) envName() string      { return a.Name }
-func (a LogLine) envName() string         { return a.Name }
+func (a UpRequested) envName() string      { return a.Name }
+func (a RebuildRequested) envName() string { return a.Name }
+func (a DownRequested) envName() string    { return a.Name }
+func (a Recovered) envName() string        { return a.Name }
+func (a Discovered) envName() string       { return a.Name }
+func (a Forgotten) envName() string        { return a.Name }
+func (a StepStarted) envName() string      { return a.Name }
+func (a StepEnded) envName() string        { return a.Name }
+func (a ClusterObserved) envName() string  { return a.Name }
+func (a ServicesDeclared) envName() string { return a.Name }
+func (a ImageBuilt) envName() string       { return a.Name }
+func (a ServiceDeployed) envName() string  { return a.Name }
+func (a ServiceReady) envName() string     { return a.Name }
+func (a FindingsUpdated) envName() string  { return a.Name }
+func (a WatchChanged) envName() string     { return a.Name }
+func (a RunFinished) envName() string      { return a.Name }
+func (a Logged) envName() string           { return a.Name }
 
 // reduce applies a to s at time now and says whether the environment
 // changed (and so must be published and persisted).
 func reduce(s *State, a Action, now time.Time) bool {
+	name := a.envName()
+	e := s.Envs[name]
 	switch a := a.(type) {
-	case EnvAccepted:
-		e := copyEnv(&a.Env)
-		if old, ok := s.Envs[e.Name]; ok {
-			e.Generation = old.Generation + 1
-			e.CreatedAt = old.CreatedAt
-			if e.Kubeconfig == "" {
-				e.Kubeconfig = old.Kubeconfig
-			}
-			if len(e.Services) == 0 {
-				e.Services = old.Services
-			}
-			e.Findings = old.Findings
-		} else {
-			e.Generation = 1
-			e.CreatedAt = now
+	case UpRequested:
+		if e == nil {
+			e = &api.Environment{Name: name, Status: api.EnvStatus{Phase: api.PhasePending, CreatedAt: now}}
+			s.Envs[name] = e
 		}
-		e.Phase = api.PhasePending
-		e.Message = ""
-		e.Diagnostics = ""
-		e.Steps = nil
-		e.UpdatedAt = now
-		s.Envs[e.Name] = &e
-		return true
-	case EnvDiscovered:
-		if old, ok := s.Envs[a.Env.Name]; ok {
-			// What the daemon recorded wins over what a cluster label says,
+		e.Spec = a.Spec
+		e.Generation++
+		enqueue(s, e, api.Request{Kind: api.RunUp, Generation: e.Generation, Reason: a.Reason, At: now}, now)
+	case RebuildRequested:
+		if e == nil {
+			return false
+		}
+		e.Generation++
+		enqueue(s, e, api.Request{Kind: api.RunRebuild, Generation: e.Generation, Services: slices.Clone(a.Services), Reason: a.Reason, At: now}, now)
+	case DownRequested:
+		if e == nil {
+			return false
+		}
+		e.Generation++
+		enqueue(s, e, api.Request{Kind: api.RunDelete, Generation: e.Generation, Reason: a.Reason, At: now}, now)
+	case Recovered:
+		if e == nil {
+			return false
+		}
+		if e.Status.Run.Active() && e.Status.Run.ID > a.LastRun {
+			return false // started by this daemon since
+		}
+		recoverEnv(s, e, now)
+	case Discovered:
+		if e != nil {
+			// What the daemon recorded wins over the cluster's metadata,
 			// except facts only the cluster knows.
-			if old.Kubeconfig == "" {
-				old.Kubeconfig = a.Env.Kubeconfig
+			setIf(&e.Status.Kubeconfig, a.Kubeconfig)
+			if e.Spec.Dir == "" {
+				e.Spec = a.Spec
 			}
-			if old.Provider == "" {
-				old.Provider = a.Env.Provider
-			}
-			old.UpdatedAt = now
+			break
+		}
+		e = &api.Environment{Name: name, Spec: a.Spec, Status: api.EnvStatus{
+			Phase: api.PhaseUnknown, Message: "rediscovered from its cluster",
+			Kubeconfig: a.Kubeconfig, Namespace: a.Spec.Project, CreatedAt: a.Created,
+		}}
+		if e.Status.CreatedAt.IsZero() {
+			e.Status.CreatedAt = now
+		}
+		s.Envs[name] = e
+		enqueue(s, e, api.Request{Kind: api.RunResume, Generation: e.Generation, Reason: "rediscovered after a daemon restart", At: now}, now)
+	case Forgotten:
+		if e == nil || e.Status.Run.Active() {
+			return false
+		}
+		delete(s.Envs, name)
+		return true
+	case RunFinished:
+		if e == nil || e.Status.Run == nil || e.Status.Run.ID != a.Run || !e.Status.Run.Active() {
+			return false
+		}
+		if finishRun(s, e, a, now) {
+			delete(s.Envs, name)
 			return true
 		}
-		e := copyEnv(&a.Env)
-		if e.CreatedAt.IsZero() {
-			e.CreatedAt = now
-		}
-		e.UpdatedAt = now
-		s.Envs[e.Name] = &e
-		return true
-	}
-	e, ok := s.Envs[a.envName()]
-	if !ok {
+	case Logged:
 		return false
+	default:
+		if e == nil || !observe(e, a) {
+			return false
+		}
 	}
+	e.Status.UpdatedAt = now
+	return true
+}
+
+// observe applies an observation to e and says whether it applied.
+func observe(e *api.Environment, a Action) bool {
+	run := e.Status.Run
 	switch a := a.(type) {
-	case PhaseChanged:
-		e.Phase = a.Phase
-		e.Message = a.Message
 	case StepStarted:
-		e.Steps = append(e.Steps, api.Step{Name: a.Step, Status: api.StepRunning, Started: a.At})
+		if run == nil || run.ID != a.Run {
+			return false
+		}
+		run.Steps = append(run.Steps, api.Step{Name: a.Step, Status: api.StepRunning, Started: a.At})
+		if a.Phase != "" && run.Request.Kind != api.RunRebuild {
+			e.Status.Phase = a.Phase
+		}
 	case StepEnded:
-		for i := len(e.Steps) - 1; i >= 0; i-- {
-			if e.Steps[i].Name == a.Step && e.Steps[i].Status == api.StepRunning {
-				e.Steps[i].Status = a.Status
-				e.Steps[i].Detail = a.Detail
-				e.Steps[i].Duration = a.At.Sub(e.Steps[i].Started)
+		if run == nil || run.ID != a.Run {
+			return false
+		}
+		for i := len(run.Steps) - 1; i >= 0; i-- {
+			st := &run.Steps[i]
+			if st.Name == a.Step && st.Status == api.StepRunning {
+				st.Status, st.Detail, st.Duration = a.Status, a.Detail, a.At.Sub(st.Started)
 				break
 			}
 		}
-	case EnvInfo:
-		setIf(&e.Kubeconfig, a.Kubeconfig)
-		setIf(&e.Namespace, a.Namespace)
-		setIf(&e.Project, a.Project)
-		setIf(&e.NodeImage, a.NodeImage)
-	case ServicesUpdated:
-		e.Services = append([]api.Service(nil), a.Services...)
-	case ServiceReady:
-		for i := range e.Services {
-			if e.Services[i].Name == a.Service {
-				e.Services[i].Ready = a.Ready
-				if a.URL != "" {
-					e.Services[i].URL = a.URL
-				}
+	case ClusterObserved:
+		setIf(&e.Status.Kubeconfig, a.Kubeconfig)
+		setIf(&e.Status.Namespace, a.Namespace)
+	case ServicesDeclared:
+		out := make([]api.ServiceStatus, 0, len(a.Services))
+		for _, s := range a.Services {
+			if old := e.Status.Service(s.Name); old != nil {
+				port := s.Port
+				s = *old
+				s.Port = port
 			}
+			out = append(out, s)
+		}
+		e.Status.Services = out
+	case ImageBuilt:
+		s := e.Status.Service(a.Service)
+		if s == nil {
+			return false
+		}
+		s.DesiredImage = a.Image
+	case ServiceDeployed:
+		s := e.Status.Service(a.Service)
+		if s == nil {
+			return false
+		}
+		s.Image, s.ChartDigest, s.ValuesDigest, s.Revision = a.Image, a.ChartDigest, a.ValuesDigest, a.Revision
+	case ServiceReady:
+		s := e.Status.Service(a.Service)
+		if s == nil {
+			return false
+		}
+		s.Ready = a.Ready
+		if a.URL != "" {
+			s.URL = a.URL
 		}
 	case FindingsUpdated:
-		e.Findings = append([]api.Finding(nil), a.Findings...)
-	case EnvFailed:
-		e.Phase = api.PhaseFailed
-		e.Message = a.Err
-		e.Diagnostics = a.Diagnostics
-		for i := range e.Steps {
-			if e.Steps[i].Status == api.StepRunning {
-				e.Steps[i].Status = api.StepFailed
-				e.Steps[i].Duration = now.Sub(e.Steps[i].Started)
-			}
-		}
-	case EnvDeleted:
-		delete(s.Envs, a.Name)
-		return true
-	case LogLine:
+		e.Status.Findings = slices.Clone(a.Findings)
+	case WatchChanged:
+		e.Status.Watching = a.Watching
+	default:
 		return false
 	}
-	e.UpdatedAt = now
 	return true
+}
+
+// enqueue starts req when nothing runs for e, and otherwise queues it in
+// e's one slot, merged with what is queued there: the latest request wins.
+func enqueue(s *State, e *api.Environment, req api.Request, now time.Time) {
+	if !e.Status.Run.Active() {
+		start(s, e, req, now)
+		return
+	}
+	e.Status.Queued = mergeRequests(e.Status.Queued, req)
+}
+
+// mergeRequests folds r into the queued request q. A delete or an up
+// replaces whatever was queued; a rebuild joins a queued rebuild (the union
+// of their services), is covered by a queued up, and never revives an
+// environment queued for deletion; a resume is covered by anything.
+func mergeRequests(q *api.Request, r api.Request) *api.Request {
+	if q == nil {
+		return &r
+	}
+	switch r.Kind {
+	case api.RunUp, api.RunDelete:
+		return &r
+	case api.RunRebuild:
+		switch q.Kind {
+		case api.RunUp:
+			q.Generation, q.At = r.Generation, r.At
+			return q
+		case api.RunDelete:
+			return q
+		case api.RunRebuild:
+			for _, svc := range r.Services {
+				if !slices.Contains(q.Services, svc) {
+					q.Services = append(q.Services, svc)
+				}
+			}
+			q.Generation, q.Reason, q.At = r.Generation, r.Reason, r.At
+			return q
+		case api.RunResume:
+			return &r
+		}
+	case api.RunResume:
+		return q
+	}
+	return &r
+}
+
+// start begins a run of req. A rebuild of an environment that is not ready
+// (its last up failed, or never finished) becomes a full up.
+func start(s *State, e *api.Environment, req api.Request, now time.Time) {
+	if req.Kind == api.RunRebuild && e.Status.Phase != api.PhaseReady {
+		req.Kind, req.Services = api.RunUp, nil
+	}
+	s.LastRun++
+	e.Status.Run = &api.Run{ID: s.LastRun, Request: req, Started: now}
+	e.Status.Queued = nil
+	switch req.Kind {
+	case api.RunUp:
+		e.Status.Phase, e.Status.Message, e.Status.Diagnostics = api.PhasePending, "", ""
+	case api.RunDelete:
+		e.Status.Phase, e.Status.Message = api.PhaseDeleting, ""
+	case api.RunRebuild, api.RunResume:
+	}
+}
+
+// finishRun ends e's run as a says, starts the queued request if any, and
+// reports whether e is gone (a delete succeeded with nothing queued).
+func finishRun(s *State, e *api.Environment, a RunFinished, now time.Time) (gone bool) {
+	run := e.Status.Run
+	run.Ended, run.Error = now, a.Err
+	for i := range run.Steps {
+		if st := &run.Steps[i]; st.Status == api.StepRunning {
+			st.Status, st.Duration = api.StepFailed, now.Sub(st.Started)
+			if a.Cancelled {
+				st.Status, st.Detail = api.StepSkipped, "cancelled"
+			}
+		}
+	}
+	if !a.Cancelled {
+		e.Status.ObservedGeneration = max(e.Status.ObservedGeneration, run.Request.Generation)
+		settle(e, run, a)
+	}
+	if run.Request.Kind == api.RunDelete && a.Err == "" && !a.Cancelled {
+		if e.Status.Queued == nil {
+			return true
+		}
+		// Deleted, and already asked for again: start from scratch.
+		e.Status = api.EnvStatus{Phase: api.PhasePending, CreatedAt: now, Queued: e.Status.Queued, Run: run}
+	}
+	if q := e.Status.Queued; q != nil {
+		start(s, e, *q, now)
+	}
+	return false
+}
+
+// settle sets e's phase after run ended as a says.
+func settle(e *api.Environment, run *api.Run, a RunFinished) {
+	st := &e.Status
+	switch run.Request.Kind {
+	case api.RunUp:
+		if a.Err == "" {
+			st.Phase, st.Message, st.Diagnostics = api.PhaseReady, "", ""
+		} else {
+			st.Phase, st.Message, st.Diagnostics = api.PhaseFailed, a.Err, a.Diagnostics
+		}
+	case api.RunRebuild:
+		// A failed rebuild leaves the previous version serving.
+		if a.Err == "" {
+			st.Message = ""
+		} else {
+			st.Message = "last rebuild failed: " + a.Err + " (the previous version keeps serving)"
+		}
+	case api.RunResume:
+		if a.Err == "" {
+			st.Phase, st.Message = api.PhaseReady, "resumed after a daemon restart"
+		} else {
+			st.Phase, st.Message = api.PhaseUnknown, "could not resume after a daemon restart: "+a.Err+" (run `devctl up` again)"
+		}
+	case api.RunDelete:
+		if a.Err != "" {
+			st.Phase, st.Message = api.PhaseFailed, "delete failed: "+a.Err+" (run `devctl down` again)"
+		}
+	}
+}
+
+// recoverEnv restarts what a previous daemon left unfinished in e: an
+// interrupted run is ended and asked for again (a rebuild as a full up,
+// since what it had done is unknown), a queued request is started, and a
+// ready environment is resumed.
+func recoverEnv(s *State, e *api.Environment, now time.Time) {
+	if run := e.Status.Run; run.Active() {
+		kind := run.Request.Kind
+		if kind == api.RunRebuild {
+			kind = api.RunUp
+		}
+		run.Ended, run.Error = now, "interrupted: the daemon stopped during this run"
+		for i := range run.Steps {
+			if st := &run.Steps[i]; st.Status == api.StepRunning {
+				st.Status, st.Detail = api.StepFailed, "interrupted"
+			}
+		}
+		req := run.Request
+		req.Kind, req.Reason, req.At = kind, "the daemon restarted during a "+string(run.Request.Kind), now
+		if kind == api.RunUp {
+			req.Services = nil
+		}
+		if e.Status.Queued != nil {
+			req = *mergeRequests(&req, *e.Status.Queued)
+			e.Status.Queued = nil
+		}
+		start(s, e, req, now)
+		return
+	}
+	if q := e.Status.Queued; q != nil {
+		start(s, e, *q, now)
+		return
+	}
+	if e.Status.Phase == api.PhaseReady || e.Status.Phase == api.PhaseUnknown {
+		start(s, e, api.Request{Kind: api.RunResume, Generation: e.Status.ObservedGeneration, Reason: "the daemon restarted", At: now}, now)
+	}
 }
 
 func setIf(dst *string, v string) {
@@ -231,9 +495,20 @@ func setIf(dst *string, v string) {
 
 func copyEnv(e *api.Environment) api.Environment {
 	c := *e
-	c.Services = append([]api.Service(nil), e.Services...)
-	c.Steps = append([]api.Step(nil), e.Steps...)
-	c.Findings = append([]api.Finding(nil), e.Findings...)
+	c.Spec.Labels = maps.Clone(e.Spec.Labels)
+	c.Status.Services = slices.Clone(e.Status.Services)
+	c.Status.Findings = slices.Clone(e.Status.Findings)
+	if r := e.Status.Run; r != nil {
+		rc := *r
+		rc.Steps = slices.Clone(r.Steps)
+		rc.Request.Services = slices.Clone(r.Request.Services)
+		c.Status.Run = &rc
+	}
+	if q := e.Status.Queued; q != nil {
+		qc := *q
+		qc.Services = slices.Clone(q.Services)
+		c.Status.Queued = &qc
+	}
 	return c
 }
 

@@ -21,11 +21,11 @@ type Store struct {
 	now     func() time.Time
 	log     *slog.Logger
 
-	// changed is signalled (non-blocking) after every state change; the
-	// persister waits on it.
-	changed chan struct{}
+	// watchers are signalled (non-blocking) after every state change; the
+	// persister and the controllers wait on them.
+	watchers []chan struct{}
 
-	mu      sync.Mutex // guards stopped
+	mu      sync.Mutex // guards stopped and watchers
 	stopped bool
 	done    chan struct{}
 }
@@ -51,7 +51,6 @@ func NewStore(st *State, log *slog.Logger) *Store {
 		subs:    make(chan subOp),
 		now:     time.Now,
 		log:     log,
-		changed: make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
 	go s.loop(st)
@@ -63,6 +62,32 @@ func (s *Store) Dispatch(a Action) {
 	select {
 	case s.actions <- a:
 	case <-s.done:
+	}
+}
+
+// syncAction is an action whose dispatcher waits for it to be applied.
+type syncAction struct {
+	Action
+	reply chan *api.Environment
+}
+
+// DispatchSync applies a after every action dispatched before it and
+// returns a copy of its environment as a left it (nil when a removed it or
+// it does not exist).
+func (s *Store) DispatchSync(ctx context.Context, a Action) (*api.Environment, error) {
+	sa := syncAction{Action: a, reply: make(chan *api.Environment, 1)}
+	select {
+	case s.actions <- sa:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.done:
+		return nil, errStoreClosed
+	}
+	select {
+	case e := <-sa.reply:
+		return e, nil
+	case <-s.done:
+		return nil, errStoreClosed
 	}
 }
 
@@ -129,8 +154,16 @@ func (s *Store) Subscribe(env string) (<-chan api.Event, func()) {
 	}
 }
 
-// Changed is signalled after state changes; used by the persister.
-func (s *Store) Changed() <-chan struct{} { return s.changed }
+// Watch returns a channel that is signalled after state changes; several
+// changes may be signalled once. Controllers call it before the store
+// runs (NewStore's caller, before the first Dispatch).
+func (s *Store) Watch() <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	s.mu.Lock()
+	s.watchers = append(s.watchers, ch)
+	s.mu.Unlock()
+	return ch
+}
 
 // Close stops the loop and closes every subscription.
 func (s *Store) Close() {
@@ -189,28 +222,52 @@ func (s *Store) loop(st *State) {
 				}
 			}
 		case a := <-s.actions:
-			now := s.now()
-			if l, ok := a.(LogLine); ok {
-				seq++
-				send(api.Event{Seq: seq, Time: now, Type: api.EventLog, Env: l.Name, Line: l.Line})
-				continue
-			}
-			if !s.apply(st, a, now) {
-				continue
-			}
-			seq++
-			if e, ok := st.Envs[a.envName()]; ok {
-				c := copyEnv(e)
-				send(api.Event{Seq: seq, Time: now, Type: api.EventEnv, Env: c.Name, Environment: &c})
-			} else {
-				send(api.Event{Seq: seq, Time: now, Type: api.EventDeleted, Env: a.envName()})
-			}
-			select {
-			case s.changed <- struct{}{}:
-			default:
-			}
+			seq = s.handle(st, a, seq, send)
 		}
 	}
+}
+
+// handle applies one action and publishes its effect; it returns the new
+// event sequence number.
+func (s *Store) handle(st *State, a Action, seq uint64, send func(api.Event)) uint64 {
+	sa, isSync := a.(syncAction)
+	if isSync {
+		a = sa.Action
+		defer func() {
+			var out *api.Environment
+			if e, ok := st.Envs[a.envName()]; ok {
+				c := copyEnv(e)
+				out = &c
+			}
+			sa.reply <- out
+		}()
+	}
+	now := s.now()
+	if l, ok := a.(Logged); ok {
+		seq++
+		send(api.Event{Seq: seq, Time: now, Type: api.EventLog, Env: l.Name, Run: l.Run, Step: l.Step,
+			Service: l.Service, Level: l.Level, Source: l.Source, Message: l.Message})
+		return seq
+	}
+	if !s.apply(st, a, now) {
+		return seq
+	}
+	seq++
+	if e, ok := st.Envs[a.envName()]; ok {
+		c := copyEnv(e)
+		send(api.Event{Seq: seq, Time: now, Type: api.EventEnv, Env: c.Name, Environment: &c})
+	} else {
+		send(api.Event{Seq: seq, Time: now, Type: api.EventDeleted, Env: a.envName()})
+	}
+	s.mu.Lock()
+	for _, w := range s.watchers {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+	s.mu.Unlock()
+	return seq
 }
 
 // apply runs the reducer, turning a panic into a logged no-op so one bad

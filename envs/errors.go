@@ -24,3 +24,6 @@ var (
 // `docker` or node command run by kind). Find it with errors.As and show
 // Output above the error message.
 type CommandError = providers.CommandError
+
+// ErrUnknownProvider is returned for a provider name no backend has.
+var ErrUnknownProvider = errors.New("unknown cluster provider")

@@ -2,11 +2,11 @@
 // services in: one per repository branch, each with its own kubeconfig file,
 // rediscovered from metadata stored in the environment itself.
 //
-// A Manager drives a backend (kind clusters on the local Docker engine by
-// default) behind a small internal interface:
+// A Manager drives backends by name (kind clusters on the local Docker
+// engine; vcluster next) behind a small internal interface:
 //
-//	m := envs.New(envs.WithLogger(logger), envs.WithProgress(show))
-//	env, err := m.Up(ctx, envs.Spec{Repo: "hello", Branch: "main"})
+//	m := envs.New(envs.WithLogger(logger))
+//	env, err := m.Up(ctx, "hello-main", api.EnvSpec{Provider: "kind", Repo: "hello", Branch: "main"})
 package envs
 
 import (
@@ -15,17 +15,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/devctl/devctl/envs/internal/providers"
 	"github.com/devctl/devctl/envs/internal/providers/kind"
+	"github.com/devctl/devctl/internal/api"
 )
 
-// DefaultNodeImage is the kind node image used when Spec.NodeImage is empty.
-const DefaultNodeImage = kind.DefaultNodeImage
+// DefaultProvider is the backend used when a spec names none.
+const DefaultProvider = api.ProviderKind
 
 // DefaultReadyTimeout bounds the wait for a new environment's control plane.
 const DefaultReadyTimeout = 3 * time.Minute
@@ -40,36 +43,15 @@ const (
 	logKeyError = "error"
 )
 
-// Spec describes the environment Up should make.
-type Spec struct {
-	// Name is the environment name; empty derives it with Name(Repo, Branch).
-	Name    string
-	Project string
-	Repo    string
-	Branch  string
-	// NodeImage is the kind node image; empty means DefaultNodeImage.
-	NodeImage string
-	// Labels are free-form and recorded with the environment.
-	Labels map[string]string
-	// ConfigPatches are extra kubeadm config patches (kind), applied after
-	// the ones devctl needs.
-	ConfigPatches []string
-}
-
 // Env is an environment as recorded in its metadata.
 type Env struct {
-	Name      string
-	Provider  string
-	Project   string
-	Repo      string
-	Branch    string
-	NodeImage string
+	Name string
+	Spec api.EnvSpec
 	// Kubeconfig is the path of the environment's own kubeconfig file.
 	Kubeconfig string
 	Created    time.Time
-	Labels     map[string]string
 	// New is set by Up when that call created the cluster.
-	New bool `json:"-"`
+	New bool
 }
 
 // Manager creates, finds and removes environments. It keeps no state in
@@ -77,7 +59,7 @@ type Env struct {
 type Manager struct {
 	logger       *slog.Logger
 	stateDir     string
-	provider     providers.Provider
+	providers    map[string]providers.Provider
 	progress     func(Progress)
 	readyTimeout time.Duration
 	store        metadataStore
@@ -87,7 +69,7 @@ type Manager struct {
 // Option configures a Manager.
 type Option func(*Manager)
 
-// WithLogger sends the Manager's and its backend's logs to l.
+// WithLogger sends the Manager's and its backends' logs to l.
 func WithLogger(l *slog.Logger) Option {
 	return func(m *Manager) {
 		if l != nil {
@@ -100,23 +82,26 @@ func WithLogger(l *slog.Logger) Option {
 // (default DefaultStateDir()).
 func WithStateDir(dir string) Option { return func(m *Manager) { m.stateDir = dir } }
 
-// WithProvider replaces the backend (tests use a fake).
-func WithProvider(p providers.Provider) Option { return func(m *Manager) { m.provider = p } }
+// withProvider adds (or replaces) a backend under its name; tests use fakes.
+func withProvider(p providers.Provider) Option {
+	return func(m *Manager) { m.providers[p.Name()] = p }
+}
 
 // WithProgress sends the slow steps of every operation to f, which is
-// called synchronously by the goroutine running the operation.
+// called synchronously by the goroutine running the operation. A progress
+// function in an operation's context (ContextWithProgress) takes precedence.
 func WithProgress(f func(Progress)) Option { return func(m *Manager) { m.progress = f } }
 
 // WithReadyTimeout bounds the wait for a new control plane
 // (default DefaultReadyTimeout).
 func WithReadyTimeout(d time.Duration) Option { return func(m *Manager) { m.readyTimeout = d } }
 
-// New returns a Manager. Without WithProvider it makes kind clusters on the
-// local Docker engine.
+// New returns a Manager with every built-in backend.
 func New(opts ...Option) *Manager {
 	m := &Manager{
 		logger:       slog.New(slog.DiscardHandler),
 		stateDir:     DefaultStateDir(),
+		providers:    map[string]providers.Provider{},
 		readyTimeout: DefaultReadyTimeout,
 		store:        kubeStore{timeout: listTimeout},
 		now:          time.Now,
@@ -124,10 +109,32 @@ func New(opts ...Option) *Manager {
 	for _, o := range opts {
 		o(m)
 	}
-	if m.provider == nil {
-		m.provider = kind.New(m.logger)
+	if _, ok := m.providers[api.ProviderKind]; !ok {
+		m.providers[api.ProviderKind] = kind.New(m.logger)
 	}
 	return m
+}
+
+// Providers lists the names of the backends the Manager knows.
+func (m *Manager) Providers() []string { return slices.Sorted(maps.Keys(m.providers)) }
+
+// provider returns the backend called name ("" is DefaultProvider).
+func (m *Manager) provider(name string) (providers.Provider, error) {
+	if name == "" {
+		name = DefaultProvider
+	}
+	p, ok := m.providers[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q: use one of %s", ErrUnknownProvider, name, strings.Join(m.Providers(), ", "))
+	}
+	return p, nil
+}
+
+// CheckProvider reports whether name is a known backend, with the list of
+// known ones when it is not.
+func (m *Manager) CheckProvider(name string) error {
+	_, err := m.provider(name)
+	return err
 }
 
 // DefaultStateDir is $XDG_STATE_HOME/devctl, or ~/.local/state/devctl.
@@ -148,76 +155,82 @@ func (m *Manager) KubeconfigPath(name string) string {
 
 func (m *Manager) envDir(name string) string { return filepath.Join(m.stateDir, "envs", name) }
 
-// Up makes the environment described by spec unless it exists, writes its
+// Up makes the environment name as spec says unless it exists, writes its
 // kubeconfig file and records its metadata in the environment. It is
 // idempotent: for an existing environment it refreshes the kubeconfig file
 // and returns the recorded metadata.
-func (m *Manager) Up(ctx context.Context, spec Spec) (*Env, error) {
-	name := spec.Name
-	if name == "" {
-		if spec.Repo == "" && spec.Branch == "" {
-			return nil, fmt.Errorf("up: %w: set Spec.Name or Spec.Repo and Spec.Branch", ErrInvalidName)
-		}
-		name = Name(spec.Repo, spec.Branch)
-	}
+//
+// A cluster devctl began creating but did not finish (its metadata, written
+// last, is missing: the daemon was killed mid-way) is deleted and created
+// again rather than trusted. A cluster devctl did not make is refused with
+// ErrNotManaged.
+func (m *Manager) Up(ctx context.Context, name string, spec api.EnvSpec) (*Env, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, fmt.Errorf("up: %w", err)
 	}
-	exists, err := m.exists(ctx, name)
+	p, err := m.provider(spec.Provider)
 	if err != nil {
 		return nil, fmt.Errorf("up %q: %w", name, err)
 	}
-	if !exists {
-		err = m.create(ctx, name, spec)
-		if errors.Is(err, providers.ErrExists) {
-			exists, err = true, nil // made concurrently by another caller
-		}
-		if err != nil {
+	spec.Provider = p.Name()
+	exists, err := m.exists(ctx, p, name)
+	if err != nil {
+		return nil, fmt.Errorf("up %q: %w", name, err)
+	}
+	if exists {
+		env, err := m.get(ctx, p, name)
+		switch {
+		case err == nil:
+			return env, nil
+		case !errors.Is(err, errNoMetadata):
 			return nil, fmt.Errorf("up %q: %w", name, err)
 		}
-		if !exists {
-			env, err := m.record(ctx, name, spec)
-			if env != nil {
-				env.New = true
-			}
-			return env, err
+		if _, statErr := os.Stat(m.envDir(name)); statErr != nil {
+			return nil, fmt.Errorf("up %q: %w", name, ErrNotManaged)
+		}
+		// Ours (the state directory exists) but never finished: start over.
+		done := m.track(ctx, name).start(fmt.Sprintf("deleting %s cluster %s: its creation never finished", p.Name(), name))
+		err = p.Delete(ctx, name)
+		done(err)
+		if err != nil {
+			return nil, fmt.Errorf("up %q: delete the half-made cluster: %w", name, err)
 		}
 	}
-	env, err := m.get(ctx, name)
-	if errors.Is(err, errNoMetadata) {
-		// A cluster without metadata is ours only if an earlier Up began it
-		// (its state directory exists) and stopped before recording it.
-		if _, statErr := os.Stat(m.envDir(name)); statErr == nil {
-			return m.record(ctx, name, spec)
-		}
-		return nil, fmt.Errorf("up %q: %w", name, ErrNotManaged)
-	}
-	if err != nil {
+	if err := m.create(ctx, p, name, spec); err != nil {
 		return nil, fmt.Errorf("up %q: %w", name, err)
 	}
+	env, err := m.record(ctx, p, name, spec)
+	if err != nil {
+		return nil, err
+	}
+	env.New = true
 	return env, nil
 }
 
-func (m *Manager) create(ctx context.Context, name string, spec Spec) error {
-	image := spec.NodeImage
-	if image == "" {
-		image = DefaultNodeImage
-	}
+func (m *Manager) create(ctx context.Context, p providers.Provider, name string, spec api.EnvSpec) error {
 	if err := os.MkdirAll(m.envDir(name), 0o700); err != nil {
 		return fmt.Errorf("state directory: %w", err)
 	}
-	t := m.track(name)
-	done := t.start(fmt.Sprintf("creating %s cluster %s (node image %s)", m.provider.Name(), name, image))
+	t := m.track(ctx, name)
+	what := fmt.Sprintf("creating %s cluster %s", p.Name(), name)
+	if spec.NodeImage != "" {
+		what += " (node image " + spec.NodeImage + ")"
+	}
+	done := t.start(what)
 	m.logger.InfoContext(ctx, "creating environment", logKeyEnv, name)
-	err := m.provider.Create(ctx, name, providers.CreateOptions{
-		NodeImage:      image,
+	err := p.Create(ctx, name, providers.CreateOptions{
+		Spec:           spec,
 		KubeconfigPath: m.KubeconfigPath(name),
-		ConfigPatches:  spec.ConfigPatches,
 		WaitForReady:   m.readyTimeout,
 		Progress:       t.backend,
 	})
 	done(err)
 	if err != nil && !errors.Is(err, providers.ErrExists) {
+		// Leave nothing half-made behind: a failed create is removed, so
+		// the next Up starts clean instead of trusting it.
+		if delErr := p.Delete(context.WithoutCancel(ctx), name); delErr != nil {
+			m.logger.WarnContext(ctx, "remove failed cluster", logKeyEnv, name, logKeyError, delErr)
+		}
 		if rmErr := os.RemoveAll(m.envDir(name)); rmErr != nil {
 			m.logger.WarnContext(ctx, "remove state directory", logKeyEnv, name, logKeyError, rmErr)
 		}
@@ -225,24 +238,13 @@ func (m *Manager) create(ctx context.Context, name string, spec Spec) error {
 	return err
 }
 
-// record writes the kubeconfig file and the metadata of a fresh environment.
-func (m *Manager) record(ctx context.Context, name string, spec Spec) (*Env, error) {
-	t := m.track(name)
-	env := &Env{
-		Name:      name,
-		Provider:  m.provider.Name(),
-		Project:   spec.Project,
-		Repo:      spec.Repo,
-		Branch:    spec.Branch,
-		NodeImage: spec.NodeImage,
-		Created:   m.now().UTC().Truncate(time.Second),
-		Labels:    spec.Labels,
-	}
-	if env.NodeImage == "" {
-		env.NodeImage = DefaultNodeImage
-	}
+// record writes the kubeconfig file and then the metadata of a fresh
+// environment: the metadata is the completion marker.
+func (m *Manager) record(ctx context.Context, p providers.Provider, name string, spec api.EnvSpec) (*Env, error) {
+	t := m.track(ctx, name)
+	env := &Env{Name: name, Spec: spec, Created: m.now().UTC().Truncate(time.Second)}
 	done := t.start("writing kubeconfig")
-	kc, err := m.writeKubeconfig(ctx, name)
+	kc, err := m.writeKubeconfig(ctx, p, name)
 	done(err)
 	if err != nil {
 		return nil, fmt.Errorf("up %q: %w", name, err)
@@ -259,8 +261,8 @@ func (m *Manager) record(ctx context.Context, name string, spec Spec) (*Env, err
 
 // writeKubeconfig refreshes the environment's kubeconfig file from the
 // backend and returns its content.
-func (m *Manager) writeKubeconfig(ctx context.Context, name string) ([]byte, error) {
-	kc, err := m.provider.Kubeconfig(ctx, name)
+func (m *Manager) writeKubeconfig(ctx context.Context, p providers.Provider, name string) ([]byte, error) {
+	kc, err := p.Kubeconfig(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -272,42 +274,25 @@ func (m *Manager) writeKubeconfig(ctx context.Context, name string) ([]byte, err
 	return kc, nil
 }
 
-func (m *Manager) exists(ctx context.Context, name string) (bool, error) {
-	names, err := m.provider.List(ctx)
+func (m *Manager) exists(ctx context.Context, p providers.Provider, name string) (bool, error) {
+	names, err := p.List(ctx)
 	if err != nil {
 		return false, err
 	}
 	return slices.Contains(names, name), nil
 }
 
-// Get returns the environment name. It fails with ErrEnvNotFound when there
-// is no such environment or devctl did not create it.
-func (m *Manager) Get(ctx context.Context, name string) (*Env, error) {
-	exists, err := m.exists(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("get %q: %w", name, err)
-	}
-	if !exists {
-		return nil, fmt.Errorf("get %q: %w", name, ErrEnvNotFound)
-	}
-	env, err := m.get(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("get %q: %w", name, err)
-	}
-	return env, nil
-}
-
 // get reads the metadata of an existing cluster and refreshes its
 // kubeconfig file. A cluster without metadata gives an error matching both
 // ErrEnvNotFound and errNoMetadata.
-func (m *Manager) get(ctx context.Context, name string) (*Env, error) {
-	kc, err := m.provider.Kubeconfig(ctx, name)
+func (m *Manager) get(ctx context.Context, p providers.Provider, name string) (*Env, error) {
+	kc, err := p.Kubeconfig(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	env, err := m.store.read(ctx, kc)
 	if errors.Is(err, errNoMetadata) {
-		return nil, fmt.Errorf("%w: the cluster was not created by devctl: %w", ErrEnvNotFound, err)
+		return nil, fmt.Errorf("%w: the cluster was not created by devctl, or its creation never finished: %w", ErrEnvNotFound, err)
 	}
 	if err != nil {
 		return nil, err
@@ -320,95 +305,123 @@ func (m *Manager) get(ctx context.Context, name string) (*Env, error) {
 		return nil, fmt.Errorf("write kubeconfig %s: %w", path, err)
 	}
 	env.Kubeconfig = path
+	env.Spec.Provider = p.Name()
 	return &env, nil
 }
 
-// List returns the environments devctl made, sorted by name, rediscovered
-// from the backend and the metadata in each cluster; their kubeconfig files
-// are refreshed. Clusters devctl did not make are ignored, and ones that
-// cannot be reached are logged and left out.
+// List returns the environments devctl made with every backend, sorted by
+// name, rediscovered from the metadata in each cluster; their kubeconfig
+// files are refreshed. Clusters devctl did not make are ignored, and ones
+// that cannot be reached are logged and left out.
 func (m *Manager) List(ctx context.Context) ([]Env, error) {
-	names, err := m.provider.List(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list environments: %w", err)
-	}
-	slices.Sort(names)
-	envs := make([]Env, 0, len(names))
-	for _, name := range names {
-		env, err := m.listOne(ctx, name)
-		switch {
-		case errors.Is(err, errNoMetadata):
-			m.logger.DebugContext(ctx, "ignoring cluster not made by devctl", logKeyEnv, name)
-		case ctx.Err() != nil:
-			return nil, fmt.Errorf("list environments: %w", ctx.Err())
-		case err != nil:
-			m.logger.WarnContext(ctx, "cannot read environment", logKeyEnv, name, logKeyError, err)
-		default:
-			envs = append(envs, *env)
+	var out []Env
+	for _, pname := range m.Providers() {
+		p := m.providers[pname]
+		names, err := p.List(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list environments: %w", err)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			env, err := m.listOne(ctx, p, name)
+			switch {
+			case errors.Is(err, errNoMetadata):
+				m.logger.DebugContext(ctx, "ignoring cluster not made by devctl", logKeyEnv, name)
+			case ctx.Err() != nil:
+				return nil, fmt.Errorf("list environments: %w", ctx.Err())
+			case err != nil:
+				m.logger.WarnContext(ctx, "cannot read environment", logKeyEnv, name, logKeyError, err)
+			default:
+				out = append(out, *env)
+			}
 		}
 	}
-	return envs, nil
+	slices.SortFunc(out, func(a, b Env) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
-func (m *Manager) listOne(ctx context.Context, name string) (*Env, error) {
+func (m *Manager) listOne(ctx context.Context, p providers.Provider, name string) (*Env, error) {
 	ctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel()
-	return m.get(ctx, name)
+	return m.get(ctx, p, name)
 }
 
-// Delete removes the environment and its state directory. It refuses
-// clusters devctl did not make, and fails with ErrEnvNotFound when there is
-// nothing to delete.
-func (m *Manager) Delete(ctx context.Context, name string) error {
-	exists, err := m.exists(ctx, name)
+// Deleted says what Delete removed.
+type Deleted struct {
+	// Cluster is true when a cluster was deleted.
+	Cluster bool
+	// Files is true when the environment's state directory was removed.
+	Files bool
+}
+
+// Delete removes the environment's cluster (of the backend providerName,
+// "" for the default) and its state directory. It is idempotent: deleting
+// what is already gone succeeds and says so in the result. It refuses
+// clusters devctl did not make.
+func (m *Manager) Delete(ctx context.Context, name, providerName string) (Deleted, error) {
+	var d Deleted
+	p, err := m.provider(providerName)
 	if err != nil {
-		return fmt.Errorf("delete %q: %w", name, err)
+		return d, fmt.Errorf("delete %q: %w", name, err)
+	}
+	exists, err := m.exists(ctx, p, name)
+	if err != nil {
+		return d, fmt.Errorf("delete %q: %w", name, err)
 	}
 	dir := m.envDir(name)
 	_, statErr := os.Stat(dir)
 	haveDir := statErr == nil
-	if !exists && !haveDir {
-		return fmt.Errorf("delete %q: %w", name, ErrEnvNotFound)
-	}
 	if exists {
 		// Delete only clusters known to be ours: they carry our metadata, or
 		// an earlier Up of ours began them (the state directory exists).
-		if _, err := m.get(ctx, name); err != nil && !haveDir {
+		if _, err := m.get(ctx, p, name); err != nil && !haveDir {
 			if errors.Is(err, errNoMetadata) {
-				return fmt.Errorf("delete %q: %w", name, ErrNotManaged)
+				return d, fmt.Errorf("delete %q: %w", name, ErrNotManaged)
 			}
-			return fmt.Errorf("delete %q: cannot confirm devctl made this cluster: %w", name, err)
+			return d, fmt.Errorf("delete %q: cannot confirm devctl made this cluster: %w", name, err)
 		}
-		done := m.track(name).start(fmt.Sprintf("deleting %s cluster %s", m.provider.Name(), name))
-		err := m.provider.Delete(ctx, name)
+		done := m.track(ctx, name).start(fmt.Sprintf("deleting %s cluster %s", p.Name(), name))
+		err := p.Delete(ctx, name)
 		done(err)
 		if err != nil {
-			return fmt.Errorf("delete %q: %w", name, err)
+			return d, fmt.Errorf("delete %q: %w", name, err)
 		}
+		d.Cluster = true
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("delete %q: remove %s: %w", name, dir, err)
+	if haveDir {
+		if err := os.RemoveAll(dir); err != nil {
+			return d, fmt.Errorf("delete %q: remove %s: %w", name, dir, err)
+		}
+		d.Files = true
 	}
-	return nil
+	return d, nil
+}
+
+// CanLoadImages reports whether the backend providerName can put image
+// archives straight into its nodes (LoadImages).
+func (m *Manager) CanLoadImages(providerName string) bool {
+	p, err := m.provider(providerName)
+	if err != nil {
+		return false
+	}
+	_, ok := p.(providers.ImageLoader)
+	return ok
 }
 
 // LoadImages puts an image archive (e.g. a `docker save` stream) into every
 // node of the environment. archive may be called more than once, once per
 // node; each stream is closed. It fails with ErrNotSupported when the
 // backend cannot load images.
-func (m *Manager) LoadImages(ctx context.Context, name string, archive func() (io.ReadCloser, error)) error {
-	loader, ok := m.provider.(providers.ImageLoader)
-	if !ok {
-		return fmt.Errorf("load images into %q: %s backend: %w", name, m.provider.Name(), ErrNotSupported)
-	}
-	exists, err := m.exists(ctx, name)
+func (m *Manager) LoadImages(ctx context.Context, name, providerName string, archive func() (io.ReadCloser, error)) error {
+	p, err := m.provider(providerName)
 	if err != nil {
 		return fmt.Errorf("load images into %q: %w", name, err)
 	}
-	if !exists {
-		return fmt.Errorf("load images into %q: %w", name, ErrEnvNotFound)
+	loader, ok := p.(providers.ImageLoader)
+	if !ok {
+		return fmt.Errorf("load images into %q: %s backend: %w", name, p.Name(), ErrNotSupported)
 	}
-	done := m.track(name).start("loading images into " + name)
+	done := m.track(ctx, name).start("loading images into " + name)
 	err = loader.LoadImages(ctx, name, archive)
 	done(err)
 	if err != nil {
@@ -417,23 +430,24 @@ func (m *Manager) LoadImages(ctx context.Context, name string, archive func() (i
 	return nil
 }
 
-// KubeconfigExport merges the environment's kubeconfig into the file at path
-// (created when missing) and makes it the current context. It is the only
-// way devctl touches a kubeconfig other than the environment's own file.
-func (m *Manager) KubeconfigExport(ctx context.Context, name, path string) error {
-	if path == "" {
-		return fmt.Errorf("export kubeconfig of %q: no destination path given (for example ~/.kube/config)", name)
-	}
-	if _, err := m.Get(ctx, name); err != nil {
-		return fmt.Errorf("export kubeconfig: %w", err)
-	}
-	kc, err := os.ReadFile(m.KubeconfigPath(name))
+// Get returns the existing environment name of the backend providerName
+// ("" for the default) and refreshes its kubeconfig file. It fails with
+// ErrEnvNotFound when there is no such environment or devctl did not make it.
+func (m *Manager) Get(ctx context.Context, name, providerName string) (*Env, error) {
+	p, err := m.provider(providerName)
 	if err != nil {
-		return fmt.Errorf("export kubeconfig of %q: %w", name, err)
+		return nil, fmt.Errorf("get %q: %w", name, err)
 	}
-	if err := mergeKubeconfig(path, kc); err != nil {
-		return fmt.Errorf("export kubeconfig of %q: %w", name, err)
+	exists, err := m.exists(ctx, p, name)
+	if err != nil {
+		return nil, fmt.Errorf("get %q: %w", name, err)
 	}
-	m.logger.InfoContext(ctx, "exported kubeconfig", logKeyEnv, name, logKeyPath, path)
-	return nil
+	if !exists {
+		return nil, fmt.Errorf("get %q: %w", name, ErrEnvNotFound)
+	}
+	env, err := m.get(ctx, p, name)
+	if err != nil {
+		return nil, fmt.Errorf("get %q: %w", name, err)
+	}
+	return env, nil
 }

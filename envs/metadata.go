@@ -29,40 +29,22 @@ const (
 
 // ConfigMap data keys.
 const (
-	keyName      = "name"
-	keyProvider  = "provider"
-	keyProject   = "project"
-	keyRepo      = "repo"
-	keyBranch    = "branch"
-	keyNodeImage = "nodeImage"
-	keyCreated   = "created"
-	keyLabels    = "labels"
+	keyName    = "name"
+	keyCreated = "created"
+	keySpec    = "spec"
 )
 
 // errNoMetadata says the cluster carries no devctl metadata: devctl did not
-// create it (or did not finish creating it).
+// create it (or did not finish creating it: the metadata is written last).
 var errNoMetadata = errors.New("no devctl metadata in the cluster")
 
 // encodeMetadata turns env (without its kubeconfig path) into the metadata
-// ConfigMap.
+// ConfigMap: the name, the creation time and the spec as JSON, so a
+// restarted daemon knows everything the environment was made from.
 func encodeMetadata(env Env) (*corev1.ConfigMap, error) {
-	data := map[string]string{
-		keyName:      env.Name,
-		keyProvider:  env.Provider,
-		keyProject:   env.Project,
-		keyRepo:      env.Repo,
-		keyBranch:    env.Branch,
-		keyNodeImage: env.NodeImage,
-		keyCreated:   env.Created.UTC().Format(time.RFC3339),
-	}
-	if len(env.Labels) > 0 {
-		// User labels need not be valid Kubernetes label keys, so they are
-		// data, not object labels.
-		b, err := json.Marshal(env.Labels)
-		if err != nil {
-			return nil, fmt.Errorf("encode labels of %q: %w", env.Name, err)
-		}
-		data[keyLabels] = string(b)
+	spec, err := json.Marshal(env.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("encode spec of %q: %w", env.Name, err)
 	}
 	return &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
@@ -70,7 +52,11 @@ func encodeMetadata(env Env) (*corev1.ConfigMap, error) {
 			Namespace: MetadataNamespace,
 			Labels:    map[string]string{LabelManaged: "true", LabelEnv: env.Name},
 		},
-		Data: data,
+		Data: map[string]string{
+			keyName:    env.Name,
+			keyCreated: env.Created.UTC().Format(time.RFC3339),
+			keySpec:    string(spec),
+		},
 	}, nil
 }
 
@@ -81,14 +67,7 @@ func decodeMetadata(cm *corev1.ConfigMap) (Env, error) {
 		return Env{}, fmt.Errorf("configmap %s/%s lacks label %s=true: %w", cm.Namespace, cm.Name, LabelManaged, errNoMetadata)
 	}
 	d := cm.Data
-	env := Env{
-		Name:      d[keyName],
-		Provider:  d[keyProvider],
-		Project:   d[keyProject],
-		Repo:      d[keyRepo],
-		Branch:    d[keyBranch],
-		NodeImage: d[keyNodeImage],
-	}
+	env := Env{Name: d[keyName]}
 	if s := d[keyCreated]; s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
@@ -96,9 +75,9 @@ func decodeMetadata(cm *corev1.ConfigMap) (Env, error) {
 		}
 		env.Created = t
 	}
-	if s := d[keyLabels]; s != "" {
-		if err := json.Unmarshal([]byte(s), &env.Labels); err != nil {
-			return Env{}, fmt.Errorf("decode %s/%s: labels: %w", cm.Namespace, cm.Name, err)
+	if s := d[keySpec]; s != "" {
+		if err := json.Unmarshal([]byte(s), &env.Spec); err != nil {
+			return Env{}, fmt.Errorf("decode %s/%s: spec: %w", cm.Namespace, cm.Name, err)
 		}
 	}
 	return env, nil

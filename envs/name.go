@@ -8,9 +8,12 @@ import (
 	"strings"
 )
 
-// MaxNameLen is the longest environment name. It keeps derived names (kind's
-// "<name>-control-plane" containers, "kind-<name>" contexts) within limits.
-const MaxNameLen = 50
+// MaxNameLen is the longest environment name. Every name a provider derives
+// from it must stay a valid hostname and DNS label (63 characters): kind's
+// node containers and hostnames "<name>-control-plane" and "<name>-worker2",
+// its "kind-<name>" contexts, vcluster's "vc-<name>" Secrets and per-node
+// names. 40 leaves room for all of them.
+const MaxNameLen = 40
 
 const hashLen = 6
 

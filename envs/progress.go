@@ -1,6 +1,7 @@
 package envs
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -51,8 +52,21 @@ type tracker struct {
 	started map[string]time.Time
 }
 
-func (m *Manager) track(env string) *tracker {
-	return &tracker{env: env, send: m.progress, now: m.now, started: map[string]time.Time{}}
+type progressKey struct{}
+
+// ContextWithProgress returns a context whose Manager operations report
+// their slow steps to f instead of the Manager's WithProgress function, so
+// one Manager can serve several callers that each see their own progress.
+func ContextWithProgress(ctx context.Context, f func(Progress)) context.Context {
+	return context.WithValue(ctx, progressKey{}, f)
+}
+
+func (m *Manager) track(ctx context.Context, env string) *tracker {
+	send := m.progress
+	if f, ok := ctx.Value(progressKey{}).(func(Progress)); ok && f != nil {
+		send = f
+	}
+	return &tracker{env: env, send: send, now: m.now, started: map[string]time.Time{}}
 }
 
 func (t *tracker) emit(message string, state StepState) {

@@ -82,8 +82,20 @@ func (c *Client) Get(ctx context.Context, name string) (*Environment, error) {
 	return &e, nil
 }
 
+// Resolve asks the daemon which environment a project directory and branch
+// map to: it loads devctl.yaml (or detects defaults) and derives the name.
+// Configuration errors come back as a *StatusError with CodeConfigInvalid.
+func (c *Client) Resolve(ctx context.Context, ref ProjectRef) (*Resolved, error) {
+	var r Resolved
+	if err := c.do(ctx, http.MethodPost, "/resolve", ref, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
 // Up asks the daemon to bring an environment up. It returns at once with the
-// environment as accepted; follow Events to see it settle.
+// environment as accepted, its Generation the one this request asked for;
+// follow Events until Status.ObservedGeneration reaches it.
 func (c *Client) Up(ctx context.Context, req UpRequest) (*Environment, error) {
 	var e Environment
 	if err := c.do(ctx, http.MethodPost, "/envs", req, &e); err != nil {
@@ -93,7 +105,8 @@ func (c *Client) Up(ctx context.Context, req UpRequest) (*Environment, error) {
 }
 
 // Down asks the daemon to delete an environment. It returns at once; follow
-// Events until EventDeleted.
+// Events until EventDeleted. Deleting an environment the daemon does not
+// know is not an error when its cluster is gone too.
 func (c *Client) Down(ctx context.Context, name string) (*Environment, error) {
 	var e Environment
 	if err := c.do(ctx, http.MethodDelete, "/envs/"+url.PathEscape(name), nil, &e); err != nil {

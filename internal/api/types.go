@@ -1,5 +1,10 @@
 // Package api holds the types of the devctl daemon's HTTP API and the typed
 // client that the CLI and the TUI use. The daemon is the only server.
+//
+// An Environment has the shape of a Kubernetes object: a Spec (what the user
+// asked for), a Generation that moves with every request, and a Status that
+// says what the daemon observed, including ObservedGeneration, the
+// generation the status reflects.
 package api
 
 import (
@@ -24,58 +29,154 @@ const (
 	PhaseReady      Phase = "Ready"
 	PhaseFailed     Phase = "Failed"
 	PhaseDeleting   Phase = "Deleting"
-	PhaseDeleted    Phase = "Deleted"
 	// PhaseUnknown is an environment rediscovered in a cluster whose state the
-	// daemon has not checked yet.
+	// daemon has not checked yet, or could not check.
 	PhaseUnknown Phase = "Unknown"
 )
 
 // Settled reports whether p is a phase that no running step will change.
 func (p Phase) Settled() bool {
 	switch p {
-	case PhaseReady, PhaseFailed, PhaseDeleted, PhaseUnknown:
+	case PhaseReady, PhaseFailed, PhaseUnknown:
 		return true
-	default:
+	case PhasePending, PhaseCreating, PhaseBuilding, PhaseDelivering, PhaseDeploying, PhaseWaiting, PhaseDeleting:
 		return false
 	}
+	return false
+}
+
+// Provider names.
+const (
+	ProviderKind     = "kind"
+	ProviderVCluster = "vcluster"
+)
+
+// EnvSpec is what an environment should be: the one description of an
+// environment, from the HTTP request down to the provider that makes it.
+type EnvSpec struct {
+	// Provider is the backend that makes the cluster: "kind" or "vcluster".
+	Provider string `json:"provider"`
+	// Project is the project name from devctl.yaml; its services run in the
+	// namespace of the same name.
+	Project string `json:"project,omitempty"`
+	// Repo and Branch name the git repository and branch the environment is for.
+	Repo   string `json:"repo,omitempty"`
+	Branch string `json:"branch,omitempty"`
+	// Dir is the absolute project directory (where devctl.yaml is, or the
+	// repository root when there is none).
+	Dir string `json:"dir"`
+	// Config is the absolute path of devctl.yaml; empty means defaults
+	// detected in Dir.
+	Config string `json:"config,omitempty"`
+	// NodeImage is the kind node image; empty is the provider's default.
+	NodeImage string `json:"nodeImage,omitempty"`
+	// Watch asks the daemon to rebuild when the sources change.
+	Watch bool `json:"watch"`
+	// Labels are recorded with the environment (team, owner, cost centre).
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Environment is one ephemeral environment: a cluster for a project's branch
 // with the project's services installed in it.
 type Environment struct {
-	Name       string    `json:"name"`
-	Provider   string    `json:"provider"`
-	Project    string    `json:"project,omitempty"`
-	Repo       string    `json:"repo,omitempty"`
-	Branch     string    `json:"branch,omitempty"`
-	Dir        string    `json:"dir,omitempty"`
-	Kubeconfig string    `json:"kubeconfig,omitempty"`
-	Namespace  string    `json:"namespace,omitempty"`
-	NodeImage  string    `json:"nodeImage,omitempty"`
-	Phase      Phase     `json:"phase"`
-	Message    string    `json:"message,omitempty"`
-	Services   []Service `json:"services,omitempty"`
-	// Steps are the timed phases of the last `up`, in order.
-	Steps []Step `json:"steps,omitempty"`
+	Name string `json:"name"`
+	// Generation moves with every request that changes what the environment
+	// should be (an up, a rebuild, a delete).
+	Generation int64     `json:"generation"`
+	Spec       EnvSpec   `json:"spec"`
+	Status     EnvStatus `json:"status"`
+}
+
+// EnvStatus is what the daemon observed of an environment.
+type EnvStatus struct {
+	Phase   Phase  `json:"phase"`
+	Message string `json:"message,omitempty"`
+	// ObservedGeneration is the generation of the last run that finished.
+	ObservedGeneration int64  `json:"observedGeneration"`
+	Kubeconfig         string `json:"kubeconfig,omitempty"`
+	Namespace          string `json:"namespace,omitempty"`
+	// Services are the observed states of the project's services.
+	Services []ServiceStatus `json:"services,omitempty"`
+	// Run is the run under way, or the last one.
+	Run *Run `json:"run,omitempty"`
+	// Queued is the request that runs when Run ends (the latest wins).
+	Queued *Request `json:"queued,omitempty"`
 	// Findings are the policy findings of the last render.
 	Findings []Finding `json:"findings,omitempty"`
 	// Diagnostics holds what to read when the environment failed: pod events
 	// and the last log lines of the services.
-	Diagnostics string    `json:"diagnostics,omitempty"`
-	Generation  int64     `json:"generation"`
-	CreatedAt   time.Time `json:"createdAt"`
-	UpdatedAt   time.Time `json:"updatedAt"`
+	Diagnostics string `json:"diagnostics,omitempty"`
+	// Watching says whether the daemon watches the sources for changes.
+	Watching  bool      `json:"watching"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
-// Service is one service of an environment.
-type Service struct {
-	Name     string `json:"name"`
-	Image    string `json:"image,omitempty"`
-	Port     int    `json:"port"`
-	URL      string `json:"url,omitempty"`
-	Ready    bool   `json:"ready"`
-	Revision int    `json:"revision,omitempty"`
+// Service returns the status of the named service, or nil.
+func (s *EnvStatus) Service(name string) *ServiceStatus {
+	for i := range s.Services {
+		if s.Services[i].Name == name {
+			return &s.Services[i]
+		}
+	}
+	return nil
 }
+
+// ServiceStatus is one service of an environment as observed.
+type ServiceStatus struct {
+	Name string `json:"name"`
+	Port int    `json:"port"`
+	// DesiredImage is the image the last build produced; Image is the one
+	// delivered and deployed.
+	DesiredImage string `json:"desiredImage,omitempty"`
+	Image        string `json:"image,omitempty"`
+	// ChartDigest and ValuesDigest identify what the deployed release was
+	// rendered from; Revision is its Helm revision.
+	ChartDigest  string `json:"chartDigest,omitempty"`
+	ValuesDigest string `json:"valuesDigest,omitempty"`
+	Revision     int    `json:"revision,omitempty"`
+	URL          string `json:"url,omitempty"`
+	Ready        bool   `json:"ready"`
+}
+
+// RunKind says what a run does.
+type RunKind string
+
+// Run kinds. An up creates or updates everything; a rebuild builds and
+// deploys some services of a ready environment; a resume re-attaches a
+// ready environment after a daemon restart; a delete removes it.
+const (
+	RunUp      RunKind = "up"
+	RunRebuild RunKind = "rebuild"
+	RunResume  RunKind = "resume"
+	RunDelete  RunKind = "delete"
+)
+
+// Request is a run asked for and not started yet.
+type Request struct {
+	Kind       RunKind `json:"kind"`
+	Generation int64   `json:"generation"`
+	// Services limits a rebuild to these services.
+	Services []string `json:"services,omitempty"`
+	// Reason says who asked: "devctl up", "3 files changed", ...
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// Run is one execution of a list of steps for an environment.
+type Run struct {
+	ID      int64   `json:"id"`
+	Request Request `json:"request"`
+	Started time.Time `json:"started"`
+	// Ended is zero while the run is under way.
+	Ended time.Time `json:"ended,omitzero"`
+	Steps []Step    `json:"steps,omitempty"`
+	// Error is why the run failed; empty when it succeeded or runs.
+	Error string `json:"error,omitempty"`
+}
+
+// Active reports whether the run is under way.
+func (r *Run) Active() bool { return r != nil && r.Ended.IsZero() }
 
 // StepStatus says how a step ended.
 type StepStatus string
@@ -88,8 +189,8 @@ const (
 	StepFailed  StepStatus = "failed"
 )
 
-// Step is one timed phase of bringing an environment up (cluster, build,
-// deliver, policy, deploy, ready).
+// Step is one timed step of a run (config, cluster, build, deliver, render,
+// policy, deploy, ready, delete).
 type Step struct {
 	Name     string        `json:"name"`
 	Status   StepStatus    `json:"status"`
@@ -110,19 +211,41 @@ type Finding struct {
 	Waived   bool   `json:"waived,omitempty"`
 }
 
+// ProjectRef says where a project is and which branch; the daemon resolves
+// it into an environment name and spec.
+type ProjectRef struct {
+	// Dir is the absolute directory the command ran in (or -C).
+	Dir string `json:"dir"`
+	// Config is the path of devctl.yaml (-f); empty finds it from Dir.
+	Config string `json:"config,omitempty"`
+	// Name overrides the environment name derived from repo and branch.
+	Name string `json:"name,omitempty"`
+	// Branch overrides the git branch of Dir.
+	Branch string `json:"branch,omitempty"`
+	// NameOnly asks only for the environment name (from git), without
+	// loading devctl.yaml: `devctl down` works even when it is broken.
+	NameOnly bool `json:"nameOnly,omitempty"`
+}
+
+// Resolved is what the daemon made of a ProjectRef.
+type Resolved struct {
+	Name string  `json:"name"`
+	Spec EnvSpec `json:"spec"`
+	// Services are the project's service names.
+	Services []string `json:"services,omitempty"`
+	// Notes are the choices made for a project without devctl.yaml.
+	Notes []string `json:"notes,omitempty"`
+}
+
 // UpRequest asks the daemon to bring an environment up (create it, or update
 // it when it exists).
 type UpRequest struct {
-	// Dir is the absolute directory of the project (where devctl.yaml is,
-	// or the repository root when there is none).
-	Dir string `json:"dir"`
-	// Config is the path of devctl.yaml; empty means defaults detected in Dir.
-	Config string `json:"config,omitempty"`
-	// Name overrides the environment name derived from repo and branch.
-	Name      string `json:"name,omitempty"`
-	Repo      string `json:"repo"`
-	Branch    string `json:"branch"`
+	ProjectRef
+	// NodeImage is the kind node image (--node-image, DEVCTL_NODE_IMAGE).
 	NodeImage string `json:"nodeImage,omitempty"`
+	// Watch, when set, says whether to rebuild on source changes; unset
+	// keeps the environment's current setting (on for a new one).
+	Watch *bool `json:"watch,omitempty"`
 }
 
 // Health is what GET /v1/health answers.
@@ -144,19 +267,55 @@ const (
 	EventEnv EventType = "env"
 	// EventDeleted says an environment is gone.
 	EventDeleted EventType = "deleted"
-	// EventLog carries a line of progress or build output.
+	// EventLog carries one line of output: progress, build output, a pod's
+	// log, a policy finding.
 	EventLog EventType = "log"
+)
+
+// Level is the importance of a log event.
+type Level string
+
+// Levels.
+const (
+	LevelDebug Level = "debug"
+	LevelInfo  Level = "info"
+	LevelWarn  Level = "warn"
+	LevelError Level = "error"
+)
+
+// Source says where a log event's line comes from.
+type Source string
+
+// Sources.
+const (
+	// SourceProgress is devctl's own progress (what a step is doing).
+	SourceProgress Source = "progress"
+	// SourceBuild is compiler and image build output.
+	SourceBuild Source = "build"
+	// SourcePod is a line a service's pod printed.
+	SourcePod Source = "pod"
+	// SourcePolicy is a policy finding.
+	SourcePolicy Source = "policy"
+	// SourceConfig is a note about the project's configuration.
+	SourceConfig Source = "config"
 )
 
 // Event is one item of the daemon's event stream (GET /v1/events), sent as
 // newline-delimited JSON.
 type Event struct {
-	Seq         uint64       `json:"seq"`
-	Time        time.Time    `json:"time"`
-	Type        EventType    `json:"type"`
-	Env         string       `json:"env"`
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"`
+	Type EventType `json:"type"`
+	Env  string    `json:"env"`
+	// Environment is set for snapshot and env events.
 	Environment *Environment `json:"environment,omitempty"`
-	Line        string       `json:"line,omitempty"`
+	// The fields of a log event.
+	Run     int64  `json:"run,omitempty"`
+	Step    string `json:"step,omitempty"`
+	Service string `json:"service,omitempty"`
+	Level   Level  `json:"level,omitempty"`
+	Source  Source `json:"source,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // Error is the body of every non-2xx answer.
@@ -168,8 +327,10 @@ type Error struct {
 
 // Error codes.
 const (
-	CodeNotFound   = "not_found"
-	CodeBadRequest = "bad_request"
-	CodeConflict   = "conflict"
-	CodeInternal   = "internal"
+	CodeNotFound          = "not_found"
+	CodeBadRequest        = "bad_request"
+	CodeConfigInvalid     = "config_invalid"
+	CodeDockerUnavailable = "docker_unavailable"
+	CodeConflict          = "conflict"
+	CodeInternal          = "internal"
 )

@@ -144,6 +144,14 @@ func New(ctx context.Context, opts ...Option) (*Builder, error) {
 	return &Builder{api: api, log: o.log, arch: v.Arch}, nil
 }
 
+// Ping checks that the engine still answers.
+func (b *Builder) Ping(ctx context.Context) error {
+	if _, err := b.api.Ping(ctx, client.PingOptions{}); err != nil {
+		return unavailable(b.api.DaemonHost(), err)
+	}
+	return nil
+}
+
 // Close releases the connection to the engine.
 func (b *Builder) Close() error {
 	return b.api.Close()

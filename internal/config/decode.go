@@ -265,6 +265,7 @@ func (d *decoder) value(n *yaml.Node, field string) any {
 				d.errorf(k, field, "duplicate key %q", k.Value)
 				continue
 			}
+			d.pos[join(field, k.Value)] = position{k.Line, k.Column}
 			m[k.Value] = d.value(val, join(field, k.Value))
 		}
 		return m

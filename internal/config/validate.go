@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -101,6 +102,11 @@ func (c *Config) Validate() error {
 		if s.Port < 1 || s.Port > 65535 {
 			v.add(field+".port", "%d is out of range (1-65535)", s.Port)
 		}
+		for _, key := range reservedValueKeys {
+			if hasValue(s.Values, key) {
+				v.add(field+".values."+key, "devctl sets this value itself: %s", ReservedValues[key])
+			}
+		}
 		for j, p := range s.Watch.Ignore {
 			if strings.TrimSpace(p) == "" {
 				v.add(fmt.Sprintf("%s.watch.ignore[%d]", field, j), "empty pattern")
@@ -108,6 +114,36 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(v.errs...)
+}
+
+// ReservedValues are the golden-path chart values devctl sets itself, after
+// a service's values, each with where to set it instead. A service's values
+// may not set them: cost attribution relies on the labels, the port-forward
+// and probes on the port, delivery on the image.
+var ReservedValues = map[string]string{
+	"image":        "it is the image devctl builds; remove it from values",
+	"service.port": "set services[].port instead",
+	"team":         "set team at the top of " + FileName + " instead",
+	"owner":        "set owner at the top of " + FileName + " instead",
+	"costCenter":   "set costCenter at the top of " + FileName + " instead",
+	"branch":       "it is the git branch of the environment; remove it from values",
+	"environment":  "it is the environment name; remove it from values",
+}
+
+var reservedValueKeys = slices.Sorted(maps.Keys(ReservedValues))
+
+// hasValue reports whether the dotted key is set in values.
+func hasValue(values map[string]any, key string) bool {
+	head, rest, nested := strings.Cut(key, ".")
+	v, ok := values[head]
+	if !ok {
+		return false
+	}
+	if !nested {
+		return true
+	}
+	m, ok := v.(map[string]any)
+	return ok && hasValue(m, rest)
 }
 
 type validator struct {

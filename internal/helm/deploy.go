@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -241,6 +242,26 @@ func Digest(ch *chart.Chart, values map[string]any) (string, error) {
 	writeField(h, "values", v)
 	enc := base32.StdEncoding.WithPadding(base32.NoPadding)
 	return strings.ToLower(enc.EncodeToString(h.Sum(nil))), nil
+}
+
+// ChartDigest is a short digest of ch alone (its files, defaults and
+// schema), for status displays: it changes exactly when the chart does.
+func ChartDigest(ch *chart.Chart) (string, error) {
+	h := sha256.New()
+	if err := hashChart(h, ch); err != nil {
+		return "", fmt.Errorf("digest chart %s: %w", ch.Name(), err)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+// ValuesDigest is a short digest of values as canonical JSON.
+func ValuesDigest(values map[string]any) (string, error) {
+	v, err := json.Marshal(values) // map keys are sorted
+	if err != nil {
+		return "", fmt.Errorf("digest values: %w", err)
+	}
+	sum := sha256.Sum256(v)
+	return hex.EncodeToString(sum[:])[:12], nil
 }
 
 func hashChart(w io.Writer, ch *chart.Chart) error {

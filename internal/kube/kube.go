@@ -5,7 +5,9 @@ package kube
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -23,10 +25,18 @@ import (
 // InstanceLabel selects a release's pods (the golden-path chart sets it).
 const InstanceLabel = "app.kubernetes.io/instance"
 
-// Clients caches one client per kubeconfig file.
+// Clients caches one client per kubeconfig file content. A cluster deleted
+// and created again under the same kubeconfig path (a new API port, a new
+// CA) gets a new client: the cache key is the file's content, and the
+// client of its old content is dropped. It is safe for concurrent use.
 type Clients struct {
 	mu sync.Mutex
-	m  map[string]*Client
+	m  map[string]cachedClient // by kubeconfig path
+}
+
+type cachedClient struct {
+	sum    [sha256.Size]byte
+	client *Client
 }
 
 // Client is a client-go clientset with its REST config.
@@ -35,34 +45,54 @@ type Client struct {
 	Set    kubernetes.Interface
 }
 
-// For returns the client for a kubeconfig file.
+// For returns the client for the kubeconfig file's current content.
 func (c *Clients) For(kubeconfig string) (*Client, error) {
+	b, err := os.ReadFile(kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("read kubeconfig: %w (is the environment up? `devctl up` writes it)", err)
+	}
+	sum := sha256.Sum256(b)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cl, ok := c.m[kubeconfig]; ok {
-		return cl, nil
+	if cc, ok := c.m[kubeconfig]; ok && cc.sum == sum {
+		return cc.client, nil
 	}
-	cl, err := NewClient(kubeconfig)
+	cl, err := newClient(kubeconfig, b)
 	if err != nil {
 		return nil, err
 	}
 	if c.m == nil {
-		c.m = map[string]*Client{}
+		c.m = map[string]cachedClient{}
 	}
-	c.m[kubeconfig] = cl
+	c.m[kubeconfig] = cachedClient{sum: sum, client: cl}
 	return cl, nil
+}
+
+// Forget drops the client of a kubeconfig file (after its cluster is deleted).
+func (c *Clients) Forget(kubeconfig string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, kubeconfig)
 }
 
 // NewClient builds a client from a kubeconfig file (its current context).
 func NewClient(kubeconfig string) (*Client, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	b, err := os.ReadFile(kubeconfig)
 	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig %s: %w", kubeconfig, err)
+		return nil, fmt.Errorf("read kubeconfig: %w", err)
+	}
+	return newClient(kubeconfig, b)
+}
+
+func newClient(path string, kubeconfig []byte) (*Client, error) {
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig %s: %w", path, err)
 	}
 	cfg.QPS, cfg.Burst = 50, 100
 	set, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("client for %s: %w", kubeconfig, err)
+		return nil, fmt.Errorf("client for %s: %w", path, err)
 	}
 	return &Client{Config: cfg, Set: set}, nil
 }

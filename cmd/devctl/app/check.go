@@ -3,19 +3,13 @@ package app
 import (
 	"context"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/devctl/devctl/charts"
-	"github.com/devctl/devctl/daemon"
-	"github.com/devctl/devctl/internal/config"
-	"github.com/devctl/devctl/internal/helm"
+	"github.com/devctl/devctl/envs"
+	"github.com/devctl/devctl/internal/git"
+	"github.com/devctl/devctl/internal/goldenpath"
 	"github.com/devctl/devctl/internal/policy"
 )
 
@@ -55,77 +49,54 @@ func runCheck(ctx context.Context, s Streams, o *checkOptions, paths []string) e
 		return fmt.Errorf("unknown format %q: use text, json, sarif or junit", o.format)
 	}
 	var (
-		proj  *daemon.Project
-		docs  []policy.Document
-		chart *policy.ChartSource
+		p   *goldenpath.Project
+		rep *policy.Report
 	)
-	r, err := o.project.resolveEnv(ctx, len(paths) == 0, false)
-	if err != nil && len(paths) == 0 {
+	ref, err := o.project.ref()
+	if err != nil {
 		return err
 	}
-	if r != nil && r.Config != nil {
-		proj = daemon.ProjectFromConfig(r.Config, r.Notes)
-	}
-	if len(paths) > 0 {
-		for _, p := range paths {
-			d, err := readManifestPaths(p)
-			if err != nil {
-				return err
-			}
-			docs = append(docs, d...)
+	checker := goldenpath.NewChecker(nil)
+	rendered := time.Duration(0)
+	if len(paths) == 0 {
+		if p, err = goldenpath.Load(ref.Dir, ref.Config); err != nil {
+			return err
 		}
-	} else {
-		ch, err := charts.GoldenPath()
+		t := goldenpath.Target{Env: ref.Name, Branch: ref.Branch}
+		if info, err := git.Describe(ctx, p.Dir); err == nil {
+			if t.Branch == "" {
+				t.Branch = info.Branch
+			}
+			if t.Env == "" {
+				t.Env = envs.Name(info.Repo, t.Branch)
+			}
+		}
+		rels, err := goldenpath.Render(ctx, p, t, goldenpath.CheckImages(p))
 		if err != nil {
 			return err
 		}
-		branch := ""
-		if r != nil {
-			branch = r.Git.Branch
+		rendered = time.Since(start)
+		if rep, err = checker.Check(ctx, p, rels); err != nil {
+			return err
 		}
-		for _, svc := range proj.Services {
-			values := daemon.ChartValues(proj, svc, "devctl.local/"+proj.Name+"/"+svc.Name+":check", branch, r.Env)
-			m, err := helm.Render(ctx, ch, svc.Name, proj.Name, values)
-			if err != nil {
-				return fmt.Errorf("render %s: %w", svc.Name, err)
-			}
-			d, err := policy.ParseManifests("rendered:"+svc.Name, []byte(m))
+	} else {
+		var docs []policy.Document
+		for _, path := range paths {
+			d, err := goldenpath.ReadManifests(path)
 			if err != nil {
 				return err
 			}
 			docs = append(docs, d...)
 		}
-		for _, p := range r.Config.Manifests {
-			d, err := readManifestPaths(filepath.Join(r.Config.Dir, p))
-			if err != nil {
-				return err
-			}
-			docs = append(docs, d...)
+		eng, err := policy.New(ctx, policy.Options{})
+		if err != nil {
+			return err
 		}
-		chart = daemon.GoldenPathSource()
-	}
-	rendered := time.Since(start)
-
-	popts := policy.Options{}
-	failOn := o.failOn
-	if proj != nil {
-		popts = daemon.PolicyOptions(proj)
-		if failOn == "" && proj.Config != nil {
-			failOn = proj.Config.Policy.FailOn
+		if rep, err = eng.Check(ctx, docs, nil); err != nil {
+			return err
 		}
 	}
-	if failOn == "" {
-		failOn = config.DefaultFailOn
-	}
-	threshold, err := policy.ParseSeverity(failOn)
-	if err != nil {
-		return fmt.Errorf("--fail-on: %w", err)
-	}
-	eng, err := policy.New(ctx, popts)
-	if err != nil {
-		return err
-	}
-	rep, err := eng.Check(ctx, docs, chart)
+	threshold, err := goldenpath.FailOn(p, o.failOn)
 	if err != nil {
 		return err
 	}
@@ -152,47 +123,4 @@ func runCheck(ctx context.Context, s Streams, o *checkOptions, paths []string) e
 		return exitError{code: 1}
 	}
 	return nil
-}
-
-// readManifestPaths reads a manifest file, or every .yaml/.yml/.json file
-// under a folder, in a stable order.
-func readManifestPaths(p string) ([]policy.Document, error) {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return nil, fmt.Errorf("read manifests: %w", err)
-	}
-	var files []string
-	if fi.IsDir() {
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			switch strings.ToLower(filepath.Ext(path)) {
-			case ".yaml", ".yml", ".json":
-				if !d.IsDir() {
-					files = append(files, path)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		sort.Strings(files)
-	} else {
-		files = []string{p}
-	}
-	var out []policy.Document
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		d, err := policy.ParseManifests(f, b)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d...)
-	}
-	return out, nil
 }

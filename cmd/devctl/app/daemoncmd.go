@@ -32,10 +32,7 @@ Environments outlive the daemon; a new daemon rediscovers them from the clusters
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(s.ErrOut, &slog.HandlerOptions{Level: level}))
-			deps, closeDeps, err := daemon.RealDeps(cmd.Context(), log)
-			if err != nil {
-				return err
-			}
+			deps, closeDeps := daemon.RealDeps(log)
 			defer closeDeps()
 			d := daemon.New(daemon.Options{Socket: g.socket, Version: version.Version, Logger: log, Deps: deps})
 			return d.Run(cmd.Context())

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,30 +19,53 @@ func newDownCommand(g *globalOptions, s Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "down [ENV]",
 		Short: "Delete an environment (default: this branch's) and its cluster",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Delete an environment (default: the current branch's) and its cluster. Deleting one
+that does not exist, or whose cluster is already gone, succeeds and says so.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name, err := envArg(ctx, p, args)
+			c, err := g.ensureDaemon(ctx, nil)
 			if err != nil {
 				return err
 			}
-			c := g.client()
+			name, err := envArg(ctx, c, p, args)
+			if err != nil {
+				return err
+			}
 			events, streamErr, err := c.Events(ctx, name)
 			if err != nil {
 				return err
 			}
-			if _, err := c.Down(ctx, name); err != nil {
+			env, err := c.Down(ctx, name)
+			if errors.Is(err, api.ErrNotFound) {
+				fmt.Fprintf(s.Out, "no environment %s: nothing to delete\n", name)
+				return nil
+			}
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(s.Out, "deleting environment %s ...\n", name)
 			start := time.Now()
+			detail := ""
 			for ev := range events {
+				e := ev.Environment
 				switch {
 				case ev.Type == api.EventDeleted:
-					fmt.Fprintf(s.Out, "deleted environment %s (%.1fs)\n", name, time.Since(start).Seconds())
+					if detail == "" {
+						detail = "deleted"
+					}
+					fmt.Fprintf(s.Out, "%s (%.1fs)\n", detail, time.Since(start).Seconds())
 					return nil
-				case ev.Environment != nil && ev.Environment.Phase == api.PhaseFailed:
-					return fmt.Errorf("delete %s: %s", name, ev.Environment.Message)
+				case e == nil:
+				case e.Status.Run != nil && e.Status.Run.Request.Generation >= env.Generation:
+					for _, st := range e.Status.Run.Steps {
+						if st.Name == "delete" && st.Status != api.StepRunning {
+							detail = st.Detail
+						}
+					}
+					if e.Status.ObservedGeneration >= env.Generation && e.Status.Phase == api.PhaseFailed {
+						return fmt.Errorf("delete %s: %s", name, e.Status.Message)
+					}
 				}
 			}
 			if err := streamErr(); err != nil {
@@ -54,19 +76,6 @@ func newDownCommand(g *globalOptions, s Streams) *cobra.Command {
 	}
 	p.addFlags(cmd.Flags(), false)
 	return cmd
-}
-
-// envArg is the environment named on the command line, else the one of the
-// current directory's branch.
-func envArg(ctx context.Context, p *projectOptions, args []string) (string, error) {
-	if len(args) == 1 {
-		return args[0], nil
-	}
-	r, err := p.resolve(ctx, false)
-	if err != nil {
-		return "", fmt.Errorf("%w (or name the environment: `devctl ls` lists them)", err)
-	}
-	return r.Env, nil
 }
 
 type outputFlag struct{ format string }
@@ -117,14 +126,14 @@ func newLsCommand(g *globalOptions, s Streams) *cobra.Command {
 			fmt.Fprintln(tw, "NAME\tPHASE\tPROJECT\tBRANCH\tSERVICES\tAGE")
 			for _, e := range list {
 				var svcs []string
-				for _, sv := range e.Services {
+				for _, sv := range e.Status.Services {
 					if sv.URL != "" {
 						svcs = append(svcs, sv.Name+"="+sv.URL)
 					} else {
 						svcs = append(svcs, sv.Name)
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, e.Phase, orDash(e.Project), orDash(e.Branch), orDash(strings.Join(svcs, ",")), age(e.CreatedAt))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, e.Status.Phase, orDash(e.Spec.Project), orDash(e.Spec.Branch), orDash(strings.Join(svcs, ",")), age(e.Status.CreatedAt))
 			}
 			return tw.Flush()
 		},
@@ -145,11 +154,11 @@ func newStatusCommand(g *globalOptions, s Streams) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			name, err := envArg(ctx, p, args)
+			c, err := g.ensureDaemon(ctx, nil)
 			if err != nil {
 				return err
 			}
-			c, err := g.ensureDaemon(ctx, nil)
+			name, err := envArg(ctx, c, p, args)
 			if err != nil {
 				return err
 			}
@@ -173,35 +182,55 @@ func newStatusCommand(g *globalOptions, s Streams) *cobra.Command {
 }
 
 func printStatus(w io.Writer, e *api.Environment) {
-	fmt.Fprintf(w, "Environment: %s\nPhase:       %s\n", e.Name, e.Phase)
-	if e.Message != "" {
-		fmt.Fprintf(w, "Message:     %s\n", e.Message)
+	st := &e.Status
+	fmt.Fprintf(w, "Environment: %s\nPhase:       %s\n", e.Name, st.Phase)
+	if st.Message != "" {
+		fmt.Fprintf(w, "Message:     %s\n", st.Message)
 	}
-	fmt.Fprintf(w, "Project:     %s\nBranch:      %s\nProvider:    %s\nNamespace:   %s\nKubeconfig:  %s\nCreated:     %s (%s ago)\n",
-		orDash(e.Project), orDash(e.Branch), orDash(e.Provider), orDash(e.Namespace), orDash(e.Kubeconfig), e.CreatedAt.Format(time.RFC3339), age(e.CreatedAt))
-	if len(e.Services) > 0 {
+	watch := "no"
+	if st.Watching {
+		watch = "yes"
+	}
+	fmt.Fprintf(w, "Project:     %s\nBranch:      %s\nProvider:    %s\nDirectory:   %s\nNamespace:   %s\nKubeconfig:  %s\nWatched:     %s\nGeneration:  %d (observed %d)\nCreated:     %s (%s ago)\n",
+		orDash(e.Spec.Project), orDash(e.Spec.Branch), orDash(e.Spec.Provider), orDash(e.Spec.Dir), orDash(st.Namespace), orDash(st.Kubeconfig),
+		watch, e.Generation, st.ObservedGeneration, st.CreatedAt.Format(time.RFC3339), age(st.CreatedAt))
+	if len(st.Services) > 0 {
 		fmt.Fprintln(w, "Services:")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		for _, sv := range e.Services {
+		for _, sv := range st.Services {
 			ready := "not ready"
 			if sv.Ready {
 				ready = "ready"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\trev %d\t%s\n", sv.Name, ready, orDash(sv.URL), sv.Revision, sv.Image)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\trev %d\t%s\n", sv.Name, ready, orDash(sv.URL), sv.Revision, orDash(sv.Image))
 		}
 		_ = tw.Flush()
 	}
-	if len(e.Steps) > 0 {
-		fmt.Fprintln(w, "Last up:")
+	if run := st.Run; run != nil {
+		state := "running"
+		switch {
+		case run.Active():
+		case run.Error != "":
+			state = "failed"
+		default:
+			state = fmt.Sprintf("done in %.1fs", run.Ended.Sub(run.Started).Seconds())
+		}
+		fmt.Fprintf(w, "Last run:    %s #%d (%s), generation %d: %s\n", run.Request.Kind, run.ID, orDash(run.Request.Reason), run.Request.Generation, state)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		for _, st := range e.Steps {
-			fmt.Fprintf(tw, "  %s\t%s\t%.1fs\t%s\n", st.Name, st.Status, st.Duration.Seconds(), st.Detail)
+		for _, step := range run.Steps {
+			fmt.Fprintf(tw, "  %s\t%s\t%.1fs\t%s\n", step.Name, step.Status, step.Duration.Seconds(), step.Detail)
 		}
 		_ = tw.Flush()
+		if run.Error != "" {
+			fmt.Fprintf(w, "Error:\n  %s\n", strings.ReplaceAll(run.Error, "\n", "\n  "))
+		}
 	}
-	if len(e.Findings) > 0 {
+	if q := st.Queued; q != nil {
+		fmt.Fprintf(w, "Queued:      %s (%s), generation %d\n", q.Kind, orDash(q.Reason), q.Generation)
+	}
+	if len(st.Findings) > 0 {
 		fmt.Fprintln(w, "Policy findings:")
-		for _, f := range e.Findings {
+		for _, f := range st.Findings {
 			waived := ""
 			if f.Waived {
 				waived = " (waived)"
@@ -209,8 +238,8 @@ func printStatus(w io.Writer, e *api.Environment) {
 			fmt.Fprintf(w, "  [%s] %s %s: %s%s\n", f.Severity, f.Rule, f.Object, f.Message, waived)
 		}
 	}
-	if e.Diagnostics != "" {
-		fmt.Fprintf(w, "Diagnostics:\n%s", e.Diagnostics)
+	if st.Diagnostics != "" {
+		fmt.Fprintf(w, "Diagnostics:\n%s", st.Diagnostics)
 	}
 }
 
@@ -244,21 +273,21 @@ func newLogsCommand(g *globalOptions, s Streams) *cobra.Command {
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			c, err := g.ensureDaemon(ctx, nil)
+			if err != nil {
+				return err
+			}
 			var envArgs []string
 			if env != "" {
 				envArgs = []string{env}
 			}
-			name, err := envArg(ctx, p, envArgs)
+			name, err := envArg(ctx, c, p, envArgs)
 			if err != nil {
 				return err
 			}
 			o := api.LogOptions{Follow: follow, Tail: tail}
 			if len(args) == 1 {
 				o.Service = args[0]
-			}
-			c, err := g.ensureDaemon(ctx, nil)
-			if err != nil {
-				return err
 			}
 			return c.Logs(ctx, name, o, s.Out)
 		},

@@ -2,14 +2,12 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/devctl/devctl/envs"
-	"github.com/devctl/devctl/internal/config"
-	"github.com/devctl/devctl/internal/git"
+	"github.com/devctl/devctl/internal/api"
 )
 
 // projectOptions locate the project and its environment.
@@ -34,77 +32,53 @@ type flagSet interface {
 	StringVar(p *string, name, value, usage string)
 }
 
-// resolved is what a command knows about the project it runs in.
-type resolved struct {
-	Dir    string         // absolute project directory
-	Config *config.Config // nil when only defaults were detected
-	Notes  []string       // choices made without devctl.yaml
-	Git    git.Info
-	Env    string
-}
-
-// resolve finds the project directory, its devctl.yaml (or detected
-// defaults when needDefaults), the git facts and the environment name.
-func (p *projectOptions) resolve(ctx context.Context, needConfig bool) (*resolved, error) {
-	return p.resolveEnv(ctx, needConfig, true)
-}
-
-// resolveEnv is resolve; without needEnv a directory outside git is fine.
-func (p *projectOptions) resolveEnv(ctx context.Context, needConfig, needEnv bool) (*resolved, error) {
+// ref is what the daemon needs to resolve the project: absolute paths and
+// the overrides given on the command line. The daemon loads devctl.yaml,
+// reads git and derives the environment name.
+func (p *projectOptions) ref() (api.ProjectRef, error) {
 	dir := p.dir
 	if dir == "" {
 		wd, err := os.Getwd()
 		if err != nil {
-			return nil, err
+			return api.ProjectRef{}, err
 		}
 		dir = wd
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, err
+		return api.ProjectRef{}, err
 	}
-	r := &resolved{Dir: dir}
-	if needConfig {
-		path := p.file
-		if path == "" {
-			path, err = config.Find(dir)
-		}
-		switch {
-		case err == nil:
-			cfg, err := config.Load(path)
-			if err != nil {
-				return nil, err
-			}
-			r.Config, r.Dir = cfg, cfg.Dir
-		case errors.Is(err, config.ErrNotFound) && p.file == "":
-			cfg, notes, derr := config.Detect(dir)
-			if derr != nil {
-				return nil, fmt.Errorf("no %s in %s and nothing to detect: %w", config.FileName, dir, derr)
-			}
-			r.Config, r.Notes = cfg, notes
-		default:
-			return nil, err
+	ref := api.ProjectRef{Dir: dir, Name: p.name, Branch: p.branch}
+	if p.file != "" {
+		if ref.Config, err = filepath.Abs(p.file); err != nil {
+			return api.ProjectRef{}, err
 		}
 	}
 	if p.name != "" {
 		if err := envs.ValidateName(p.name); err != nil {
-			return nil, err
+			return api.ProjectRef{}, err
 		}
-		r.Env = p.name
 	}
-	info, gerr := git.Describe(ctx, r.Dir)
-	if gerr != nil && r.Env == "" {
-		if needEnv {
-			return nil, gerr
-		}
-		return r, nil
+	return ref, nil
+}
+
+// envArg is the environment named on the command line, else the one the
+// daemon resolves for the current directory's branch.
+func envArg(ctx context.Context, c *api.Client, p *projectOptions, args []string) (string, error) {
+	if len(args) == 1 {
+		return args[0], nil
 	}
-	r.Git = info
-	if p.branch != "" {
-		r.Git.Branch = p.branch
+	if p.name != "" {
+		return p.name, nil
 	}
-	if r.Env == "" {
-		r.Env = envs.Name(r.Git.Repo, r.Git.Branch)
+	ref, err := p.ref()
+	if err != nil {
+		return "", err
 	}
-	return r, nil
+	ref.NameOnly = true
+	res, err := c.Resolve(ctx, ref)
+	if err != nil {
+		return "", fmt.Errorf("%w (or name the environment: `devctl ls` lists them)", err)
+	}
+	return res.Name, nil
 }

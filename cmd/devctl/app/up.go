@@ -5,21 +5,20 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/devctl/devctl/internal/api"
-	"github.com/devctl/devctl/internal/build"
 	"github.com/devctl/devctl/internal/status"
 )
 
 type upOptions struct {
 	project   projectOptions
 	ci        bool
+	watch     bool
+	noWatch   bool
 	nodeImage string
 	timeout   time.Duration
 }
@@ -42,11 +41,28 @@ the pods' events and last log lines are printed.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runUp(cmd.Context(), g, s, o) },
 	}
 	o.project.addFlags(cmd.Flags(), true)
-	cmd.Flags().BoolVar(&o.ci, "ci", false, "no UI: print timed phases, exit non-zero unless healthy")
-	cmd.Flags().StringVar(&o.nodeImage, "node-image", os.Getenv("DEVCTL_NODE_IMAGE"), "kind node image (env DEVCTL_NODE_IMAGE; default: devctl.yaml, then kind's default)")
+	cmd.Flags().BoolVar(&o.ci, "ci", false, "no UI: print timed phases, exit non-zero unless healthy; the sources are not watched unless --watch")
+	cmd.Flags().BoolVar(&o.watch, "watch", false, "rebuild when the sources change (default, except with --ci)")
+	cmd.Flags().BoolVar(&o.noWatch, "no-watch", false, "do not rebuild when the sources change")
+	cmd.Flags().StringVar(&o.nodeImage, "node-image", os.Getenv("DEVCTL_NODE_IMAGE"), "kind node image (env DEVCTL_NODE_IMAGE; default: devctl.yaml, then the image install.sh recorded, then kind's default)")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
+	cmd.MarkFlagsMutuallyExclusive("watch", "no-watch")
 	return cmd
 }
+
+// watchRequest is the watch setting an up asks for: nil keeps the
+// environment's (on for a new one).
+func (o *upOptions) watchRequest() *bool {
+	switch {
+	case o.watch:
+		return ptr(true)
+	case o.noWatch, o.ci:
+		return ptr(false)
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func runUp(ctx context.Context, g *globalOptions, s Streams, o *upOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
@@ -54,44 +70,38 @@ func runUp(ctx context.Context, g *globalOptions, s Streams, o *upOptions) error
 	plain := o.ci || !isTerminal(s.Out)
 	st := status.New(s.Out, plain)
 
-	r, err := o.project.resolve(ctx, true)
+	ref, err := o.project.ref()
 	if err != nil {
-		return err
-	}
-	for _, n := range r.Notes {
-		fmt.Fprintf(s.Out, "no devctl.yaml: %s\n", n)
-	}
-	if err := preflight(ctx, r); err != nil {
 		return err
 	}
 	c, err := g.ensureDaemon(ctx, func() { fmt.Fprintln(s.Out, "starting the devctl daemon ...") })
 	if err != nil {
 		return err
 	}
-	req := api.UpRequest{Dir: r.Dir, Name: r.Env, Repo: r.Git.Repo, Branch: r.Git.Branch, NodeImage: o.nodeImage}
-	if r.Config != nil && r.Config.Path != "" {
-		req.Config = r.Config.Path
-	}
-	if req.NodeImage == "" && (r.Config == nil || r.Config.Cluster.NodeImage == "") {
-		req.NodeImage = installedNodeImage()
-	}
-	events, streamErr, err := c.Events(ctx, r.Env)
+	res, err := c.Resolve(ctx, ref)
 	if err != nil {
 		return err
 	}
-	env, err := c.Up(ctx, req)
+	for _, n := range res.Notes {
+		fmt.Fprintf(s.Out, "no devctl.yaml: %s\n", n)
+	}
+	events, streamErr, err := c.Events(ctx, res.Name)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.Out, "environment %s (branch %s, generation %d)\n", env.Name, orDash(req.Branch), env.Generation)
-	final, err := follow(ctx, events, streamErr, env.Generation, st, g.verbose || o.ci)
+	env, err := c.Up(ctx, api.UpRequest{ProjectRef: ref, NodeImage: o.nodeImage, Watch: o.watchRequest()})
 	if err != nil {
 		return err
 	}
-	if final.Phase == api.PhaseFailed {
-		fmt.Fprintf(s.ErrOut, "\nenvironment %s failed: %s\n", final.Name, final.Message)
-		if final.Diagnostics != "" {
-			fmt.Fprintf(s.ErrOut, "\n%s", final.Diagnostics)
+	fmt.Fprintf(s.Out, "environment %s (branch %s, generation %d)\n", env.Name, orDash(env.Spec.Branch), env.Generation)
+	final, err := follow(ctx, events, streamErr, env.Generation, st, g.verbose)
+	if err != nil {
+		return err
+	}
+	if final.Status.Phase != api.PhaseReady {
+		fmt.Fprintf(s.ErrOut, "\nenvironment %s failed: %s\n", final.Name, final.Status.Message)
+		if final.Status.Diagnostics != "" {
+			fmt.Fprintf(s.ErrOut, "\n%s", final.Status.Diagnostics)
 		}
 		return exitError{code: 1}
 	}
@@ -99,41 +109,57 @@ func runUp(ctx context.Context, g *globalOptions, s Streams, o *upOptions) error
 	return nil
 }
 
-// follow prints the steps of generation gen as they end and returns the
-// environment once it settles.
-func follow(ctx context.Context, events <-chan api.Event, streamErr func() error, gen int64, st *status.Status, showLogs bool) (*api.Environment, error) {
-	printed := 0
+// follow prints the steps of the runs that carry generation gen as they end
+// and returns the environment once that generation is observed and settled.
+func follow(ctx context.Context, events <-chan api.Event, streamErr func() error, gen int64, st *status.Status, verbose bool) (*api.Environment, error) {
+	printed := map[int64]map[int]bool{} // run → steps printed
 	running := ""
 	for ev := range events {
 		switch ev.Type {
 		case api.EventLog:
-			if showLogs || strings.HasPrefix(ev.Line, "config:") || strings.HasPrefix(ev.Line, "cluster:") {
-				st.Printf("    %s\n", ev.Line)
+			if verbose || ev.Source == api.SourceConfig || (ev.Source == api.SourceProgress && ev.Step == "cluster") || ev.Level == api.LevelError {
+				st.Printf("    %s\n", ev.Message)
 			}
 			continue
 		case api.EventDeleted:
 			return nil, fmt.Errorf("environment %s was deleted while coming up", ev.Env)
+		case api.EventSnapshot, api.EventEnv:
 		}
 		e := ev.Environment
-		if e == nil || e.Generation < gen {
+		if e == nil {
 			continue
 		}
-		for ; printed < len(e.Steps) && e.Steps[printed].Status != api.StepRunning; printed++ {
-			step := e.Steps[printed]
-			if running == step.Name {
-				running = ""
+		if run := e.Status.Run; run != nil && run.Request.Generation >= gen {
+			done := printed[run.ID]
+			if done == nil {
+				done = map[int]bool{}
+				printed[run.ID] = done
 			}
-			detail := step.Detail
-			if step.Status == api.StepSkipped {
-				detail = "skipped: " + detail
+			for i, step := range run.Steps {
+				if done[i] || step.Status == api.StepRunning {
+					continue
+				}
+				done[i] = true
+				if running == step.Name {
+					running = ""
+				}
+				detail := step.Detail
+				if step.Status == api.StepSkipped {
+					detail = "skipped: " + detail
+				}
+				st.Step(step.Status != api.StepFailed, step.Name, step.Duration, detail)
 			}
-			st.Step(step.Status != api.StepFailed, step.Name, step.Duration, detail)
+			for _, step := range run.Steps {
+				if step.Status == api.StepRunning {
+					if running != step.Name {
+						running = step.Name
+						st.Start(running)
+					}
+					break
+				}
+			}
 		}
-		if printed < len(e.Steps) && running != e.Steps[printed].Name {
-			running = e.Steps[printed].Name
-			st.Start(running)
-		}
-		if e.Phase == api.PhaseReady || e.Phase == api.PhaseFailed {
+		if e.Status.ObservedGeneration >= gen && (e.Status.Phase == api.PhaseReady || e.Status.Phase == api.PhaseFailed || !e.Status.Run.Active()) {
 			return e, nil
 		}
 	}
@@ -148,15 +174,15 @@ func follow(ctx context.Context, events <-chan api.Event, streamErr func() error
 
 func printReady(w io.Writer, e *api.Environment) {
 	var total time.Duration
-	for _, st := range e.Steps {
-		total += st.Duration
+	if run := e.Status.Run; run != nil && !run.Ended.IsZero() {
+		total = run.Ended.Sub(run.Started)
 	}
 	fmt.Fprintf(w, "\nenvironment %s is ready (%.1fs)\n", e.Name, total.Seconds())
-	for _, svc := range e.Services {
+	for _, svc := range e.Status.Services {
 		fmt.Fprintf(w, "  %-16s %s\n", svc.Name, svc.URL)
 	}
 	open, waived := 0, 0
-	for _, f := range e.Findings {
+	for _, f := range e.Status.Findings {
 		if f.Waived {
 			waived++
 		} else {
@@ -166,50 +192,10 @@ func printReady(w io.Writer, e *api.Environment) {
 	if open+waived > 0 {
 		fmt.Fprintf(w, "  policy: %d finding(s), %d waived (`devctl check` for details)\n", open, waived)
 	}
-	fmt.Fprintf(w, "  kubeconfig: %s\n", e.Kubeconfig)
-}
-
-// installedNodeImage is the node image install.sh recorded (pulled, or built
-// locally on an air-gapped machine), or "" for kind's default.
-func installedNodeImage() string {
-	dir := os.Getenv("XDG_CONFIG_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return ""
-		}
-		dir = filepath.Join(home, ".config")
+	fmt.Fprintf(w, "  kubeconfig: %s\n", e.Status.Kubeconfig)
+	if e.Status.Watching {
+		fmt.Fprintf(w, "  watching %s: saved changes are rebuilt and deployed\n", e.Spec.Dir)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "devctl", "node-image"))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
-
-// preflight catches in a second what would otherwise fail minutes later in
-// the daemon: a missing Dockerfile, an unreachable Docker engine.
-func preflight(ctx context.Context, r *resolved) error {
-	for _, svc := range r.Config.Services {
-		df := svc.Dockerfile
-		if !filepath.IsAbs(df) {
-			df = filepath.Join(r.Config.Dir, svc.Context, df)
-		}
-		if _, err := os.Stat(df); err != nil {
-			hint := ""
-			if svc.Go != nil {
-				hint = " (`devctl init --force` writes a FROM scratch one for Go services)"
-			}
-			return fmt.Errorf("service %s: %w%s (looked for %s)", svc.Name, build.ErrDockerfileNotFound, hint, df)
-		}
-	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	b, err := build.New(pctx)
-	if err != nil {
-		return err
-	}
-	return b.Close()
 }
 
 func isTerminal(w io.Writer) bool {

@@ -4,10 +4,15 @@
 package providers
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"time"
+
+	"github.com/devctl/devctl/internal/api"
 )
 
 // ErrExists is returned by Provider.Create when an environment with the name
@@ -47,13 +52,12 @@ type ImageLoader interface {
 // CreateOptions tune Provider.Create. Backends ignore fields that do not
 // apply to them.
 type CreateOptions struct {
-	// NodeImage is the node image (kind); empty selects the backend default.
-	NodeImage string
+	// Spec is what the environment should be; backends read the fields that
+	// apply to them (NodeImage for kind).
+	Spec api.EnvSpec
 	// KubeconfigPath is the only kubeconfig file the backend may write while
 	// creating; backends never touch the user's default kubeconfig.
 	KubeconfigPath string
-	// ConfigPatches are extra kubeadm config patches (kind).
-	ConfigPatches []string
 	// WaitForReady bounds the wait for the control plane to be ready.
 	WaitForReady time.Duration
 	// Progress, when set, receives the backend's slow steps as they start
@@ -84,14 +88,28 @@ func (o CreateOptions) Report(message string, state StepState) {
 	}
 }
 
-// CommandError carries the output of a backend command that failed, so a
-// CLI can show it above the error.
+// CommandError carries the output of a backend command that failed. Its
+// message ends with the last lines of the output, which usually hold the
+// reason (kubeadm's, docker's); Output keeps all of it.
 type CommandError struct {
 	Command string
 	Output  []byte
 	Err     error
 }
 
-func (e *CommandError) Error() string { return e.Err.Error() }
+// commandErrorLines is how many of the output's last lines the message shows.
+const commandErrorLines = 8
+
+func (e *CommandError) Error() string {
+	out := bytes.TrimSpace(e.Output)
+	if len(out) == 0 {
+		return e.Err.Error()
+	}
+	lines := strings.Split(string(out), "\n")
+	if len(lines) > commandErrorLines {
+		lines = lines[len(lines)-commandErrorLines:]
+	}
+	return fmt.Sprintf("%v; %s printed (last lines):\n  %s", e.Err, e.Command, strings.Join(lines, "\n  "))
+}
 
 func (e *CommandError) Unwrap() error { return e.Err }

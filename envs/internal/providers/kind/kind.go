@@ -22,7 +22,7 @@ import (
 	"github.com/devctl/devctl/envs/internal/providers"
 )
 
-// DefaultNodeImage is the node image used when CreateOptions.NodeImage is empty.
+// DefaultNodeImage is the node image used when the spec names none.
 const DefaultNodeImage = defaults.Image
 
 // AllowCgroupV1Patch lets kubelets from Kubernetes 1.35 on start on hosts that
@@ -62,14 +62,14 @@ func (p *Provider) kind(ctx context.Context, progress func(providers.Step)) *clu
 }
 
 // Config returns the kind cluster config Create uses for o: one
-// control-plane node, AllowCgroupV1Patch and then o.ConfigPatches.
+// control-plane node and AllowCgroupV1Patch.
 func Config(name string, o providers.CreateOptions) *v1alpha4.Cluster {
 	c := &v1alpha4.Cluster{
 		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
 		Name:     name,
 		Nodes:    []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole}},
 	}
-	c.KubeadmConfigPatches = append([]string{AllowCgroupV1Patch}, o.ConfigPatches...)
+	c.KubeadmConfigPatches = []string{AllowCgroupV1Patch}
 	return c
 }
 
@@ -91,7 +91,7 @@ func (p *Provider) Create(ctx context.Context, name string, o providers.CreateOp
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("create kind cluster %q: %w", name, err)
 	}
-	image := o.NodeImage
+	image := o.Spec.NodeImage
 	if image == "" {
 		image = DefaultNodeImage
 	}

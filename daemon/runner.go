@@ -1,0 +1,271 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/goldenpath"
+)
+
+// runner is the controller that executes runs. It subscribes to the store:
+// whenever the reducer has started a run (Status.Run active with an ID it
+// has not started), it executes that run's steps in a goroutine of its own
+// and dispatches what they observe, ending with RunFinished. It decides
+// nothing itself: what runs, and when, is the reducer's business. When a
+// delete is queued behind a run, the runner cancels the run.
+type runner struct {
+	store *Store
+	deps  Deps
+	log   *slog.Logger
+	// readyTimeout bounds the wait for rollout and the first HTTP answer.
+	readyTimeout time.Duration
+
+	mu      sync.Mutex
+	started map[string]int64 // env → ID of the last run started
+	cancels map[string]context.CancelFunc
+	wg      sync.WaitGroup
+
+	forwards *forwards
+}
+
+func newRunner(s *Store, deps Deps, log *slog.Logger) *runner {
+	return &runner{
+		store:        s,
+		deps:         deps,
+		log:          log,
+		readyTimeout: 3 * time.Minute,
+		started:      map[string]int64{},
+		cancels:      map[string]context.CancelFunc{},
+		forwards:     newForwards(deps.Cluster),
+	}
+}
+
+// run reconciles after every state change until ctx ends, then waits for
+// the runs under way (which see ctx cancelled) to stop.
+func (r *runner) run(ctx context.Context, changes <-chan struct{}) {
+	defer r.wg.Wait()
+	for {
+		r.reconcile(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-changes:
+		}
+	}
+}
+
+func (r *runner) reconcile(ctx context.Context) {
+	for _, e := range r.store.List(ctx) {
+		run := e.Status.Run
+		if !run.Active() {
+			continue
+		}
+		r.mu.Lock()
+		last, cancel := r.started[e.Name], r.cancels[e.Name]
+		r.mu.Unlock()
+		if run.ID <= last {
+			if q := e.Status.Queued; q != nil && q.Kind == api.RunDelete && cancel != nil {
+				cancel()
+			}
+			continue
+		}
+		r.start(ctx, e)
+	}
+}
+
+func (r *runner) start(ctx context.Context, e api.Environment) {
+	ctx, cancel := context.WithCancel(ctx)
+	r.mu.Lock()
+	r.started[e.Name] = e.Status.Run.ID
+	r.cancels[e.Name] = cancel
+	r.mu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer cancel()
+		fin := r.execute(ctx, e)
+		r.mu.Lock()
+		if r.started[e.Name] == e.Status.Run.ID {
+			delete(r.cancels, e.Name)
+		}
+		r.mu.Unlock()
+		r.store.Dispatch(fin)
+	}()
+}
+
+// execute runs e's run to the end and returns how it ended. A panic in a
+// step fails the run, not the daemon.
+func (r *runner) execute(ctx context.Context, e api.Environment) (fin RunFinished) {
+	run := newRun(e, r)
+	fin = RunFinished{Name: e.Name, Run: run.ID}
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("run panicked", "env", e.Name, "run", run.ID, "panic", p, "stack", string(debug.Stack()))
+			fin.Err = fmt.Sprintf("internal error: %v (see the daemon log)", p)
+		}
+	}()
+	err := run.do(ctx, plan(run.Kind)...)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		fin.Cancelled = true
+		fin.Err = "cancelled"
+	default:
+		fin.Err = err.Error()
+		if run.Kind == api.RunUp && run.kubeconfig != "" && run.namespace != "" {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+			fin.Diagnostics = r.deps.Cluster.Diagnose(dctx, run.kubeconfig, run.namespace)
+			cancel()
+		}
+	}
+	r.log.Info("run ended", "env", e.Name, "run", run.ID, "kind", string(run.Kind), "err", fin.Err)
+	return fin
+}
+
+// Run is one execution of a run's steps for an environment: what the steps
+// share. Steps running in parallel write disjoint fields, or take mu.
+type Run struct {
+	ID       int64
+	Env      string
+	Kind     api.RunKind
+	Spec     api.EnvSpec
+	Services []string // the services this run builds and deploys; nil is all
+	prev     api.Environment
+
+	r *runner
+
+	// Filled in by the steps.
+	project    *goldenpath.Project
+	kubeconfig string
+	namespace  string
+	newCluster bool
+	mu         sync.Mutex
+	images     map[string]string // service → image built
+	releases   []*goldenpath.Release
+}
+
+func newRun(e api.Environment, r *runner) *Run {
+	run := e.Status.Run
+	return &Run{
+		ID: run.ID, Env: e.Name, Kind: run.Request.Kind, Spec: e.Spec, Services: run.Request.Services,
+		prev: e, r: r, kubeconfig: e.Status.Kubeconfig, namespace: e.Status.Namespace,
+		images: map[string]string{},
+	}
+}
+
+func (run *Run) dispatch(a Action) { run.r.store.Dispatch(a) }
+
+// logf sends one line of progress or output to the event stream.
+func (run *Run) logf(step, service string, src api.Source, level api.Level, format string, args ...any) {
+	run.dispatch(Logged{Name: run.Env, Run: run.ID, Step: step, Service: service, Source: src, Level: level,
+		Message: fmt.Sprintf(format, args...)})
+}
+
+// targets are the project's services this run builds and deploys.
+func (run *Run) targets() []string {
+	all := run.project.ServiceNames()
+	if run.Services == nil {
+		return all
+	}
+	var out []string
+	for _, s := range all {
+		for _, want := range run.Services {
+			if s == want {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+func (run *Run) target() goldenpath.Target {
+	return goldenpath.Target{Env: run.Env, Branch: run.Spec.Branch}
+}
+
+// do runs steps in order; a parallel group runs its steps at once and
+// fails when one of them does (cancelling the others).
+func (run *Run) do(ctx context.Context, steps ...Step) error {
+	for _, s := range steps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var err error
+		if g, ok := s.(parallel); ok {
+			err = run.doParallel(ctx, g)
+		} else {
+			err = run.doStep(ctx, s)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (run *Run) doParallel(ctx context.Context, g parallel) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(g))
+	var wg sync.WaitGroup
+	for i, s := range g {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = run.doStep(ctx, s); errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	// Report the step that failed first, not the ones it cancelled.
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// doStep times s and reports it as StepStarted and StepEnded.
+func (run *Run) doStep(ctx context.Context, s Step) error {
+	run.dispatch(StepStarted{Name: run.Env, Run: run.ID, Step: s.Name(), Phase: s.Phase(), At: time.Now()})
+	detail, err := s.Run(ctx, run)
+	end := StepEnded{Name: run.Env, Run: run.ID, Step: s.Name(), Status: api.StepDone, Detail: detail, At: time.Now()}
+	var sk skipped
+	switch {
+	case errors.As(err, &sk):
+		end.Status, end.Detail, err = api.StepSkipped, sk.reason, nil
+	case err != nil && ctx.Err() != nil:
+		end.Status, end.Detail = api.StepSkipped, "cancelled"
+	case err != nil:
+		end.Status, end.Detail = api.StepFailed, firstLine(err.Error())
+	}
+	run.dispatch(end)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.Name(), err)
+	}
+	return nil
+}
+
+// skipped is returned by a step that had nothing to do.
+type skipped struct{ reason string }
+
+func (s skipped) Error() string { return s.reason }
+
+func skip(format string, args ...any) (string, error) {
+	return "", skipped{fmt.Sprintf(format, args...)}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}

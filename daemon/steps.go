@@ -1,0 +1,445 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/devctl/devctl/envs"
+	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/build"
+	"github.com/devctl/devctl/internal/goldenpath"
+	"github.com/devctl/devctl/internal/policy"
+)
+
+// Step names.
+const (
+	StepConfig  = "config"
+	StepCluster = "cluster"
+	StepBuild   = "build"
+	StepDeliver = "deliver"
+	StepRender  = "render"
+	StepPolicy  = "policy"
+	StepDeploy  = "deploy"
+	StepReady   = "ready"
+	StepDelete  = "delete"
+)
+
+// A Step is one unit of a run: it does its work, dispatches what it
+// observed and returns a one-line detail for the step list (or skip(...)
+// when there was nothing to do). Steps are values: an up and a rebuild are
+// two lists of the same steps.
+type Step interface {
+	Name() string
+	// Phase is the environment's phase while the step runs.
+	Phase() api.Phase
+	Run(ctx context.Context, r *Run) (detail string, err error)
+}
+
+type step struct {
+	name  string
+	phase api.Phase
+	run   func(ctx context.Context, r *Run) (string, error)
+}
+
+func (s step) Name() string                                    { return s.name }
+func (s step) Phase() api.Phase                                { return s.phase }
+func (s step) Run(ctx context.Context, r *Run) (string, error) { return s.run(ctx, r) }
+
+// parallel is a group of steps that do not depend on each other and run at
+// the same time, each reported on its own.
+type parallel []Step
+
+func (p parallel) Name() string {
+	names := make([]string, len(p))
+	for i, s := range p {
+		names[i] = s.Name()
+	}
+	return strings.Join(names, "+")
+}
+func (p parallel) Phase() api.Phase { return p[0].Phase() }
+func (p parallel) Run(ctx context.Context, r *Run) (string, error) {
+	return "", r.doParallel(ctx, p)
+}
+
+var (
+	configStep  = step{StepConfig, api.PhasePending, runConfig}
+	clusterStep = step{StepCluster, api.PhaseCreating, runCluster}
+	attachStep  = step{StepCluster, api.PhaseWaiting, runAttach}
+	buildStep   = step{StepBuild, api.PhaseBuilding, runBuild}
+	deliverStep = step{StepDeliver, api.PhaseDelivering, runDeliver}
+	renderStep  = step{StepRender, api.PhaseDeploying, runRender}
+	policyStep  = step{StepPolicy, api.PhaseDeploying, runPolicy}
+	deployStep  = step{StepDeploy, api.PhaseDeploying, runDeploy}
+	readyStep   = step{StepReady, api.PhaseWaiting, runReady}
+	deleteStep  = step{StepDelete, api.PhaseDeleting, runDelete}
+)
+
+// plan is the list of steps of a run. The image build does not need the
+// cluster, so a cold up costs about max(cluster, build) + deploy + ready.
+func plan(kind api.RunKind) []Step {
+	switch kind {
+	case api.RunUp:
+		return []Step{configStep, parallel{clusterStep, buildStep}, deliverStep, renderStep, policyStep, deployStep, readyStep}
+	case api.RunRebuild:
+		return []Step{configStep, buildStep, deliverStep, renderStep, policyStep, deployStep, readyStep}
+	case api.RunResume:
+		return []Step{configStep, attachStep, readyStep}
+	case api.RunDelete:
+		return []Step{deleteStep}
+	}
+	return nil
+}
+
+// runConfig loads devctl.yaml (or detects defaults) and checks everything
+// that can be checked before slow work starts: values against the chart's
+// schema, Dockerfiles, the provider, the Docker engine.
+func runConfig(ctx context.Context, r *Run) (string, error) {
+	p, err := goldenpath.Load(r.Spec.Dir, r.Spec.Config)
+	if err != nil {
+		return "", err
+	}
+	r.project, r.namespace = p, p.Namespace()
+	if r.Kind == api.RunUp {
+		for _, n := range p.Notes {
+			r.logf(StepConfig, "", api.SourceConfig, api.LevelInfo, "no devctl.yaml: %s", n)
+		}
+	}
+	svcs := make([]api.ServiceStatus, len(p.Services))
+	for i, s := range p.Services {
+		svcs[i] = api.ServiceStatus{Name: s.Name, Port: s.Port}
+	}
+	r.dispatch(ServicesDeclared{Name: r.Env, Services: svcs})
+	r.dispatch(ClusterObserved{Name: r.Env, Namespace: p.Namespace()})
+	if r.Kind != api.RunResume {
+		if err := preflight(ctx, r.r.deps, p, r.Spec, r.target()); err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("%s: %d service(s)", p.Name, len(p.Services)), nil
+}
+
+// preflight catches in a second what would otherwise fail minutes later.
+func preflight(ctx context.Context, deps Deps, p *goldenpath.Project, spec api.EnvSpec, t goldenpath.Target) error {
+	if err := deps.Environments.CheckProvider(spec.Provider); err != nil {
+		return &configError{err}
+	}
+	if err := goldenpath.CheckValues(p, t); err != nil {
+		return &configError{err}
+	}
+	for i := range p.Services {
+		s := &p.Services[i]
+		df := filepath.Join(p.ContextDir(s), s.Dockerfile)
+		if _, err := os.Stat(df); err != nil {
+			hint := ""
+			if s.Go != nil {
+				hint = " (`devctl init --force` writes a FROM scratch one for Go services)"
+			}
+			return &configError{fmt.Errorf("service %s: %w%s (looked for %s)", s.Name, build.ErrDockerfileNotFound, hint, df)}
+		}
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return deps.Images.Ping(pctx)
+}
+
+// configError marks a problem with the project's configuration.
+type configError struct{ err error }
+
+func (e *configError) Error() string { return e.err.Error() }
+func (e *configError) Unwrap() error { return e.err }
+
+func runCluster(ctx context.Context, r *Run) (string, error) {
+	pctx := envs.ContextWithProgress(ctx, func(p envs.Progress) {
+		level, msg := api.LevelInfo, p.Message
+		switch p.State {
+		case envs.StepStarted:
+		case envs.StepDone:
+			msg = fmt.Sprintf("%s (%.1fs)", p.Message, p.Elapsed.Seconds())
+		case envs.StepFailed:
+			level, msg = api.LevelError, fmt.Sprintf("%s failed (%.1fs)", p.Message, p.Elapsed.Seconds())
+		}
+		r.logf(StepCluster, "", api.SourceProgress, level, "%s", msg)
+	})
+	env, err := r.r.deps.Environments.Up(pctx, r.Env, r.Spec)
+	if err != nil {
+		return "", err
+	}
+	r.mu.Lock()
+	r.kubeconfig, r.newCluster = env.Kubeconfig, env.New
+	r.mu.Unlock()
+	r.dispatch(ClusterObserved{Name: r.Env, Kubeconfig: env.Kubeconfig})
+	if env.New {
+		// A cluster made again under the same name: old forwards are dead.
+		r.r.forwards.closeEnv(r.Env)
+		return "created " + env.Spec.Provider + " cluster", nil
+	}
+	return "exists", nil
+}
+
+func runAttach(ctx context.Context, r *Run) (string, error) {
+	env, err := r.r.deps.Environments.Get(ctx, r.Env, r.Spec.Provider)
+	if err != nil {
+		return "", err
+	}
+	r.kubeconfig = env.Kubeconfig
+	r.dispatch(ClusterObserved{Name: r.Env, Kubeconfig: env.Kubeconfig})
+	return "found " + env.Spec.Provider + " cluster", nil
+}
+
+func runBuild(ctx context.Context, r *Run) (string, error) {
+	p := r.project
+	var parts []string
+	for _, name := range r.targets() {
+		s := p.Service(name)
+		out := r.outputWriter(StepBuild, name, api.SourceBuild)
+		spec := build.Spec{
+			Image:      goldenpath.ImageRepository(p.Name, s.Name),
+			Context:    p.ContextDir(s),
+			Dockerfile: s.Dockerfile,
+			Labels:     map[string]string{"devctl.dev/project": p.Name, "devctl.dev/service": s.Name},
+			Output:     out,
+		}
+		if s.Go != nil {
+			spec.Go = &build.GoSpec{Package: s.Go.Package, Output: s.Go.Output}
+		}
+		res, err := r.r.deps.Images.Build(ctx, spec)
+		_ = out.Close()
+		if err != nil {
+			return "", fmt.Errorf("build %s: %w", s.Name, err)
+		}
+		r.mu.Lock()
+		r.images[s.Name] = res.Ref
+		r.mu.Unlock()
+		r.dispatch(ImageBuilt{Name: r.Env, Service: s.Name, Image: res.Ref})
+		how := "built"
+		if res.Cached {
+			how = "cached"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s %s", s.Name, how, res.Ref))
+	}
+	return strings.Join(parts, ", "), nil
+}
+
+func runDeliver(ctx context.Context, r *Run) (string, error) {
+	var refs []string
+	for _, name := range r.targets() {
+		ref := r.images[name]
+		if prev := r.prev.Status.Service(name); r.newCluster || prev == nil || prev.Image != ref {
+			refs = append(refs, ref)
+		}
+	}
+	if len(refs) == 0 {
+		return skip("images already in the cluster")
+	}
+	err := r.r.deps.Environments.LoadImages(ctx, r.Env, r.Spec.Provider, func() (io.ReadCloser, error) {
+		return r.r.deps.Images.Save(ctx, refs...)
+	})
+	if err != nil {
+		return "", err
+	}
+	return "loaded " + strings.Join(refs, ", "), nil
+}
+
+// runRender renders every service, not only the targets, so that the
+// policy findings always cover the whole project; services this run did
+// not build keep the image they run.
+func runRender(ctx context.Context, r *Run) (string, error) {
+	images := map[string]string{}
+	for _, name := range r.project.ServiceNames() {
+		if ref := r.images[name]; ref != "" {
+			images[name] = ref
+		} else if prev := r.prev.Status.Service(name); prev != nil && prev.Image != "" {
+			images[name] = prev.Image
+		} else if prev != nil && prev.DesiredImage != "" {
+			images[name] = prev.DesiredImage
+		}
+	}
+	var names []string
+	for name := range images {
+		names = append(names, name)
+	}
+	rels, err := goldenpath.Render(ctx, r.project, r.target(), images, names...)
+	if err != nil {
+		return "", err
+	}
+	r.releases = rels
+	return fmt.Sprintf("%d release(s)", len(rels)), nil
+}
+
+func runPolicy(ctx context.Context, r *Run) (string, error) {
+	rep, err := r.r.deps.Checker.Check(ctx, r.project, r.releases)
+	if err != nil {
+		return "", fmt.Errorf("policy check: %w", err)
+	}
+	findings := goldenpath.Findings(rep)
+	r.dispatch(FindingsUpdated{Name: r.Env, Findings: findings})
+	for _, f := range findings {
+		if f.Waived {
+			continue
+		}
+		r.logf(StepPolicy, "", api.SourcePolicy, api.LevelWarn, "[%s] %s %s: %s", f.Severity, f.Rule, f.Object, f.Message)
+	}
+	threshold, err := goldenpath.FailOn(r.project, "")
+	if err != nil {
+		return "", err
+	}
+	if rep.Failed(threshold) {
+		return "", policyFailure(rep, threshold)
+	}
+	detail := fmt.Sprintf("%d finding(s), %d waived", len(rep.Findings), len(rep.Waived))
+	if r.Kind == api.RunUp {
+		if err := r.r.deps.Cluster.InstallAdmission(ctx, r.kubeconfig, r.namespace); err != nil {
+			return "", fmt.Errorf("install admission policies: %w", err)
+		}
+		detail += ", admission policies installed"
+	}
+	return detail, nil
+}
+
+func policyFailure(rep *policy.Report, threshold policy.Severity) error {
+	var lines []string
+	for _, f := range rep.Findings {
+		if f.Severity >= threshold {
+			lines = append(lines, fmt.Sprintf("  [%s] %s %s: %s", f.Severity, f.Rule, f.Object, f.Message))
+		}
+	}
+	return fmt.Errorf("%d policy finding(s) at or above %s; fix them or add a waiver (`devctl check` explains each):\n%s",
+		len(lines), threshold, strings.Join(lines, "\n"))
+}
+
+func runDeploy(ctx context.Context, r *Run) (string, error) {
+	var parts []string
+	changed := false
+	for _, rel := range r.releases {
+		if !slices.Contains(r.targets(), rel.Service) {
+			continue
+		}
+		res, err := r.r.deps.Releases.Deploy(ctx, r.kubeconfig, rel)
+		if err != nil {
+			return "", fmt.Errorf("deploy %s: %w", rel.Name, err)
+		}
+		r.dispatch(ServiceDeployed{Name: r.Env, Service: rel.Service, Image: r.images[rel.Service],
+			ChartDigest: rel.ChartDigest, ValuesDigest: rel.ValuesDigest, Revision: res.Revision})
+		how := "unchanged"
+		if res.Changed {
+			changed = true
+			how = "upgraded"
+			if res.Revision == 1 {
+				how = "installed"
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%s %s (revision %d)", rel.Name, how, res.Revision))
+	}
+	if !changed {
+		return skip("%s", strings.Join(parts, ", "))
+	}
+	return strings.Join(parts, ", "), nil
+}
+
+func runReady(ctx context.Context, r *Run) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.r.readyTimeout)
+	defer cancel()
+	var urls []string
+	for _, name := range r.targets() {
+		s := r.project.Service(name)
+		if err := r.r.deps.Cluster.WaitReady(ctx, r.kubeconfig, r.namespace, s.Name); err != nil {
+			return "", fmt.Errorf("%s did not become ready: %w", s.Name, err)
+		}
+		prefer := 0
+		if prev := r.prev.Status.Service(name); prev != nil {
+			prefer = portOf(prev.URL)
+		}
+		url, err := r.r.forwards.ensure(ctx, r.Env, r.kubeconfig, r.namespace, s.Name, s.Port, prefer)
+		if err != nil {
+			return "", err
+		}
+		if err := waitHTTP(ctx, url); err != nil {
+			return "", fmt.Errorf("%s does not answer on %s: %w", s.Name, url, err)
+		}
+		r.dispatch(ServiceReady{Name: r.Env, Service: s.Name, Ready: true, URL: url})
+		urls = append(urls, s.Name+" "+url)
+	}
+	return strings.Join(urls, ", "), nil
+}
+
+func runDelete(ctx context.Context, r *Run) (string, error) {
+	r.r.forwards.closeEnv(r.Env)
+	d, err := r.r.deps.Environments.Delete(ctx, r.Env, r.Spec.Provider)
+	if err != nil {
+		return "", err
+	}
+	if r.kubeconfig != "" {
+		r.r.deps.Cluster.Forget(r.kubeconfig)
+	}
+	provider := r.Spec.Provider
+	if provider == "" {
+		provider = envs.DefaultProvider
+	}
+	switch {
+	case d.Cluster:
+		return "deleted " + provider + " cluster " + r.Env, nil
+	case d.Files:
+		return "no cluster left; removed its files", nil
+	default:
+		return "nothing to delete: the cluster was already gone", nil
+	}
+}
+
+// outputWriter turns written lines into log events of a step and service.
+func (r *Run) outputWriter(stepName, service string, src api.Source) io.WriteCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			r.logf(stepName, service, src, api.LevelInfo, "%s", sc.Text())
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	return pw
+}
+
+func portOf(url string) int {
+	i := strings.LastIndexByte(url, ':')
+	if i < 0 {
+		return 0
+	}
+	var p int
+	_, _ = fmt.Sscanf(url[i+1:], "%d", &p)
+	return p
+}
+
+// waitHTTP polls url until it answers with a status below 500.
+func waitHTTP(ctx context.Context, url string) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode < 500 {
+				return nil
+			}
+			err = fmt.Errorf("HTTP %s", resp.Status)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

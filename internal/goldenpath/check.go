@@ -1,0 +1,185 @@
+package goldenpath
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/devctl/devctl/charts"
+	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/config"
+	"github.com/devctl/devctl/internal/policy"
+)
+
+// PolicyOptions are the policy engine options of a project: its
+// organisation rules, waivers and allowed registries.
+func PolicyOptions(p *Project) policy.Options {
+	o := policy.Options{Namespace: p.Namespace()}
+	pc := p.Policy
+	if pc.Rules != "" {
+		o.RulesDir = filepath.Join(p.Dir, pc.Rules)
+	}
+	if pc.Waivers != "" {
+		o.WaiversFile = filepath.Join(p.Dir, pc.Waivers)
+	}
+	o.AllowedRegistries = pc.AllowedRegistries
+	return o
+}
+
+// FailOn is the lowest severity that fails a check: override when set (a
+// --fail-on flag), else policy.failOn of devctl.yaml, else the default.
+func FailOn(p *Project, override string) (policy.Severity, error) {
+	s := override
+	if s == "" && p != nil {
+		s = p.Policy.FailOn
+	}
+	if s == "" {
+		s = config.DefaultFailOn
+	}
+	sev, err := policy.ParseSeverity(s)
+	if err != nil {
+		return 0, fmt.Errorf("fail-on: %w", err)
+	}
+	return sev, nil
+}
+
+// ChartSource lets findings on rendered releases point at the golden-path
+// chart's template lines.
+func ChartSource() *policy.ChartSource {
+	sub, err := fs.Sub(charts.FS, charts.GoldenPathName)
+	if err != nil {
+		return nil
+	}
+	return &policy.ChartSource{FS: sub, Dir: charts.GoldenPathName}
+}
+
+// Checker checks what a project renders. It keeps one compiled engine per
+// set of policy options, so every render after the first is checked without
+// compiling again. It is safe for concurrent use.
+type Checker struct {
+	log     *slog.Logger
+	mu      sync.Mutex
+	engines map[string]*policy.Engine
+}
+
+// NewChecker returns a Checker logging to log (nil discards).
+func NewChecker(log *slog.Logger) *Checker {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Checker{log: log, engines: map[string]*policy.Engine{}}
+}
+
+// Engine returns the (cached) engine for a project's policy settings.
+func (c *Checker) Engine(ctx context.Context, p *Project) (*policy.Engine, error) {
+	o := PolicyOptions(p)
+	key := strings.Join([]string{o.RulesDir, o.WaiversFile, strings.Join(o.AllowedRegistries, ","), o.Namespace}, "|")
+	if o.RulesDir != "" || o.WaiversFile != "" {
+		// Rules and waivers are files the user edits: their content is part
+		// of the key, so an edit is picked up by the next check.
+		key += "|" + filesStamp(o.RulesDir, o.WaiversFile)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.engines[key]; ok {
+		return e, nil
+	}
+	o.Logger = c.log
+	e, err := policy.New(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	c.engines[key] = e
+	return e, nil
+}
+
+// Check checks the rendered releases and the manifests devctl.yaml lists
+// (`manifests:`) against the project's policies.
+func (c *Checker) Check(ctx context.Context, p *Project, rels []*Release) (*policy.Report, error) {
+	var docs []policy.Document
+	for _, r := range rels {
+		d, err := policy.ParseManifests("rendered:"+r.Service, []byte(r.Manifest))
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, d...)
+	}
+	for _, m := range p.Manifests {
+		d, err := ReadManifests(filepath.Join(p.Dir, m))
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, d...)
+	}
+	e, err := c.Engine(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return e.Check(ctx, docs, ChartSource())
+}
+
+// ReadManifests reads a manifest file, or every .yaml/.yml/.json file under
+// a folder, in a stable order.
+func ReadManifests(path string) ([]policy.Document, error) {
+	files, err := manifestFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []policy.Document
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		d, err := policy.ParseManifests(f, b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d...)
+	}
+	return out, nil
+}
+
+// Findings converts a report to the API's findings, waived ones marked.
+func Findings(r *policy.Report) []api.Finding {
+	out := make([]api.Finding, 0, len(r.Findings)+len(r.Waived))
+	conv := func(f policy.Finding, waived bool) api.Finding {
+		return api.Finding{
+			Rule: f.Rule, Severity: f.Severity.String(), Object: f.Object.String(), Path: f.Path,
+			Source: f.Source.String(), Message: f.Message, Fix: f.Fix, Waived: waived,
+		}
+	}
+	for _, f := range r.Findings {
+		out = append(out, conv(f, false))
+	}
+	for _, f := range r.Waived {
+		out = append(out, conv(f, true))
+	}
+	return out
+}
+
+// filesStamp summarises the modification times and sizes of the files
+// under the given paths, so cached engines are rebuilt after an edit.
+func filesStamp(paths ...string) string {
+	var b strings.Builder
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		_ = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			if fi, err := d.Info(); err == nil {
+				fmt.Fprintf(&b, "%s:%d:%d;", path, fi.Size(), fi.ModTime().UnixNano())
+			}
+			return nil
+		})
+	}
+	return b.String()
+}
