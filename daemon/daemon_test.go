@@ -9,14 +9,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/devctl/devctl/internal/api"
 )
 
-// startDaemon runs a daemon with fake deps on a real unix socket.
-func startDaemon(t *testing.T, f *fakeDeps, stateDir string) (*api.Client, func()) {
+// testDaemon is a daemon with fake deps on a real unix socket.
+type testDaemon struct {
+	*api.Client
+	d    *Daemon
+	stop func()
+}
+
+func startDaemon(t *testing.T, f *fakeDeps, stateDir string) *testDaemon {
 	t.Helper()
 	sockDir, err := os.MkdirTemp("", "dctl")
 	if err != nil {
@@ -39,31 +46,29 @@ func startDaemon(t *testing.T, f *fakeDeps, stateDir string) (*api.Client, func(
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	var once sync.Once
 	stop := func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon Run: %v", err)
-		}
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("daemon Run: %v", err)
+			}
+		})
 	}
-	return c, stop
+	t.Cleanup(stop)
+	return &testDaemon{Client: c, d: d, stop: stop}
 }
 
-// upAndWait sends an up request and follows events until the env settles.
-func upAndWait(t *testing.T, c *api.Client, dir, branch string) *api.Environment {
+// settled follows events of env until generation gen is observed and the
+// environment is ready or failed.
+func settled(t *testing.T, events <-chan api.Event, gen int64) *api.Environment {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	env := "hello-" + branch
-	events, _, err := c.Events(ctx, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	acc, err := c.Up(ctx, api.UpRequest{Dir: dir, Name: env, Repo: "hello", Branch: branch})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for ev := range events {
-		if e := ev.Environment; e != nil && e.Generation >= acc.Generation && (e.Phase == api.PhaseReady || e.Phase == api.PhaseFailed) {
+		if ev.Type == api.EventDeleted {
+			t.Fatalf("environment %s deleted", ev.Env)
+		}
+		e := ev.Environment
+		if e != nil && e.Status.ObservedGeneration >= gen && !e.Status.Run.Active() {
 			return e
 		}
 	}
@@ -71,13 +76,50 @@ func upAndWait(t *testing.T, c *api.Client, dir, branch string) *api.Environment
 	return nil
 }
 
-func TestDaemonAPIOverUnixSocket(t *testing.T) {
+// upAndWait sends an up for the project in dir and waits until it settles.
+func upAndWait(t *testing.T, c *testDaemon, dir string) *api.Environment {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := c.Resolve(ctx, api.ProjectRef{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, _, err := c.Events(ctx, res.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := c.Up(ctx, api.UpRequest{ProjectRef: api.ProjectRef{Dir: dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return settled(t, events, acc.Generation)
+}
+
+func stepList(run *api.Run) string {
+	var names []string
+	for _, s := range run.Steps {
+		names = append(names, s.Name+":"+string(s.Status))
+	}
+	return strings.Join(names, " ")
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestDaemonUpOverUnixSocket(t *testing.T) {
 	t.Parallel()
 	f := newFakeDeps()
-	stateDir := t.TempDir()
-	dir := t.TempDir()
-	c, stop := startDaemon(t, f, stateDir)
-	defer stop()
+	c := startDaemon(t, f, t.TempDir())
+	dir := writeProject(t, "web")
 
 	fi, err := os.Stat(c.Socket())
 	if err != nil {
@@ -87,52 +129,45 @@ func TestDaemonAPIOverUnixSocket(t *testing.T) {
 		t.Errorf("socket mode = %v, want 0600", fi.Mode().Perm())
 	}
 
-	e := upAndWait(t, c, dir, "main")
-	if e.Phase != api.PhaseReady {
-		t.Fatalf("phase = %s (%s)", e.Phase, e.Message)
+	e := upAndWait(t, c, dir)
+	if e.Name != "hello-main" || e.Status.Phase != api.PhaseReady {
+		t.Fatalf("env %s phase = %s (%s)", e.Name, e.Status.Phase, e.Status.Message)
 	}
-	var names []string
-	for _, s := range e.Steps {
-		names = append(names, s.Name+":"+string(s.Status))
+	// The build ran beside the cluster, so both appear before deliver in
+	// either order.
+	got := stepList(e.Status.Run)
+	if got != "config:done cluster:done build:done deliver:done render:done policy:done deploy:done ready:done" &&
+		got != "config:done build:done cluster:done deliver:done render:done policy:done deploy:done ready:done" {
+		t.Errorf("steps = %s", got)
 	}
-	want := "config:done cluster:done build:done deliver:done render:done policy:done deploy:done ready:done"
-	if got := strings.Join(names, " "); got != want {
-		t.Errorf("steps = %s\nwant    %s", got, want)
+	web := e.Status.Service("web")
+	if web == nil || !web.Ready || web.Revision != 1 || web.Image == "" || web.Image != web.DesiredImage || web.ChartDigest == "" || web.ValuesDigest == "" {
+		t.Fatalf("services = %+v", e.Status.Services)
 	}
-	if len(e.Services) != 1 || !e.Services[0].Ready || !strings.HasPrefix(e.Services[0].URL, "http://127.0.0.1:") {
-		t.Fatalf("services = %+v", e.Services)
+	if body := get(t, web.URL); body != "hello from port 8080" {
+		t.Errorf("GET %s = %q", web.URL, body)
 	}
-	resp, err := http.Get(e.Services[0].URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if string(body) != "hello" {
-		t.Errorf("GET %s = %q", e.Services[0].URL, body)
-	}
-	if len(e.Findings) != 1 || e.Findings[0].Rule != "probes" {
-		t.Errorf("findings = %+v", e.Findings)
+	if len(e.Status.Findings) != 0 {
+		t.Errorf("the golden path has findings: %+v", e.Status.Findings)
 	}
 
-	// A second up with nothing changed builds from cache and deploys nothing.
-	e2 := upAndWait(t, c, dir, "main")
-	if e2.Generation != 2 || e2.Phase != api.PhaseReady {
-		t.Fatalf("second up: %+v", e2)
+	// A second up with nothing changed delivers and deploys nothing.
+	e2 := upAndWait(t, c, dir)
+	if e2.Generation != 2 || e2.Status.Phase != api.PhaseReady {
+		t.Fatalf("second up: %+v", e2.Status)
 	}
-	for _, s := range e2.Steps {
+	for _, s := range e2.Status.Run.Steps {
 		if (s.Name == StepDeliver || s.Name == StepDeploy) && s.Status != api.StepSkipped {
 			t.Errorf("second up: step %s = %s (%s), want skipped", s.Name, s.Status, s.Detail)
 		}
 	}
-	if e2.Services[0].URL != e.Services[0].URL {
-		t.Errorf("URL changed between ups: %s -> %s", e.Services[0].URL, e2.Services[0].URL)
+	if u := e2.Status.Service("web").URL; u != web.URL {
+		t.Errorf("URL changed between ups: %s -> %s", web.URL, u)
+	}
+	if creates, _, loads, deploys := f.counts(); creates != 1 || loads != 1 || deploys != 1 {
+		t.Errorf("creates %d loads %d deploys %d, want 1 each", creates, loads, deploys)
 	}
 
-	list, err := c.List(context.Background())
-	if err != nil || len(list) != 1 || list[0].Name != "hello-main" {
-		t.Fatalf("list = %+v, %v", list, err)
-	}
 	var buf bytes.Buffer
 	if err := c.Logs(context.Background(), "hello-main", api.LogOptions{}, &buf); err != nil || buf.String() != "log line of web\n" {
 		t.Errorf("logs = %q, %v", buf.String(), err)
@@ -140,8 +175,110 @@ func TestDaemonAPIOverUnixSocket(t *testing.T) {
 	if _, err := c.Get(context.Background(), "nope"); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("get unknown: %v, want ErrNotFound", err)
 	}
+}
 
-	// Down deletes the cluster and the record.
+// Two ups at once on one branch give one environment and one deploy; the
+// second is queued behind the first, not dropped and not racing it.
+func TestDaemonConcurrentUpsQueue(t *testing.T) {
+	t.Parallel()
+	f := newFakeDeps()
+	f.BuildGate = make(chan struct{})
+	c := startDaemon(t, f, t.TempDir())
+	dir := writeProject(t, "web")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	events, _, err := c.Events(ctx, "hello-main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gens []int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e, err := c.Up(ctx, api.UpRequest{ProjectRef: api.ProjectRef{Dir: dir}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			gens = append(gens, e.Generation)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	// Every request got its own generation, none skipped or repeated.
+	seen := map[int64]bool{}
+	for _, g := range gens {
+		seen[g] = true
+	}
+	if len(seen) != 3 || !seen[1] || !seen[2] || !seen[3] {
+		t.Fatalf("generations = %v", gens)
+	}
+	close(f.BuildGate)
+	e := settled(t, events, 3)
+	if e.Status.ObservedGeneration != 3 || e.Status.Phase != api.PhaseReady {
+		t.Fatalf("status = %+v", e.Status)
+	}
+	// The first run, then one run for the two queued requests.
+	if e.Status.Run.ID != 2 {
+		t.Errorf("last run = %d, want 2 (the queued ups coalesced)", e.Status.Run.ID)
+	}
+	if creates, _, _, deploys := f.counts(); creates != 1 || deploys != 1 {
+		t.Errorf("creates %d deploys %d, want 1 each", creates, deploys)
+	}
+}
+
+// A source change during a full up runs after it, as a rebuild of the
+// changed service only, and what it builds is served.
+func TestDaemonRebuildAfterUp(t *testing.T) {
+	t.Parallel()
+	f := newFakeDeps()
+	f.BuildGate = make(chan struct{}, 10)
+	c := startDaemon(t, f, t.TempDir())
+	dir := writeProject(t, "web", "api=9090")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	events, _, err := c.Events(ctx, "hello-main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Up(ctx, api.UpRequest{ProjectRef: api.ProjectRef{Dir: dir}}); err != nil {
+		t.Fatal(err)
+	}
+	<-f.buildStarted // the up is building
+	writeFile(t, filepath.Join(dir, "web", "main.go"), "package main\n\nfunc main() { println(2) }\n")
+	c.d.store.Dispatch(RebuildRequested{Name: "hello-main", Services: []string{"web"}, Reason: "1 file changed"})
+	for range 3 {
+		f.BuildGate <- struct{}{}
+	}
+	e := settled(t, events, 2)
+	run := e.Status.Run
+	if run.Request.Kind != api.RunRebuild || e.Status.Phase != api.PhaseReady {
+		t.Fatalf("last run = %+v, phase %s", run.Request, e.Status.Phase)
+	}
+	if f.builds["web"] != 2 || f.builds["api"] != 1 {
+		t.Errorf("builds = %v, want web twice and api once", f.builds)
+	}
+	web, api2 := e.Status.Service("web"), e.Status.Service("api")
+	if web.Revision != 2 || api2.Revision != 1 {
+		t.Errorf("revisions web %d api %d, want 2 and 1", web.Revision, api2.Revision)
+	}
+	if web.Image != web.DesiredImage {
+		t.Errorf("web runs %s, built %s", web.Image, web.DesiredImage)
+	}
+}
+
+func TestDaemonDownThenUpInOneDaemon(t *testing.T) {
+	t.Parallel()
+	f := newFakeDeps()
+	c := startDaemon(t, f, t.TempDir())
+	dir := writeProject(t, "web")
+	e := upAndWait(t, c, dir)
+	firstURL := e.Status.Service("web").URL
+
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	events, _, err := c.Events(ctx, "hello-main")
@@ -161,32 +298,96 @@ func TestDaemonAPIOverUnixSocket(t *testing.T) {
 	if !deleted {
 		t.Fatal("no deleted event")
 	}
-	if list, _ := c.List(context.Background()); len(list) != 0 {
+	if list, _ := c.List(ctx); len(list) != 0 {
 		t.Errorf("after down: %+v", list)
 	}
-	if len(f.clusters) != 0 {
-		t.Errorf("cluster left behind: %+v", f.clusters)
+	if len(f.forgot) != 1 || f.forgot[0] != "/kube/hello-main" {
+		t.Errorf("the cluster's clients were not forgotten: %v", f.forgot)
+	}
+	for _, fw := range f.forwards {
+		if !fw.closed {
+			t.Error("a port-forward outlived its environment")
+		}
+	}
+	// Down again: nothing to delete.
+	if _, err := c.Down(ctx, "hello-main"); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("second down: %v, want not found", err)
+	}
+
+	e = upAndWait(t, c, dir)
+	if e.Status.Phase != api.PhaseReady || e.Generation != 1 {
+		t.Fatalf("up after down: gen %d %+v", e.Generation, e.Status)
+	}
+	if creates, _, _, deploys := f.counts(); creates != 2 || deploys != 2 {
+		t.Errorf("creates %d deploys %d, want 2 each", creates, deploys)
+	}
+	if body := get(t, e.Status.Service("web").URL); body != "hello from port 8080" {
+		t.Errorf("GET = %q (first URL was %s)", body, firstURL)
+	}
+}
+
+// A changed services[].port is served on the next up: the forward to the
+// old port is replaced, the local URL kept.
+func TestDaemonChangedPortIsServed(t *testing.T) {
+	t.Parallel()
+	f := newFakeDeps()
+	c := startDaemon(t, f, t.TempDir())
+	dir := writeProject(t, "web")
+	e := upAndWait(t, c, dir)
+	url := e.Status.Service("web").URL
+	cfg, _ := os.ReadFile(filepath.Join(dir, "devctl.yaml"))
+	writeFile(t, filepath.Join(dir, "devctl.yaml"), strings.Replace(string(cfg), "port: 8080", "port: 9000", 1))
+	e = upAndWait(t, c, dir)
+	web := e.Status.Service("web")
+	if web.Port != 9000 || web.Revision != 2 {
+		t.Fatalf("web = %+v", web)
+	}
+	if body := get(t, web.URL); body != "hello from port 9000" {
+		t.Errorf("GET %s = %q", web.URL, body)
+	}
+	if web.URL != url {
+		t.Errorf("URL changed: %s -> %s", url, web.URL)
 	}
 }
 
 func TestDaemonRejectsBadRequests(t *testing.T) {
 	t.Parallel()
-	c, stop := startDaemon(t, newFakeDeps(), t.TempDir())
-	defer stop()
+	f := newFakeDeps()
+	c := startDaemon(t, f, t.TempDir())
 	ctx := context.Background()
-	for _, req := range []api.UpRequest{
-		{Dir: "relative/dir", Name: "x"},
-		{Dir: "/does/not/exist", Name: "x"},
-		{Dir: t.TempDir()},
-	} {
-		_, err := c.Up(ctx, req)
+	badValues := writeProject(t, "web")
+	cfg, _ := os.ReadFile(filepath.Join(badValues, "devctl.yaml"))
+	writeFile(t, filepath.Join(badValues, "devctl.yaml"), string(cfg)+"    values:\n      replicas: many\n")
+	reserved := writeProject(t, "web")
+	writeFile(t, filepath.Join(reserved, "devctl.yaml"), string(cfg)+"    values:\n      team: other\n")
+	unknownProvider := writeProject(t, "web")
+	writeFile(t, filepath.Join(unknownProvider, "devctl.yaml"), strings.Replace(string(cfg), "services:", "cluster:\n  provider: vcluster\nservices:", 1))
+	tests := []struct {
+		name string
+		dir  string
+		code string
+		msg  string
+	}{
+		{"relative dir", "relative/dir", api.CodeBadRequest, "absolute"},
+		{"missing dir", "/does/not/exist", api.CodeBadRequest, "does not exist"},
+		{"nothing to build", t.TempDir(), api.CodeConfigInvalid, "nothing to detect"},
+		{"values against the schema", badValues, api.CodeConfigInvalid, "replicas"},
+		{"reserved values with line and column", reserved, api.CodeConfigInvalid, "devctl.yaml:12:7: services[0].values.team"},
+		{"a provider no backend has", unknownProvider, api.CodeConfigInvalid, `unknown cluster provider "vcluster": use one of fake, kind`},
+	}
+	for _, tt := range tests {
+		_, err := c.Up(ctx, api.UpRequest{ProjectRef: api.ProjectRef{Dir: tt.dir}})
 		var se *api.StatusError
-		if !errors.As(err, &se) || se.StatusCode != http.StatusBadRequest {
-			t.Errorf("up %+v: err = %v, want a 400", req, err)
+		if !errors.As(err, &se) || se.Err.Code != tt.code || !strings.Contains(se.Err.Message, tt.msg) {
+			t.Errorf("%s: err = %v (%+v), want code %s containing %q", tt.name, err, se, tt.code, tt.msg)
 		}
 	}
-	if _, err := c.Down(ctx, "nope"); !errors.Is(err, api.ErrNotFound) {
-		t.Errorf("down unknown: %v", err)
+	f.PingErr = errors.New("connect: docker engine is not reachable")
+	if _, err := c.Up(ctx, api.UpRequest{ProjectRef: api.ProjectRef{Dir: writeProject(t, "web")}}); err == nil {
+		t.Error("up with Docker down was accepted")
+	}
+	if list, _ := c.List(ctx); len(list) != 0 {
+		t.Errorf("a rejected up created an environment: %+v", list)
 	}
 }
 
@@ -194,15 +395,39 @@ func TestDaemonFailureCarriesDiagnostics(t *testing.T) {
 	t.Parallel()
 	f := newFakeDeps()
 	f.ReadyErr = errFake
-	c, stop := startDaemon(t, f, t.TempDir())
-	defer stop()
-	e := upAndWait(t, c, t.TempDir(), "broken")
-	if e.Phase != api.PhaseFailed || !strings.Contains(e.Message, "fake failure") || !strings.Contains(e.Diagnostics, "CrashLoopBackOff") {
-		t.Fatalf("got phase %s message %q diagnostics %q", e.Phase, e.Message, e.Diagnostics)
+	c := startDaemon(t, f, t.TempDir())
+	e := upAndWait(t, c, writeProject(t, "web"))
+	st := e.Status
+	if st.Phase != api.PhaseFailed || !strings.Contains(st.Message, "fake failure") || !strings.Contains(st.Diagnostics, "CrashLoopBackOff") {
+		t.Fatalf("got phase %s message %q diagnostics %q", st.Phase, st.Message, st.Diagnostics)
 	}
-	last := e.Steps[len(e.Steps)-1]
+	last := st.Run.Steps[len(st.Run.Steps)-1]
 	if last.Name != StepReady || last.Status != api.StepFailed {
 		t.Errorf("last step = %+v", last)
+	}
+}
+
+// A daemon killed during an up leaves the run unfinished in its state file;
+// the next daemon runs the up again instead of trusting or abandoning it.
+func TestDaemonRestartRerunsInterruptedUp(t *testing.T) {
+	t.Parallel()
+	f := newFakeDeps()
+	stateDir := t.TempDir()
+	dir := writeProject(t, "web")
+	old := apply(nil, UpRequested{Name: "hello-main", Spec: api.EnvSpec{Provider: "kind", Project: "hello", Dir: dir, Branch: "main"}})
+	if err := SaveState(filepath.Join(stateDir, "state.json"), old); err != nil {
+		t.Fatal(err)
+	}
+	c := startDaemon(t, f, stateDir)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	events, _, err := c.Events(ctx, "hello-main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := settled(t, events, 1)
+	if e.Status.Phase != api.PhaseReady || e.Status.Run.ID != 2 || !strings.Contains(e.Status.Run.Request.Reason, "restarted") {
+		t.Fatalf("status = %+v run %+v", e.Status, e.Status.Run)
 	}
 }
 
@@ -210,28 +435,30 @@ func TestDaemonRestartRediscovers(t *testing.T) {
 	t.Parallel()
 	f := newFakeDeps()
 	stateDir := t.TempDir()
-	c, stop := startDaemon(t, f, stateDir)
-	e := upAndWait(t, c, t.TempDir(), "main")
-	if e.Phase != api.PhaseReady {
-		t.Fatalf("phase %s", e.Phase)
+	c := startDaemon(t, f, stateDir)
+	dir := writeProject(t, "web")
+	if e := upAndWait(t, c, dir); e.Status.Phase != api.PhaseReady {
+		t.Fatalf("phase %s", e.Status.Phase)
 	}
-	stop()
+	c.stop()
 
 	// The state file is gone (as after a crash before it was written): the
-	// environment comes back from the provider's list alone.
+	// environment comes back from the provider's list and its metadata,
+	// and is resumed: serving again on a port-forward.
 	if err := os.Remove(filepath.Join(stateDir, "state.json")); err != nil {
 		t.Fatal(err)
 	}
-	c2, stop2 := startDaemon(t, f, stateDir)
-	defer stop2()
-	deadline := time.Now().Add(5 * time.Second)
+	c2 := startDaemon(t, f, stateDir)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
-		list, err := c2.List(context.Background())
-		if err == nil && len(list) == 1 && list[0].Name == "hello-main" && list[0].Kubeconfig == "/kube/hello-main" {
-			break
+		e, err := c2.Get(context.Background(), "hello-main")
+		if err == nil && e.Status.Phase == api.PhaseReady && e.Status.Kubeconfig == "/kube/hello-main" {
+			if web := e.Status.Service("web"); web != nil && web.Ready && get(t, web.URL) == "hello from port 8080" {
+				break
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not rediscovered: %+v %v", list, err)
+			t.Fatalf("not rediscovered and resumed: %+v %v", e, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -239,8 +466,7 @@ func TestDaemonRestartRediscovers(t *testing.T) {
 
 func TestDaemonSecondRefused(t *testing.T) {
 	t.Parallel()
-	c, stop := startDaemon(t, newFakeDeps(), t.TempDir())
-	defer stop()
+	c := startDaemon(t, newFakeDeps(), t.TempDir())
 	d2 := New(Options{Socket: c.Socket(), StateDir: t.TempDir(), Deps: newFakeDeps().deps()})
 	err := d2.Run(context.Background())
 	if !errors.Is(err, ErrAlreadyRunning) {
@@ -257,22 +483,20 @@ func TestDaemonSecondRefused(t *testing.T) {
 func TestDaemonRediscoveryKeepsNewEnvironments(t *testing.T) {
 	t.Parallel()
 	stateDir := t.TempDir()
-	old := newState()
-	reduce(old, EnvAccepted{Env: api.Environment{Name: "stale"}}, time.Now())
-	reduce(old, PhaseChanged{Name: "stale", Phase: api.PhaseReady}, time.Now())
+	old := apply(nil, up("stale"))
+	reduce(old, finish(old, "stale", ""), t0)
 	if err := SaveState(filepath.Join(stateDir, "state.json"), old); err != nil {
 		t.Fatal(err)
 	}
 	f := newFakeDeps()
-	f.ListBlock = make(chan struct{})
-	f.BuildBlock = make(chan struct{})
-	c, stop := startDaemon(t, f, stateDir)
-	defer stop()
+	f.ListGate = make(chan struct{})
+	f.BuildGate = make(chan struct{})
+	c := startDaemon(t, f, stateDir)
 	ctx := context.Background()
-	if _, err := c.Up(ctx, api.UpRequest{Dir: t.TempDir(), Name: "fresh", Repo: "r", Branch: "b"}); err != nil {
+	if _, err := c.Up(ctx, api.UpRequest{ProjectRef: api.ProjectRef{Dir: writeProject(t, "web"), Name: "fresh"}}); err != nil {
 		t.Fatal(err)
 	}
-	close(f.ListBlock) // rediscovery now sees no cluster at all
+	close(f.ListGate) // rediscovery now sees no cluster at all
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		list, err := c.List(ctx)
@@ -294,5 +518,31 @@ func TestDaemonRediscoveryKeepsNewEnvironments(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	close(f.BuildBlock)
+	close(f.BuildGate)
+}
+
+// Log events are typed: build output carries its step, service and source.
+func TestDaemonEventsAreTyped(t *testing.T) {
+	t.Parallel()
+	f := newFakeDeps()
+	c := startDaemon(t, f, t.TempDir())
+	dir := writeProject(t, "web")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	events, _, err := c.Events(ctx, "hello-main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Up(ctx, api.UpRequest{ProjectRef: api.ProjectRef{Dir: dir}}); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range events {
+		if ev.Type == api.EventLog && ev.Source == api.SourceBuild {
+			if ev.Step != StepBuild || ev.Service != "web" || ev.Message != "Step 1/1 : building web" || ev.Run == 0 {
+				t.Errorf("build event = %+v", ev)
+			}
+			return
+		}
+	}
+	t.Fatal("no build output event")
 }

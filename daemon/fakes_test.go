@@ -2,97 +2,145 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
+	"github.com/devctl/devctl/envs"
 	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/build"
+	"github.com/devctl/devctl/internal/git"
+	"github.com/devctl/devctl/internal/goldenpath"
+	"github.com/devctl/devctl/internal/helm"
 )
 
-// fakeDeps are in-memory collaborators with per-method failure knobs.
+// fakeDeps are in-memory collaborators with per-method failure knobs and
+// gates that hold a call until the test releases it. Rendering and the
+// policy check are real.
 type fakeDeps struct {
 	mu       sync.Mutex
-	clusters map[string]EnvRecord
-	builds   int
+	clusters map[string]envs.Env
+	creates  int
+	builds   map[string]int // service → builds
 	loads    int
 	deploys  int
-	digests  map[string]string
+	digests  map[string]string // release → values digest deployed
+	revision map[string]int
 	forwards []*fakeForward
+	forgot   []string
 
-	LoadErr    error
-	UpErr      error
-	BuildErr   error
-	DeployErr  error
-	ReadyErr   error
-	ListErr    error
-	BuildBlock chan struct{} // when set, Build waits for it
-	ListBlock  chan struct{} // when set, List waits for it
+	UpErr     error
+	BuildErr  error
+	DeployErr error
+	ReadyErr  error
+	ListErr   error
+	PingErr   error
+	// Gates: when set, the call waits for a value (or the context).
+	UpGate    chan struct{}
+	BuildGate chan struct{}
+	ListGate  chan struct{}
+	// buildStarted receives the service of every build that starts.
+	buildStarted chan string
 }
 
 func newFakeDeps() *fakeDeps {
-	return &fakeDeps{clusters: map[string]EnvRecord{}, digests: map[string]string{}}
+	return &fakeDeps{
+		clusters: map[string]envs.Env{}, builds: map[string]int{}, digests: map[string]string{},
+		revision: map[string]int{}, buildStarted: make(chan string, 100),
+	}
 }
 
 func (f *fakeDeps) deps() Deps {
-	return Deps{Projects: f, Environments: f, Images: f, Charts: f, Policies: f, Cluster: f}
-}
-
-func (f *fakeDeps) Load(_ context.Context, req api.UpRequest) (*Project, error) {
-	if f.LoadErr != nil {
-		return nil, f.LoadErr
+	return Deps{
+		Environments: f, Images: f, Releases: f, Cluster: f,
+		Checker: goldenpath.NewChecker(nil),
+		Git: func(_ context.Context, dir string) (git.Info, error) {
+			return git.Info{Root: dir, Repo: "hello", Branch: "main"}, nil
+		},
 	}
-	return &Project{Name: "hello", Team: "dx", Dir: req.Dir, Services: []ProjectService{{Name: "web", Context: req.Dir, Port: 8080}}}, nil
 }
 
-func (f *fakeDeps) Up(_ context.Context, s EnvSpec, progress func(string)) (*EnvRecord, error) {
+func wait(ctx context.Context, gate chan struct{}) error {
+	if gate == nil {
+		return nil
+	}
+	select {
+	case <-gate:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *fakeDeps) Up(ctx context.Context, name string, spec api.EnvSpec) (*envs.Env, error) {
+	if err := wait(ctx, f.UpGate); err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.UpErr != nil {
 		return nil, f.UpErr
 	}
-	progress("creating cluster " + s.Name)
-	r, ok := f.clusters[s.Name]
+	e, ok := f.clusters[name]
 	if !ok {
-		r = EnvRecord{Name: s.Name, Provider: "fake", Project: s.Project, Repo: s.Repo, Branch: s.Branch, Kubeconfig: "/kube/" + s.Name, Created: time.Now()}
-		f.clusters[s.Name] = r
+		e = envs.Env{Name: name, Spec: spec, Kubeconfig: "/kube/" + name, Created: time.Now()}
+		e.Spec.Provider = "fake"
+		f.clusters[name] = e
+		f.creates++
 	}
-	r.New = !ok
-	return &r, nil
+	e.New = !ok
+	return &e, nil
 }
 
-func (f *fakeDeps) List(ctx context.Context) ([]EnvRecord, error) {
-	if f.ListBlock != nil {
-		select {
-		case <-f.ListBlock:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+func (f *fakeDeps) Get(_ context.Context, name, _ string) (*envs.Env, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, ok := f.clusters[name]
+	if !ok {
+		return nil, envs.ErrEnvNotFound
+	}
+	return &e, nil
+}
+
+func (f *fakeDeps) List(ctx context.Context) ([]envs.Env, error) {
+	if err := wait(ctx, f.ListGate); err != nil {
+		return nil, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.ListErr != nil {
 		return nil, f.ListErr
 	}
-	var out []EnvRecord
-	for _, r := range f.clusters {
-		out = append(out, r)
+	var out []envs.Env
+	for _, e := range f.clusters {
+		out = append(out, e)
 	}
 	return out, nil
 }
 
-func (f *fakeDeps) Delete(_ context.Context, name string) error {
+func (f *fakeDeps) Delete(_ context.Context, name, _ string) (envs.Deleted, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	_, ok := f.clusters[name]
 	delete(f.clusters, name)
-	return nil
+	for k := range f.digests {
+		if strings.HasPrefix(k, name+"/") {
+			delete(f.digests, k)
+		}
+	}
+	return envs.Deleted{Cluster: ok}, nil
 }
 
-func (f *fakeDeps) LoadImages(_ context.Context, _ string, archive func() (io.ReadCloser, error)) error {
+func (f *fakeDeps) LoadImages(_ context.Context, _, _ string, archive func() (io.ReadCloser, error)) error {
 	rc, err := archive()
 	if err != nil {
 		return err
@@ -104,56 +152,62 @@ func (f *fakeDeps) LoadImages(_ context.Context, _ string, archive func() (io.Re
 	return nil
 }
 
-func (f *fakeDeps) Build(ctx context.Context, s ImageSpec) (*ImageResult, error) {
-	if f.BuildBlock != nil {
-		select {
-		case <-f.BuildBlock:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+func (f *fakeDeps) CheckProvider(name string) error {
+	if name != "" && name != "kind" && name != "fake" {
+		return fmt.Errorf("%w %q: use one of fake, kind", envs.ErrUnknownProvider, name)
+	}
+	return nil
+}
+
+func (f *fakeDeps) Ping(context.Context) error { return f.PingErr }
+
+// Build tags images with the content of the context's main.go, so a change
+// of the source is a new image, as with the real builder.
+func (f *fakeDeps) Build(ctx context.Context, s build.Spec) (*build.Result, error) {
+	svc := s.Labels["devctl.dev/service"]
+	// The source is read when the build starts, as the real builder hashes
+	// its context first.
+	src, _ := os.ReadFile(filepath.Join(s.Context, "main.go"))
+	f.buildStarted <- svc
+	if err := wait(ctx, f.BuildGate); err != nil {
+		return nil, err
 	}
 	if f.BuildErr != nil {
 		return nil, f.BuildErr
 	}
-	fmt.Fprintf(s.Output, "Step 1/1 : building %s\n", s.Service.Name)
+	fmt.Fprintf(s.Output, "Step 1/1 : building %s\n", svc)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.builds++
-	return &ImageResult{Ref: s.Repository + ":abc", Cached: f.builds > 1}, nil
+	f.builds[svc]++
+	sum := sha256.Sum256(src)
+	return &build.Result{Ref: fmt.Sprintf("%s:%x", s.Image, sum[:6])}, nil
 }
 
 func (f *fakeDeps) Save(context.Context, ...string) (io.ReadCloser, error) {
 	return io.NopCloser(strings.NewReader("tar")), nil
 }
 
-func (f *fakeDeps) Render(_ context.Context, r Release) (string, error) {
-	return fmt.Sprintf("# Source: golden-path/templates/deployment.yaml\nkind: Deployment\nmetadata:\n  name: %s\n", r.Name), nil
-}
-
-func (f *fakeDeps) Deploy(_ context.Context, _ string, r Release) (*DeployResult, error) {
+func (f *fakeDeps) Deploy(_ context.Context, kubeconfig string, r *goldenpath.Release) (*helm.Result, error) {
 	if f.DeployErr != nil {
 		return nil, f.DeployErr
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	digest := fmt.Sprint(r.Values)
-	if f.digests[r.Name] == digest {
-		return &DeployResult{Revision: f.deploys, Changed: false}, nil
+	key := strings.TrimPrefix(kubeconfig, "/kube/") + "/" + r.Name
+	if f.digests[key] == r.ValuesDigest+r.ChartDigest {
+		return &helm.Result{Revision: f.revision[key]}, nil
 	}
-	f.digests[r.Name] = digest
+	f.digests[key] = r.ValuesDigest + r.ChartDigest
+	f.revision[key]++
 	f.deploys++
-	return &DeployResult{Revision: f.deploys, Changed: true}, nil
-}
-
-func (f *fakeDeps) Check(context.Context, *Project, string) ([]api.Finding, error) {
-	return []api.Finding{{Rule: "probes", Severity: "high", Object: "Deployment/web", Message: "no probe"}}, nil
+	return &helm.Result{Revision: f.revision[key], Changed: true}, nil
 }
 
 func (f *fakeDeps) InstallAdmission(context.Context, string, string) error { return nil }
 
 func (f *fakeDeps) WaitReady(context.Context, string, string, string) error { return f.ReadyErr }
 
-func (f *fakeDeps) Forward(_ context.Context, _, _, _ string, _, local int) (Forward, error) {
+func (f *fakeDeps) Forward(_ context.Context, _, _, _ string, remote, local int) (Forward, error) {
 	addr := "127.0.0.1:0"
 	if local != 0 {
 		addr = fmt.Sprintf("127.0.0.1:%d", local)
@@ -162,9 +216,11 @@ func (f *fakeDeps) Forward(_ context.Context, _, _, _ string, _, local int) (For
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "hello") })}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprintf(w, "hello from port %d", remote)
+	}), ReadHeaderTimeout: time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	fw := &fakeForward{srv: srv, port: ln.Addr().(*net.TCPAddr).Port}
+	fw := &fakeForward{srv: srv, port: ln.Addr().(*net.TCPAddr).Port, remote: remote}
 	f.mu.Lock()
 	f.forwards = append(f.forwards, fw)
 	f.mu.Unlock()
@@ -180,12 +236,59 @@ func (f *fakeDeps) Diagnose(context.Context, string, string) string {
 	return "pod web-1: CrashLoopBackOff\n"
 }
 
+func (f *fakeDeps) Forget(kubeconfig string) {
+	f.mu.Lock()
+	f.forgot = append(f.forgot, kubeconfig)
+	f.mu.Unlock()
+}
+
+func (f *fakeDeps) counts() (creates, builds, loads, deploys int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range f.builds {
+		builds += n
+	}
+	return f.creates, builds, f.loads, f.deploys
+}
+
 type fakeForward struct {
-	srv  *http.Server
-	port int
+	srv    *http.Server
+	port   int
+	remote int
+	closed bool
 }
 
 func (f *fakeForward) LocalPort() int { return f.port }
-func (f *fakeForward) Close()         { _ = f.srv.Close() }
+func (f *fakeForward) Close()         { f.closed = true; _ = f.srv.Close() }
 
 var errFake = errors.New("fake failure")
+
+// writeProject writes a project with the given services (name=port) into a
+// new folder and returns it.
+func writeProject(t *testing.T, services ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("apiVersion: devctl.dev/v1alpha1\nkind: Project\nname: hello\nteam: dx\nowner: dx@example.com\ncostCenter: cc-1\nservices:\n")
+	for _, s := range services {
+		name, port, _ := strings.Cut(s, "=")
+		if port == "" {
+			port = "8080"
+		}
+		fmt.Fprintf(&b, "  - name: %s\n    context: %s\n    port: %s\n", name, name, port)
+		writeFile(t, filepath.Join(dir, name, "Dockerfile"), "FROM scratch\n")
+		writeFile(t, filepath.Join(dir, name, "main.go"), "package main\n\nfunc main() {}\n")
+	}
+	writeFile(t, filepath.Join(dir, "devctl.yaml"), b.String())
+	return dir
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -214,7 +214,9 @@ func reduce(s *State, a Action, now time.Time) bool {
 		if e.Status.Run.Active() && e.Status.Run.ID > a.LastRun {
 			return false // started by this daemon since
 		}
-		recoverEnv(s, e, now)
+		if !recoverEnv(s, e, now) {
+			return false
+		}
 	case Discovered:
 		if e != nil {
 			// What the daemon recorded wins over the cluster's metadata,
@@ -454,7 +456,7 @@ func settle(e *api.Environment, run *api.Run, a RunFinished) {
 // interrupted run is ended and asked for again (a rebuild as a full up,
 // since what it had done is unknown), a queued request is started, and a
 // ready environment is resumed.
-func recoverEnv(s *State, e *api.Environment, now time.Time) {
+func recoverEnv(s *State, e *api.Environment, now time.Time) bool {
 	if run := e.Status.Run; run.Active() {
 		kind := run.Request.Kind
 		if kind == api.RunRebuild {
@@ -476,15 +478,17 @@ func recoverEnv(s *State, e *api.Environment, now time.Time) {
 			e.Status.Queued = nil
 		}
 		start(s, e, req, now)
-		return
+		return true
 	}
 	if q := e.Status.Queued; q != nil {
 		start(s, e, *q, now)
-		return
+		return true
 	}
 	if e.Status.Phase == api.PhaseReady || e.Status.Phase == api.PhaseUnknown {
 		start(s, e, api.Request{Kind: api.RunResume, Generation: e.Status.ObservedGeneration, Reason: "the daemon restarted", At: now}, now)
+		return true
 	}
+	return false
 }
 
 func setIf(dst *string, v string) {

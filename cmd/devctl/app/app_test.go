@@ -3,14 +3,16 @@ package app
 import (
 	"bytes"
 	"context"
-	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/devctl/devctl/internal/build"
+	"github.com/devctl/devctl/daemon"
+	"github.com/devctl/devctl/internal/api"
 )
 
 // run runs devctl in dir with env overrides and returns stdout, the error
@@ -56,8 +58,40 @@ services:
     port: 8080
 `
 
-// These run Main's error path end to end (no daemon: each fails before one
-// is needed) and check the user sees one clear line and a non-zero exit.
+// startDaemon runs a daemon with the real dependencies in this process on
+// a socket of its own, as `devctl up` would start one.
+func startDaemon(t *testing.T) string {
+	t.Helper()
+	sockDir, err := os.MkdirTemp("", "dctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "d.sock")
+	deps, closeDeps := daemon.RealDeps(slog.New(slog.DiscardHandler))
+	d := daemon.New(daemon.Options{Socket: sock, StateDir: t.TempDir(), Version: "test", Deps: deps})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		closeDeps()
+	})
+	c := api.NewClient(sock)
+	for range 500 {
+		if _, err := c.Health(ctx); err == nil {
+			return sock
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("daemon did not answer")
+	return ""
+}
+
+// These run Main's error path end to end against a daemon: the daemon
+// loads devctl.yaml and checks what it can before any slow work, and the
+// user sees one clear ERROR and a non-zero exit, with no environment made.
 func TestUpErrorsAreOneClearLine(t *testing.T) {
 	noSocket := filepath.Join(t.TempDir(), "none.sock")
 	tests := []struct {
@@ -69,7 +103,17 @@ func TestUpErrorsAreOneClearLine(t *testing.T) {
 		{
 			name:  "malformed devctl.yaml",
 			files: map[string]string{"devctl.yaml": "apiVersion: devctl.dev/v1alpha1\nkind: Project\nnmae: hello\nteam: dx\nservices:\n  - name: hello\n    port: 70000\n", "Dockerfile": "FROM scratch\n"},
-			want:  []string{"devctl.yaml:3:1: unknown field \"nmae\" (did you mean \"name\"?)"},
+			want:  []string{"devctl.yaml:3:1: unknown field \"nmae\" (did you mean \"name\"?)", "devctl.yaml:7:11: services[0].port: 70000 is out of range"},
+		},
+		{
+			name:  "a value devctl sets itself",
+			files: map[string]string{"devctl.yaml": validConfig + "    values:\n      service:\n        port: 9090\n", "Dockerfile": "FROM scratch\n"},
+			want:  []string{"devctl.yaml:10:9: services[0].values.service.port: devctl sets this value itself: set services[].port instead"},
+		},
+		{
+			name:  "a value the chart rejects",
+			files: map[string]string{"devctl.yaml": validConfig + "    values:\n      replicas: many\n", "Dockerfile": "FROM scratch\n"},
+			want:  []string{"services[0] (hello) values", "replicas"},
 		},
 		{
 			name:  "missing Dockerfile",
@@ -91,11 +135,15 @@ func TestUpErrorsAreOneClearLine(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := gitRepo(t, tt.files)
-			env := map[string]string{"DEVCTL_SOCKET": noSocket, "DEVCTL_STATE_DIR": t.TempDir()}
+			env := map[string]string{"DEVCTL_STATE_DIR": t.TempDir()}
 			for k, v := range tt.env {
 				env[k] = v
 			}
-			out, errOut, code := run(t, dir, env, "up", "--ci")
+			for k, v := range env {
+				t.Setenv(k, v)
+			}
+			sock := startDaemon(t)
+			out, errOut, code := run(t, dir, nil, "--socket", sock, "up", "--ci")
 			if code == 0 {
 				t.Fatalf("exit 0; stdout %q", out)
 			}
@@ -107,23 +155,11 @@ func TestUpErrorsAreOneClearLine(t *testing.T) {
 			if n := strings.Count(errOut, "ERROR"); n != 1 {
 				t.Errorf("want one ERROR banner, got %d in %q", n, errOut)
 			}
-			if _, err := os.Stat(noSocket); err == nil {
-				t.Error("a failing preflight must not start the daemon")
+			list, err := api.NewClient(sock).List(context.Background())
+			if err != nil || len(list) != 0 {
+				t.Errorf("a rejected up made an environment: %+v %v", list, err)
 			}
 		})
-	}
-}
-
-func TestPreflightDockerfileSentinel(t *testing.T) {
-	dir := gitRepo(t, map[string]string{"devctl.yaml": validConfig})
-	t.Chdir(dir)
-	p := &projectOptions{}
-	r, err := p.resolve(context.Background(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := preflight(context.Background(), r); !errors.Is(err, build.ErrDockerfileNotFound) {
-		t.Fatalf("preflight: %v, want ErrDockerfileNotFound", err)
 	}
 }
 
