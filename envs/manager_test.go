@@ -580,6 +580,9 @@ func TestTwoProviders(t *testing.T) {
 	if _, ok := vc.Created("b-vcluster"); ok || !h.hasCluster("a-kind") {
 		t.Error("Delete removed the wrong cluster")
 	}
+	if h.hasDir("b-vcluster") || !h.hasDir("a-kind") {
+		t.Error("Delete removed the wrong state dir")
+	}
 
 	vc.ListError = errBoom
 	if _, err := h.m.List(ctx); !errors.Is(err, errBoom) {
