@@ -11,12 +11,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/devctl/devctl/internal/api"
 )
 
 // TestIntegrationKindLifecycle drives a real kind cluster through the
@@ -50,32 +53,35 @@ func TestIntegrationKindLifecycle(t *testing.T) {
 			t.Logf("keeping cluster %s (kind delete cluster --name %s)", name, name)
 			return
 		}
-		if err := m.Delete(context.Background(), name); err != nil && !errors.Is(err, ErrEnvNotFound) {
+		if _, err := m.Delete(context.Background(), name, ""); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
 
-	spec := Spec{Name: name, Project: "it", Repo: "github.com/devctl/it", Branch: "main", NodeImage: image, Labels: map[string]string{"suite": "integration"}}
+	spec := api.EnvSpec{
+		Provider: api.ProviderKind, Project: "it", Repo: "github.com/devctl/it", Branch: "main",
+		Dir: t.TempDir(), NodeImage: image, Labels: map[string]string{"suite": "integration"},
+	}
 	start := time.Now()
-	env, err := m.Up(ctx, spec)
+	env, err := m.Up(ctx, name, spec)
 	if err != nil {
 		t.Fatalf("Up: %v", err)
 	}
 	t.Logf("Up created %s in %v", name, time.Since(start).Round(time.Millisecond))
 
 	start = time.Now()
-	again, err := m.Up(ctx, spec)
-	if err != nil || !again.Created.Equal(env.Created) {
+	again, err := m.Up(ctx, name, spec)
+	if err != nil || again.New || !again.Created.Equal(env.Created) {
 		t.Fatalf("second Up = %+v, %v; want the recorded env", again, err)
 	}
 	t.Logf("idempotent Up took %v", time.Since(start).Round(time.Millisecond))
 
-	got, err := m.Get(ctx, name)
+	got, err := m.Get(ctx, name, api.ProviderKind)
 	if err != nil {
 		t.Fatalf("Get: %v", err)
 	}
-	if got.Provider != "kind" || got.Branch != "main" || got.NodeImage != image || got.Labels["suite"] != "integration" {
-		t.Errorf("Get = %+v", got)
+	if !reflect.DeepEqual(got.Spec, spec) {
+		t.Errorf("Get spec = %+v\nwant       %+v", got.Spec, spec)
 	}
 
 	start = time.Now()
@@ -87,7 +93,7 @@ func TestIntegrationKindLifecycle(t *testing.T) {
 	found := false
 	for _, e := range list {
 		if e.Name == name {
-			found = e.Repo == spec.Repo && e.Project == "it"
+			found = reflect.DeepEqual(e.Spec, spec)
 		}
 	}
 	if !found {
@@ -115,7 +121,7 @@ func TestIntegrationKindLifecycle(t *testing.T) {
 	tag := "devctl.local/it-tiny:" + name
 	buildTinyImage(t, tag)
 	start = time.Now()
-	if err := m.LoadImages(ctx, name, func() (io.ReadCloser, error) { return dockerSave(ctx, tag) }); err != nil {
+	if err := m.LoadImages(ctx, name, api.ProviderKind, func() (io.ReadCloser, error) { return dockerSave(ctx, tag) }); err != nil {
 		t.Fatalf("LoadImages: %v", err)
 	}
 	t.Logf("LoadImages took %v", time.Since(start).Round(time.Millisecond))
@@ -125,8 +131,9 @@ func TestIntegrationKindLifecycle(t *testing.T) {
 	}
 
 	start = time.Now()
-	if err := m.Delete(ctx, name); err != nil {
-		t.Fatalf("Delete: %v", err)
+	d, err := m.Delete(ctx, name, api.ProviderKind)
+	if err != nil || d != (Deleted{Cluster: true, Files: true}) {
+		t.Fatalf("Delete = %+v, %v; want cluster and files deleted", d, err)
 	}
 	t.Logf("Delete took %v", time.Since(start).Round(time.Millisecond))
 	out, err = exec.Command("docker", "ps", "-a", "-q", "--filter", "label=io.x-k8s.kind.cluster="+name).CombinedOutput()
@@ -136,8 +143,11 @@ func TestIntegrationKindLifecycle(t *testing.T) {
 	if _, err := os.Stat(filepath.Dir(env.Kubeconfig)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("state dir left after Delete: %v", err)
 	}
-	if _, err := m.Get(ctx, name); !errors.Is(err, ErrEnvNotFound) {
+	if _, err := m.Get(ctx, name, api.ProviderKind); !errors.Is(err, ErrEnvNotFound) {
 		t.Errorf("Get after Delete err = %v, want ErrEnvNotFound", err)
+	}
+	if d, err := m.Delete(ctx, name, api.ProviderKind); err != nil || d != (Deleted{}) {
+		t.Errorf("second Delete = %+v, %v; want nothing deleted", d, err)
 	}
 }
 

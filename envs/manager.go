@@ -196,7 +196,18 @@ func (m *Manager) Up(ctx context.Context, name string, spec api.EnvSpec) (*Env, 
 			return nil, fmt.Errorf("up %q: delete the half-made cluster: %w", name, err)
 		}
 	}
-	if err := m.create(ctx, p, name, spec); err != nil {
+	err = m.create(ctx, p, name, spec)
+	if errors.Is(err, providers.ErrExists) {
+		// Another caller (a second daemon, another state directory) made it
+		// between our List and Create: once it recorded it, it is the same
+		// environment.
+		env, getErr := m.get(ctx, p, name)
+		if getErr == nil {
+			return env, nil
+		}
+		return nil, fmt.Errorf("up %q: another devctl is creating this cluster; try again once it is done: %w", name, err)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("up %q: %w", name, err)
 	}
 	env, err := m.record(ctx, p, name, spec)
@@ -227,9 +238,12 @@ func (m *Manager) create(ctx context.Context, p providers.Provider, name string,
 	done(err)
 	if err != nil && !errors.Is(err, providers.ErrExists) {
 		// Leave nothing half-made behind: a failed create is removed, so
-		// the next Up starts clean instead of trusting it.
+		// the next Up starts clean instead of trusting it. When the cluster
+		// cannot be removed, the state directory stays: it is what lets the
+		// next Up or Delete recognise the cluster as ours.
 		if delErr := p.Delete(context.WithoutCancel(ctx), name); delErr != nil {
 			m.logger.WarnContext(ctx, "remove failed cluster", logKeyEnv, name, logKeyError, delErr)
+			return err
 		}
 		if rmErr := os.RemoveAll(m.envDir(name)); rmErr != nil {
 			m.logger.WarnContext(ctx, "remove state directory", logKeyEnv, name, logKeyError, rmErr)
@@ -286,27 +300,37 @@ func (m *Manager) exists(ctx context.Context, p providers.Provider, name string)
 // kubeconfig file. A cluster without metadata gives an error matching both
 // ErrEnvNotFound and errNoMetadata.
 func (m *Manager) get(ctx context.Context, p providers.Provider, name string) (*Env, error) {
-	kc, err := p.Kubeconfig(ctx, name)
+	env, kc, err := m.metadata(ctx, p, name)
 	if err != nil {
 		return nil, err
-	}
-	env, err := m.store.read(ctx, kc)
-	if errors.Is(err, errNoMetadata) {
-		return nil, fmt.Errorf("%w: the cluster was not created by devctl, or its creation never finished: %w", ErrEnvNotFound, err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if env.Name != name {
-		return nil, fmt.Errorf("metadata names environment %q, not %q: %w", env.Name, name, ErrEnvNotFound)
 	}
 	path := m.KubeconfigPath(name)
 	if err := writeFileAtomic(path, kc); err != nil {
 		return nil, fmt.Errorf("write kubeconfig %s: %w", path, err)
 	}
 	env.Kubeconfig = path
+	return env, nil
+}
+
+// metadata reads the metadata of an existing cluster and returns it with
+// the cluster's kubeconfig, touching no file. Its errors are get's.
+func (m *Manager) metadata(ctx context.Context, p providers.Provider, name string) (*Env, []byte, error) {
+	kc, err := p.Kubeconfig(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	env, err := m.store.read(ctx, kc)
+	if errors.Is(err, errNoMetadata) {
+		return nil, nil, fmt.Errorf("%w: the cluster was not created by devctl, or its creation never finished: %w", ErrEnvNotFound, err)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if env.Name != name {
+		return nil, nil, fmt.Errorf("metadata names environment %q, not %q: %w", env.Name, name, ErrEnvNotFound)
+	}
 	env.Spec.Provider = p.Name()
-	return &env, nil
+	return &env, kc, nil
 }
 
 // List returns the environments devctl made with every backend, sorted by
@@ -360,6 +384,9 @@ type Deleted struct {
 // clusters devctl did not make.
 func (m *Manager) Delete(ctx context.Context, name, providerName string) (Deleted, error) {
 	var d Deleted
+	if err := validateExistingName(name); err != nil {
+		return d, fmt.Errorf("delete: %w", err)
+	}
 	p, err := m.provider(providerName)
 	if err != nil {
 		return d, fmt.Errorf("delete %q: %w", name, err)
@@ -374,7 +401,7 @@ func (m *Manager) Delete(ctx context.Context, name, providerName string) (Delete
 	if exists {
 		// Delete only clusters known to be ours: they carry our metadata, or
 		// an earlier Up of ours began them (the state directory exists).
-		if _, err := m.get(ctx, p, name); err != nil && !haveDir {
+		if _, _, err := m.metadata(ctx, p, name); err != nil && !haveDir {
 			if errors.Is(err, errNoMetadata) {
 				return d, fmt.Errorf("delete %q: %w", name, ErrNotManaged)
 			}
@@ -411,8 +438,12 @@ func (m *Manager) CanLoadImages(providerName string) bool {
 // LoadImages puts an image archive (e.g. a `docker save` stream) into every
 // node of the environment. archive may be called more than once, once per
 // node; each stream is closed. It fails with ErrNotSupported when the
-// backend cannot load images.
+// backend cannot load images and with ErrEnvNotFound when there is no such
+// environment.
 func (m *Manager) LoadImages(ctx context.Context, name, providerName string, archive func() (io.ReadCloser, error)) error {
+	if err := validateExistingName(name); err != nil {
+		return fmt.Errorf("load images: %w", err)
+	}
 	p, err := m.provider(providerName)
 	if err != nil {
 		return fmt.Errorf("load images into %q: %w", name, err)
@@ -424,6 +455,9 @@ func (m *Manager) LoadImages(ctx context.Context, name, providerName string, arc
 	done := m.track(ctx, name).start("loading images into " + name)
 	err = loader.LoadImages(ctx, name, archive)
 	done(err)
+	if errors.Is(err, providers.ErrNotFound) {
+		return fmt.Errorf("load images into %q: %w: %w", name, ErrEnvNotFound, err)
+	}
 	if err != nil {
 		return fmt.Errorf("load images into %q: %w", name, err)
 	}
@@ -434,6 +468,9 @@ func (m *Manager) LoadImages(ctx context.Context, name, providerName string, arc
 // ("" for the default) and refreshes its kubeconfig file. It fails with
 // ErrEnvNotFound when there is no such environment or devctl did not make it.
 func (m *Manager) Get(ctx context.Context, name, providerName string) (*Env, error) {
+	if err := validateExistingName(name); err != nil {
+		return nil, fmt.Errorf("get: %w", err)
+	}
 	p, err := m.provider(providerName)
 	if err != nil {
 		return nil, fmt.Errorf("get %q: %w", name, err)

@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/devctl/devctl/internal/api"
 )
 
 // The environment's metadata lives in the cluster itself, so a restarted
@@ -32,6 +34,17 @@ const (
 	keyName    = "name"
 	keyCreated = "created"
 	keySpec    = "spec"
+)
+
+// The data keys of metadata written before the spec was recorded as one
+// JSON document; decodeMetadata still reads them.
+const (
+	legacyKeyProvider  = "provider"
+	legacyKeyProject   = "project"
+	legacyKeyRepo      = "repo"
+	legacyKeyBranch    = "branch"
+	legacyKeyNodeImage = "nodeImage"
+	legacyKeyLabels    = "labels"
 )
 
 // errNoMetadata says the cluster carries no devctl metadata: devctl did not
@@ -75,9 +88,31 @@ func decodeMetadata(cm *corev1.ConfigMap) (Env, error) {
 		}
 		env.Created = t
 	}
-	if s := d[keySpec]; s != "" {
-		if err := json.Unmarshal([]byte(s), &env.Spec); err != nil {
-			return Env{}, fmt.Errorf("decode %s/%s: spec: %w", cm.Namespace, cm.Name, err)
+	s, ok := d[keySpec]
+	if !ok {
+		return decodeLegacySpec(cm, env)
+	}
+	if err := json.Unmarshal([]byte(s), &env.Spec); err != nil {
+		return Env{}, fmt.Errorf("decode %s/%s: spec: %w", cm.Namespace, cm.Name, err)
+	}
+	return env, nil
+}
+
+// decodeLegacySpec fills env.Spec from metadata written by an earlier
+// devctl, which kept each field under its own key, so environments made
+// before an upgrade keep their project, repository and branch.
+func decodeLegacySpec(cm *corev1.ConfigMap, env Env) (Env, error) {
+	d := cm.Data
+	env.Spec = api.EnvSpec{
+		Provider:  d[legacyKeyProvider],
+		Project:   d[legacyKeyProject],
+		Repo:      d[legacyKeyRepo],
+		Branch:    d[legacyKeyBranch],
+		NodeImage: d[legacyKeyNodeImage],
+	}
+	if s := d[legacyKeyLabels]; s != "" {
+		if err := json.Unmarshal([]byte(s), &env.Spec.Labels); err != nil {
+			return Env{}, fmt.Errorf("decode %s/%s: labels: %w", cm.Namespace, cm.Name, err)
 		}
 	}
 	return env, nil

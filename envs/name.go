@@ -26,6 +26,14 @@ func ValidateName(name string) error {
 	if len(name) > MaxNameLen {
 		return fmt.Errorf("%w: %q is longer than %d characters", ErrInvalidName, name, MaxNameLen)
 	}
+	return validateExistingName(name)
+}
+
+// validateExistingName checks a name given to find an environment that
+// may already exist. It applies ValidateName's character rules, so a name
+// can never reach outside the state directory, but not its length limit:
+// environments made when MaxNameLen was larger stay reachable.
+func validateExistingName(name string) error {
 	if !validName.MatchString(name) {
 		return fmt.Errorf("%w: %q must be lowercase letters, digits and single hyphens, start with a letter and not end with a hyphen", ErrInvalidName, name)
 	}

@@ -2,6 +2,7 @@ package envs
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -27,8 +28,11 @@ func TestName(t *testing.T) {
 		{repo: "123", branch: "main", want: "env-123-main-", hashed: true},
 		{repo: "hello", branch: "-x-", want: "hello-x-", hashed: true},
 		{repo: "hello", branch: "ünïcode", want: "hello-n-code-", hashed: true},
-		{repo: "hello", branch: strings.Repeat("a", 60), want: "hello-" + strings.Repeat("a", 37) + "-", hashed: true},
-		{repo: "hello", branch: strings.Repeat("a", 44), want: "hello-" + strings.Repeat("a", 44)},
+		{repo: "hello", branch: strings.Repeat("a", 60), want: "hello-" + strings.Repeat("a", MaxNameLen-hashLen-1-len("hello-")) + "-", hashed: true},
+		{repo: "hello", branch: strings.Repeat("a", MaxNameLen-len("hello-")), want: "hello-" + strings.Repeat("a", MaxNameLen-len("hello-"))},
+		{repo: "hello", branch: strings.Repeat("a", MaxNameLen-len("hello-")+1), want: "hello-" + strings.Repeat("a", MaxNameLen-hashLen-1-len("hello-")) + "-", hashed: true},
+		// Shortening never leaves a hyphen before the hash's.
+		{repo: "hello", branch: strings.Repeat("a", MaxNameLen-hashLen-1-len("hello-")-1) + "-bbbbbbbbbb", want: "hello-" + strings.Repeat("a", MaxNameLen-hashLen-1-len("hello-")-1) + "-", hashed: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.repo+"|"+tt.branch, func(t *testing.T) {
@@ -45,6 +49,51 @@ func TestName(t *testing.T) {
 			}
 			if !strings.HasPrefix(got, tt.want) || len(got) != len(tt.want)+hashLen {
 				t.Errorf("Name(%q, %q) = %q, want %q + %d hex digits", tt.repo, tt.branch, got, tt.want, hashLen)
+			}
+		})
+	}
+}
+
+// kindNodeSuffixes are what kind appends to a cluster name for its node
+// containers and hostnames; "kind-" is the prefix of its kubeconfig
+// contexts. Each result must stay a DNS label.
+var kindNodeSuffixes = []string{"-control-plane", "-control-plane2", "-worker", "-worker2", "-external-load-balancer"}
+
+const dnsLabelLen = 63
+
+func TestNameDerivedNamesFit(t *testing.T) {
+	t.Parallel()
+	long := func(prefix string, n int) string {
+		return prefix + strings.Repeat("x", n-len(prefix))
+	}
+	tests := []struct{ repo, branch string }{
+		{"github.com/acme/hello.git", "main"},
+		{"github.com/acme/hello.git", "feature/ABC-1234-make-the-login-page-remember-the-last-used-account"},
+		{"github.com/acme/payments-service-backend-monorepo.git", "feature/ABC-1234-add-retries"},
+		{"github.com/acme/hello.git", long("feature/ABC-1234-", 100)},
+		{"github.com/acme/hello.git", long("feature/ABC-1234-", 255)},
+		{"github.com/acme/hello.git", long("renovate/", 255)},
+		{"github.com/acme/hello.git", strings.Repeat("ab/", 85)},
+		{"github.com/acme/hello.git", strings.Repeat("-", 255)},
+		{"github.com/acme/hello.git", strings.Repeat("é", 127)},
+		{long("github.com/acme/", 255), long("feature/ABC-1234-", 255)},
+		{"", long("bugfix/", 255)},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d+%d", len(tt.repo), len(tt.branch)), func(t *testing.T) {
+			t.Parallel()
+			name := Name(tt.repo, tt.branch)
+			if err := ValidateName(name); err != nil {
+				t.Fatalf("Name(%q, %q) = %q: %v", tt.repo, tt.branch, name, err)
+			}
+			derived := []string{"kind-" + name, "vc-" + name}
+			for _, s := range kindNodeSuffixes {
+				derived = append(derived, name+s)
+			}
+			for _, d := range derived {
+				if len(d) > dnsLabelLen {
+					t.Errorf("derived name %q has %d characters, more than %d", d, len(d), dnsLabelLen)
+				}
 			}
 		})
 	}
@@ -108,6 +157,9 @@ func FuzzName(f *testing.F) {
 		got := Name(repo, branch)
 		if err := ValidateName(got); err != nil {
 			t.Fatalf("Name(%q, %q) = %q: %v", repo, branch, got, err)
+		}
+		if n := len(got + "-control-plane"); n > dnsLabelLen {
+			t.Fatalf("Name(%q, %q) = %q: its control-plane node name has %d characters", repo, branch, got, n)
 		}
 		if again := Name(repo, branch); again != got {
 			t.Fatalf("Name(%q, %q) not deterministic: %q then %q", repo, branch, got, again)

@@ -14,6 +14,7 @@ import (
 	kindexec "sigs.k8s.io/kind/pkg/exec"
 
 	"github.com/devctl/devctl/envs/internal/providers"
+	"github.com/devctl/devctl/internal/api"
 )
 
 func TestStatusLine(t *testing.T) {
@@ -76,14 +77,14 @@ func TestLoggerRoutesStatusAndLevels(t *testing.T) {
 
 func TestConfig(t *testing.T) {
 	t.Parallel()
-	c := Config("hello-main", providers.CreateOptions{ConfigPatches: []string{"kind: ClusterConfiguration\n"}})
+	c := Config("hello-main", providers.CreateOptions{Spec: api.EnvSpec{NodeImage: "img:1"}})
 	if c.Name != "hello-main" || c.APIVersion != "kind.x-k8s.io/v1alpha4" || c.Kind != "Cluster" {
 		t.Errorf("config header = %q %q %q", c.Name, c.APIVersion, c.Kind)
 	}
 	if len(c.Nodes) != 1 || c.Nodes[0].Role != v1alpha4.ControlPlaneRole {
 		t.Errorf("nodes = %+v, want one control plane", c.Nodes)
 	}
-	want := []string{AllowCgroupV1Patch, "kind: ClusterConfiguration\n"}
+	want := []string{AllowCgroupV1Patch}
 	if strings.Join(c.KubeadmConfigPatches, "|") != strings.Join(want, "|") {
 		t.Errorf("patches = %q, want %q", c.KubeadmConfigPatches, want)
 	}
@@ -159,11 +160,14 @@ func (c closer) Close() error { *c.closed = true; return nil }
 
 func TestCommandError(t *testing.T) {
 	t.Parallel()
-	run := &kindexec.RunError{Command: []string{"docker", "run", "x"}, Output: []byte("no space left"), Inner: errors.New("exit status 125")}
+	run := &kindexec.RunError{Command: []string{"docker", "run", "x"}, Output: []byte("pulling\nno space left\n"), Inner: errors.New("exit status 125")}
 	err := commandError(fmt.Errorf("wrapped: %w", run))
 	var ce *providers.CommandError
-	if !errors.As(err, &ce) || string(ce.Output) != "no space left" || ce.Command != "docker run x" {
+	if !errors.As(err, &ce) || string(ce.Output) != "pulling\nno space left\n" || ce.Command != "docker run x" {
 		t.Fatalf("commandError = %#v", err)
+	}
+	if msg := err.Error(); !strings.HasSuffix(msg, "\n  pulling\n  no space left") || !strings.Contains(msg, "exit status 125") {
+		t.Errorf("message = %q, want the reason and the output's last lines", msg)
 	}
 	if !errors.Is(err, run) {
 		t.Error("CommandError hides the original error")
