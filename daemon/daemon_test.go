@@ -164,7 +164,7 @@ func TestDaemonUpOverUnixSocket(t *testing.T) {
 	if u := e2.Status.Service("web").URL; u != web.URL {
 		t.Errorf("URL changed between ups: %s -> %s", web.URL, u)
 	}
-	if creates, _, loads, deploys := f.counts(); creates != 1 || loads != 1 || deploys != 1 {
+	if creates, loads, deploys := f.counts(); creates != 1 || loads != 1 || deploys != 1 {
 		t.Errorf("creates %d loads %d deploys %d, want 1 each", creates, loads, deploys)
 	}
 
@@ -226,7 +226,7 @@ func TestDaemonConcurrentUpsQueue(t *testing.T) {
 	if e.Status.Run.ID != 2 {
 		t.Errorf("last run = %d, want 2 (the queued ups coalesced)", e.Status.Run.ID)
 	}
-	if creates, _, _, deploys := f.counts(); creates != 1 || deploys != 1 {
+	if creates, _, deploys := f.counts(); creates != 1 || deploys != 1 {
 		t.Errorf("creates %d deploys %d, want 1 each", creates, deploys)
 	}
 }
@@ -318,7 +318,7 @@ func TestDaemonDownThenUpInOneDaemon(t *testing.T) {
 	if e.Status.Phase != api.PhaseReady || e.Generation != 1 {
 		t.Fatalf("up after down: gen %d %+v", e.Generation, e.Status)
 	}
-	if creates, _, _, deploys := f.counts(); creates != 2 || deploys != 2 {
+	if creates, _, deploys := f.counts(); creates != 2 || deploys != 2 {
 		t.Errorf("creates %d deploys %d, want 2 each", creates, deploys)
 	}
 	if body := get(t, e.Status.Service("web").URL); body != "hello from port 8080" {

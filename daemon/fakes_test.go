@@ -242,13 +242,10 @@ func (f *fakeDeps) Forget(kubeconfig string) {
 	f.mu.Unlock()
 }
 
-func (f *fakeDeps) counts() (creates, builds, loads, deploys int) {
+func (f *fakeDeps) counts() (creates, loads, deploys int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, n := range f.builds {
-		builds += n
-	}
-	return f.creates, builds, f.loads, f.deploys
+	return f.creates, f.loads, f.deploys
 }
 
 type fakeForward struct {

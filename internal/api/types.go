@@ -165,8 +165,8 @@ type Request struct {
 
 // Run is one execution of a list of steps for an environment.
 type Run struct {
-	ID      int64   `json:"id"`
-	Request Request `json:"request"`
+	ID      int64     `json:"id"`
+	Request Request   `json:"request"`
 	Started time.Time `json:"started"`
 	// Ended is zero while the run is under way.
 	Ended time.Time `json:"ended,omitzero"`

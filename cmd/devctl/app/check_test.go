@@ -19,7 +19,7 @@ func repoRoot(t *testing.T) string {
 
 func TestCheckExamplePasses(t *testing.T) {
 	root := repoRoot(t)
-	out, errOut, code := run(t, filepath.Join(root, "examples", "hello"), nil, "check")
+	out, errOut, code := run(t, filepath.Join(root, "examples", "hello"), "check")
 	if code != 0 {
 		t.Fatalf("devctl check on examples/hello: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -30,7 +30,7 @@ func TestCheckExamplePasses(t *testing.T) {
 
 func TestCheckReportsEveryRuleWithAFix(t *testing.T) {
 	manifest := filepath.Join(repoRoot(t), "cmd", "devctl", "app", "testdata", "violations.yaml")
-	out, _, code := run(t, t.TempDir(), nil, "check", "--format", "json", manifest)
+	out, _, code := run(t, t.TempDir(), "check", "--format", "json", manifest)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, out)
 	}
@@ -89,13 +89,13 @@ func TestCheckFormats(t *testing.T) {
 		"junit": "<testsuite",
 		"text":  "pss-privileged",
 	} {
-		out, _, code := run(t, t.TempDir(), nil, "check", "--format", format, manifest)
+		out, _, code := run(t, t.TempDir(), "check", "--format", format, manifest)
 		if code != 1 || !strings.Contains(out, want) {
 			t.Errorf("--format %s: exit %d, output lacks %q:\n%.400s", format, code, want, out)
 		}
 	}
 	// Below the threshold the check passes.
-	if out, errOut, code := run(t, t.TempDir(), nil, "check", "--fail-on", "critical", filepath.Join(root, "internal", "policy", "testdata", "rendered.yaml")); code != 0 {
+	if out, errOut, code := run(t, t.TempDir(), "check", "--fail-on", "critical", filepath.Join(root, "internal", "policy", "testdata", "rendered.yaml")); code != 0 {
 		t.Errorf("compliant manifests with --fail-on critical: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
