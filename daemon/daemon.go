@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -75,6 +76,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := paths.EnsurePrivateDir(filepath.Dir(d.socket)); err != nil {
 		return err
 	}
+	// One daemon per socket: the lock is held for the process's life and
+	// released by the kernel however it ends, so two daemons started at
+	// once cannot both serve (or remove each other's socket).
+	unlock, err := lockFile(d.socket + ".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	ln, err := listen(ctx, d.socket)
 	if err != nil {
 		return err
@@ -174,6 +183,22 @@ func (d *Daemon) recover(ctx context.Context, known []api.Environment, lastRun i
 		}
 		d.store.Dispatch(Recovered{Name: e.Name, LastRun: lastRun})
 	}
+}
+
+// lockFile takes an exclusive lock on path, or fails with ErrAlreadyRunning.
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open daemon lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w on %s (lock %s is held): stop it with `devctl daemon stop`", ErrAlreadyRunning, strings.TrimSuffix(path, ".lock"), path)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { _ = f.Close() }, nil
 }
 
 // listen binds the unix socket with mode 0600. A socket file nobody answers

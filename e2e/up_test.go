@@ -13,19 +13,22 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/release"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/kind/pkg/cluster"
 
 	"github.com/devctl/devctl/e2e/harness"
 	"github.com/devctl/devctl/internal/api"
-	"github.com/devctl/devctl/internal/helm"
 	"github.com/devctl/devctl/internal/kube"
 )
 
@@ -159,13 +162,16 @@ func get(ctx context.Context, url string) (string, error) {
 	return string(b), err
 }
 
-// TestUpOnKind is the product's main path on a real kind cluster: `devctl up
-// --ci` in the example, the app serving on the URL, the release and the
-// cluster visible to helm and kind, a second up that changes nothing, the
-// admission policies rejecting a violating Deployment, the daemon surviving
-// kill -9, logs, and `devctl down` leaving no container behind.
+// TestUpOnKind is the product's main path on a real kind cluster, on one
+// environment from start to end: two `devctl up --ci` at once (one
+// environment, one Helm revision), the app serving on the URL, the release
+// and the cluster visible to helm and kind, a second up that changes
+// nothing, a changed services[].port served on the next up, the admission
+// policies rejecting a violating Deployment, the daemon surviving kill -9,
+// the port-forward following a new pod, logs, and `devctl down` then
+// `devctl up` in the same daemon serving again.
 func TestUpOnKind(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	dir := copyExample(t)
 	e := newDevctlEnv(t, ctx, dir)
@@ -183,23 +189,42 @@ func TestUpOnKind(t *testing.T) {
 		e.run(cctx, "daemon", "stop")
 	})
 
+	// Two ups at once: both succeed, on one environment with one release
+	// revision (the second is queued behind the first, not raced).
 	start := time.Now()
-	out, errOut, code := e.run(ctx, "up", "--ci")
-	if code != 0 {
-		t.Fatalf("devctl up --ci: exit %d\n%s\n%s", code, out, errOut)
+	type result struct {
+		out, errOut string
+		code        int
 	}
-	t.Logf("cold devctl up --ci: %.1fs", time.Since(start).Seconds())
-	m := urlLine.FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("no URL for hello in:\n%s", out)
+	results := make(chan result, 2)
+	for range 2 {
+		go func() {
+			out, errOut, code := e.run(ctx, "up", "--ci")
+			results <- result{out, errOut, code}
+		}()
 	}
-	url := m[1]
+	var url string
+	for range 2 {
+		r := <-results
+		if r.code != 0 {
+			t.Fatalf("devctl up --ci: exit %d\n%s\n%s", r.code, r.out, r.errOut)
+		}
+		m := urlLine.FindStringSubmatch(r.out)
+		if m == nil {
+			t.Fatalf("no URL for hello in:\n%s", r.out)
+		}
+		if url != "" && m[1] != url {
+			t.Errorf("the two ups gave different URLs: %s and %s", url, m[1])
+		}
+		url = m[1]
+	}
+	t.Logf("two cold devctl up --ci at once: %.1fs", time.Since(start).Seconds())
 
 	var list []api.Environment
 	if err := json.Unmarshal([]byte(e.mustRun(ctx, "ls", "-o", "json")), &list); err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 1 || !strings.HasPrefix(list[0].Name, env) || list[0].Phase != api.PhaseReady {
+	if len(list) != 1 || !strings.HasPrefix(list[0].Name, env) || list[0].Status.Phase != api.PhaseReady {
 		t.Fatalf("ls: %+v", list)
 	}
 	name := list[0].Name
@@ -221,32 +246,27 @@ func TestUpOnKind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !contains(clusters, name) {
+	if !slices.Contains(clusters, name) {
 		t.Errorf("kind get clusters = %v, want %s", clusters, name)
 	}
 	st := e.status(ctx, name)
-	hcfg, err := helm.NewConfig(st.Kubeconfig, st.Namespace)
-	if err != nil {
-		t.Fatal(err)
+	if st.Generation != 2 || st.Status.ObservedGeneration != 2 {
+		t.Errorf("generation %d observed %d, want 2 and 2", st.Generation, st.Status.ObservedGeneration)
 	}
-	rels, err := helm.NewList(hcfg).Run(ctx)
-	if err != nil {
-		t.Fatal(err)
+	if rels := helmList(ctx, t, st); len(rels) != 1 || rels[0].Name != "hello" || rels[0].Info.Status.String() != "deployed" || rels[0].Version != 1 {
+		t.Errorf("helm ls after two ups: %s", describeReleases(rels))
 	}
-	if len(rels) != 1 || rels[0].Name != "hello" || rels[0].Status != "deployed" {
-		t.Errorf("helm ls = %+v", rels)
-	}
-	for _, s := range st.Steps {
-		t.Logf("cold step %-8s %6.1fs %s", s.Name, s.Duration.Seconds(), s.Detail)
+	for _, s := range st.Status.Run.Steps {
+		t.Logf("step %-8s %6.1fs %s", s.Name, s.Duration.Seconds(), s.Detail)
 	}
 
 	// A second up with nothing changed builds nothing and upgrades nothing.
 	start = time.Now()
 	e.mustRun(ctx, "up", "--ci")
-	t.Logf("warm devctl up --ci: %.1fs", time.Since(start).Seconds())
+	t.Logf("warm devctl up --ci: %.2fs", time.Since(start).Seconds())
 	st = e.status(ctx, name)
-	for _, s := range st.Steps {
-		t.Logf("warm step %-8s %6.1fs %s %s", s.Name, s.Duration.Seconds(), s.Status, s.Detail)
+	for _, s := range st.Status.Run.Steps {
+		t.Logf("warm step %-8s %6.2fs %s %s", s.Name, s.Duration.Seconds(), s.Status, s.Detail)
 		switch s.Name {
 		case "build":
 			if !strings.Contains(s.Detail, "cached") {
@@ -258,18 +278,36 @@ func TestUpOnKind(t *testing.T) {
 			}
 		}
 	}
-	if rels, _ := helm.NewList(hcfg).Run(ctx); len(rels) != 1 || rels[0].Revision != 1 {
-		t.Errorf("second up upgraded the release: %+v", rels)
+	if rels := helmList(ctx, t, st); len(rels) != 1 || rels[0].Version != 1 {
+		t.Errorf("second up upgraded the release: %s", describeReleases(rels))
+	}
+
+	// A changed services[].port is served on the next up, on the same URL.
+	cfgPath := filepath.Join(dir, "devctl.yaml")
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, []byte(strings.Replace(string(cfg), "port: 8080", "port: 9090", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun(ctx, "up", "--ci")
+	st = e.status(ctx, name)
+	if svc := st.Status.Service("hello"); svc == nil || svc.Port != 9090 || svc.URL != url || svc.Revision != 2 {
+		t.Errorf("after the port change: %+v (URL was %s)", svc, url)
+	}
+	if body, err := get(ctx, url); err != nil || !strings.Contains(body, "hello") {
+		t.Fatalf("after the port change GET %s = %q, %v", url, body, err)
 	}
 
 	// The cluster enforces the same rules: a privileged Deployment applied by
 	// hand is rejected by admission.
-	kc, err := kube.NewClient(st.Kubeconfig)
+	kc, err := kube.NewClient(st.Status.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := violatingDeployment(st.Namespace)
-	_, err = kc.Set.AppsV1().Deployments(st.Namespace).Create(ctx, bad, metav1.CreateOptions{})
+	ns := st.Status.Namespace
+	_, err = kc.Set.AppsV1().Deployments(ns).Create(ctx, violatingDeployment(ns), metav1.CreateOptions{})
 	if err == nil || !strings.Contains(err.Error(), "denied") {
 		t.Errorf("violating deployment: err = %v, want an admission denial", err)
 	} else {
@@ -294,37 +332,25 @@ func TestUpOnKind(t *testing.T) {
 	if len(list) != 1 || list[0].Name != name {
 		t.Fatalf("after kill -9, ls = %+v", list)
 	}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		st = e.status(ctx, name)
-		if st.Phase == api.PhaseReady && len(st.Services) == 1 && st.Services[0].URL != "" {
-			if body, err := get(ctx, st.Services[0].URL); err == nil && strings.Contains(body, "hello") {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("environment not serving again after the daemon restarted: %+v", st)
-		}
-		time.Sleep(time.Second)
-	}
+	st = waitServing(ctx, t, e, name, 90*time.Second)
+	url = st.Status.Service("hello").URL
 
 	// The port-forward follows the service to a new pod: delete the pod and
 	// the same URL answers again once the replacement is ready.
-	url = st.Services[0].URL
-	pods, err := kc.Set.CoreV1().Pods(st.Namespace).List(ctx, metav1.ListOptions{LabelSelector: kube.InstanceLabel + "=hello"})
+	pods, err := kc.Set.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.InstanceLabel + "=hello"})
 	if err != nil || len(pods.Items) == 0 {
 		t.Fatalf("pods of hello: %v %d", err, len(pods.Items))
 	}
 	old := pods.Items[0].Name
-	if err := kc.Set.CoreV1().Pods(st.Namespace).Delete(ctx, old, metav1.DeleteOptions{}); err != nil {
+	if err := kc.Set.CoreV1().Pods(ns).Delete(ctx, old, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	start = time.Now()
-	deadline = time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		body, err := get(ctx, url)
 		if err == nil && strings.Contains(body, "hello") {
-			cur, _ := kc.Set.CoreV1().Pods(st.Namespace).List(ctx, metav1.ListOptions{LabelSelector: kube.InstanceLabel + "=hello"})
+			cur, _ := kc.Set.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.InstanceLabel + "=hello"})
 			moved := len(cur.Items) > 0
 			for _, p := range cur.Items {
 				moved = moved && p.Name != old
@@ -345,14 +371,80 @@ func TestUpOnKind(t *testing.T) {
 		t.Errorf("logs do not show the request:\n%s", logs)
 	}
 
-	e.mustRun(ctx, "down")
+	// down, then up in the same daemon: a new cluster (a new API port and
+	// CA under the same kubeconfig path) serves again.
+	out := e.mustRun(ctx, "down")
+	if !strings.Contains(out, "deleted kind cluster "+name) {
+		t.Errorf("down says:\n%s", out)
+	}
 	harness.AssertNoClusterContainers(ctx, t, name)
-	if clusters, _ := kindProvider.List(); contains(clusters, name) {
+	if clusters, _ := kindProvider.List(); slices.Contains(clusters, name) {
 		t.Errorf("kind still lists %s after down", name)
 	}
 	if out := e.mustRun(ctx, "ls"); strings.Contains(out, name) {
 		t.Errorf("ls after down:\n%s", out)
 	}
+	if out := e.mustRun(ctx, "down"); !strings.Contains(out, "nothing to delete") {
+		t.Errorf("second down says:\n%s", out)
+	}
+	out = e.mustRun(ctx, "up", "--ci")
+	m := urlLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no URL after down and up:\n%s", out)
+	}
+	if body, err := get(ctx, m[1]); err != nil || !strings.Contains(body, "hello") {
+		t.Fatalf("after down and up GET %s = %q, %v", m[1], body, err)
+	}
+	e.mustRun(ctx, "down")
+	harness.AssertNoClusterContainers(ctx, t, name)
+}
+
+// waitServing waits until the environment is ready and its first service
+// answers on its URL.
+func waitServing(ctx context.Context, t *testing.T, e *devctlEnv, name string, timeout time.Duration) api.Environment {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		st := e.status(ctx, name)
+		if st.Status.Phase == api.PhaseReady && len(st.Status.Services) > 0 && st.Status.Services[0].URL != "" {
+			if body, err := get(ctx, st.Status.Services[0].URL); err == nil && strings.Contains(body, "hello") {
+				return st
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("environment not serving after %s: %+v", timeout, st.Status)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// helmList lists the releases in the environment's namespace as `helm ls`
+// does.
+func helmList(ctx context.Context, t *testing.T, e api.Environment) []*release.Release {
+	t.Helper()
+	getter := genericclioptions.NewConfigFlags(false)
+	getter.KubeConfig = &e.Status.Kubeconfig
+	getter.Namespace = &e.Status.Namespace
+	cfg := new(action.Configuration)
+	if err := cfg.Init(getter, e.Status.Namespace, "secrets", func(string, ...any) {}); err != nil {
+		t.Fatal(err)
+	}
+	l := action.NewList(cfg)
+	l.All = true
+	rels, err := l.Run()
+	if err != nil {
+		t.Fatalf("helm ls: %v", err)
+	}
+	_ = ctx
+	return rels
+}
+
+func describeReleases(rels []*release.Release) string {
+	var parts []string
+	for _, r := range rels {
+		parts = append(parts, fmt.Sprintf("%s rev %d %s", r.Name, r.Version, r.Info.Status))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func violatingDeployment(ns string) *appsv1.Deployment {
@@ -373,11 +465,3 @@ func violatingDeployment(ns string) *appsv1.Deployment {
 	}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}

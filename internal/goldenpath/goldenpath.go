@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -132,16 +133,21 @@ type Target struct {
 
 // Values are the golden-path chart values of service s with image: devctl's
 // defaults, then the service's values from devctl.yaml, then the facts
-// devctl owns — the image, services[].port, the ownership labels, the branch
-// and the environment — so that user values cannot change what cost
-// attribution and the port-forward rely on (config.Validate rejects them in
-// values with their line and column).
+// devctl owns — the image, services[].port (also as $PORT), the ownership
+// labels, the branch and the environment — so that user values cannot
+// change what cost attribution and the port-forward rely on
+// (config.Validate rejects them in values with their line and column).
 func Values(p *Project, s *config.Service, image string, t Target) map[string]any {
 	repo, tag := splitRef(image)
 	v := map[string]any{
 		"env": map[string]any{"DEVCTL_BRANCH": t.Branch, "DEVCTL_ENV": t.Env},
 	}
 	merge(v, s.Values)
+	// The golden path's contract: the app listens on $PORT. A list of
+	// EnvVars (the chart's other form of env) is the user's to complete.
+	if env, ok := v["env"].(map[string]any); ok {
+		env["PORT"] = strconv.Itoa(s.Port)
+	}
 	merge(v, map[string]any{
 		"image":       map[string]any{"repository": repo, "tag": tag},
 		"service":     map[string]any{"port": s.Port},

@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/devctl/devctl/daemon"
 	"github.com/devctl/devctl/internal/api"
 	"github.com/devctl/devctl/internal/paths"
 )
@@ -53,6 +55,7 @@ func (g *globalOptions) ensureDaemon(ctx context.Context, onStart func()) (*api.
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.After(15 * time.Second)
+	var exitErr error
 	for {
 		hctx, cancel := context.WithTimeout(ctx, time.Second)
 		_, err := c.Health(hctx)
@@ -63,9 +66,18 @@ func (g *globalOptions) ensureDaemon(ctx context.Context, onStart func()) (*api.
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case werr := <-exited:
-			return nil, fmt.Errorf("the devctl daemon exited at start (%w); its log %s ends with:\n%s", werr, logPath, tail(logPath, 15))
+		case exitErr = <-exited:
+			// Another devctl may have started a daemon at the same time:
+			// ours then exits because that one holds the socket; keep
+			// asking that one. Any other exit is a failure.
+			exited = nil
+			if !strings.Contains(tail(logPath, 3), daemon.ErrAlreadyRunning.Error()) {
+				return nil, fmt.Errorf("the devctl daemon exited at start (%w); its log %s ends with:\n%s", exitErr, logPath, tail(logPath, 15))
+			}
 		case <-deadline:
+			if exitErr != nil {
+				return nil, fmt.Errorf("the devctl daemon exited at start (%w); its log %s ends with:\n%s", exitErr, logPath, tail(logPath, 15))
+			}
 			return nil, fmt.Errorf("the devctl daemon did not answer on %s within 15s; see %s", g.socket, logPath)
 		case <-time.After(100 * time.Millisecond):
 		}
