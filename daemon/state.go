@@ -31,6 +31,8 @@ func (s *State) List() []api.Environment {
 
 // Action is a request or an observation. Actions are plain data; reduce
 // applies them to the State, and only reduce decides what runs next.
+//
+//sumtype:decl
 type Action interface{ envName() string }
 
 // UpRequested asks for an environment to be brought up with spec: a new
@@ -252,8 +254,8 @@ func reduce(s *State, a Action, now time.Time) bool {
 		}
 	case Logged:
 		return false
-	default:
-		if e == nil || !observe(e, a) {
+	case StepStarted, StepEnded, ClusterObserved, ServicesDeclared, ImageBuilt, ServiceDeployed, ServiceReady, FindingsUpdated, WatchChanged:
+		if e == nil || !observe(e, a.(observation)) {
 			return false
 		}
 	}
@@ -261,8 +263,26 @@ func reduce(s *State, a Action, now time.Time) bool {
 	return true
 }
 
+// observation is an Action that records what a run observed.
+//
+//sumtype:decl
+type observation interface {
+	Action
+	observation()
+}
+
+func (StepStarted) observation()      {}
+func (StepEnded) observation()        {}
+func (ClusterObserved) observation()  {}
+func (ServicesDeclared) observation() {}
+func (ImageBuilt) observation()       {}
+func (ServiceDeployed) observation()  {}
+func (ServiceReady) observation()     {}
+func (FindingsUpdated) observation()  {}
+func (WatchChanged) observation()     {}
+
 // observe applies an observation to e and says whether it applied.
-func observe(e *api.Environment, a Action) bool {
+func observe(e *api.Environment, a observation) bool {
 	run := e.Status.Run
 	switch a := a.(type) {
 	case StepStarted:
@@ -323,8 +343,6 @@ func observe(e *api.Environment, a Action) bool {
 		e.Status.Findings = slices.Clone(a.Findings)
 	case WatchChanged:
 		e.Status.Watching = a.Watching
-	default:
-		return false
 	}
 	return true
 }

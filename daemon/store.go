@@ -15,7 +15,7 @@ import (
 // actions through reduce and hands the resulting events to subscribers;
 // controllers never touch State directly.
 type Store struct {
-	actions chan Action
+	actions chan envelope
 	reads   chan func(*State)
 	subs    chan subOp
 	now     func() time.Time
@@ -46,7 +46,7 @@ func NewStore(st *State, log *slog.Logger) *Store {
 		st = newState()
 	}
 	s := &Store{
-		actions: make(chan Action, 1024),
+		actions: make(chan envelope, 1024),
 		reads:   make(chan func(*State)),
 		subs:    make(chan subOp),
 		now:     time.Now,
@@ -60,14 +60,15 @@ func NewStore(st *State, log *slog.Logger) *Store {
 // Dispatch queues an action. It never blocks on a subscriber.
 func (s *Store) Dispatch(a Action) {
 	select {
-	case s.actions <- a:
+	case s.actions <- envelope{a: a}:
 	case <-s.done:
 	}
 }
 
-// syncAction is an action whose dispatcher waits for it to be applied.
-type syncAction struct {
-	Action
+// envelope carries an action to the loop; a dispatcher that waits for it
+// to be applied sets reply.
+type envelope struct {
+	a     Action
 	reply chan *api.Environment
 }
 
@@ -75,7 +76,7 @@ type syncAction struct {
 // returns a copy of its environment as a left it (nil when a removed it or
 // it does not exist).
 func (s *Store) DispatchSync(ctx context.Context, a Action) (*api.Environment, error) {
-	sa := syncAction{Action: a, reply: make(chan *api.Environment, 1)}
+	sa := envelope{a: a, reply: make(chan *api.Environment, 1)}
 	select {
 	case s.actions <- sa:
 	case <-ctx.Done():
@@ -229,17 +230,16 @@ func (s *Store) loop(st *State) {
 
 // handle applies one action and publishes its effect; it returns the new
 // event sequence number.
-func (s *Store) handle(st *State, a Action, seq uint64, send func(api.Event)) uint64 {
-	sa, isSync := a.(syncAction)
-	if isSync {
-		a = sa.Action
+func (s *Store) handle(st *State, env envelope, seq uint64, send func(api.Event)) uint64 {
+	a := env.a
+	if env.reply != nil {
 		defer func() {
 			var out *api.Environment
 			if e, ok := st.Envs[a.envName()]; ok {
 				c := copyEnv(e)
 				out = &c
 			}
-			sa.reply <- out
+			env.reply <- out
 		}()
 	}
 	now := s.now()

@@ -140,7 +140,7 @@ func loadImage(ctx context.Context, t *testing.T, provider *cluster.Provider, cl
 			t.Fatal(err)
 		}
 		err = nodeutils.LoadImageArchive(n, f)
-		f.Close()
+		_ = f.Close()
 		if err != nil {
 			t.Fatalf("load %s into node %s: %v", image, n.String(), err)
 		}

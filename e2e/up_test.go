@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -90,7 +91,8 @@ func (e *devctlEnv) run(ctx context.Context, args ...string) (string, string, in
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
 		e.t.Fatalf("run devctl %v: %v", args, err)
@@ -464,4 +466,3 @@ func violatingDeployment(ns string) *appsv1.Deployment {
 		},
 	}
 }
-

@@ -94,39 +94,3 @@ func TestNewUnreachableEngine(t *testing.T) {
 		}
 	}
 }
-
-func TestFake(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	f := &Fake{}
-	s := Spec{Image: "devctl.local/hello/hello", BuildArgs: map[string]string{"A": "1"}}
-	first, err := f.Build(ctx, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := f.Build(ctx, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if first.Cached || !second.Cached || first.Ref != second.Ref || !strings.HasPrefix(first.Ref, s.Image+":") {
-		t.Errorf("builds = %+v then %+v, want the same ref, cached the second time", first, second)
-	}
-	s.BuildArgs["A"] = "2"
-	third, err := f.Build(ctx, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if third.Ref == first.Ref || third.Cached {
-		t.Errorf("changed build args gave %+v, want a new uncached ref", third)
-	}
-	if ok, err := f.ImageExists(ctx, first.Ref); err != nil || !ok {
-		t.Errorf("ImageExists(%s) = %v, %v; want true", first.Ref, ok, err)
-	}
-	if n := len(f.Builds()); n != 3 {
-		t.Errorf("recorded %d builds, want 3", n)
-	}
-	f.BuildErr = errors.New("boom")
-	if _, err := f.Build(ctx, s); !errors.Is(err, f.BuildErr) {
-		t.Errorf("Build with BuildErr = %v, want %v", err, f.BuildErr)
-	}
-}

@@ -130,6 +130,7 @@ func describe(n *yaml.Node) string {
 			kind = n.ShortTag()
 		}
 		return fmt.Sprintf("%s %q", kind, n.Value)
+	case yaml.DocumentNode, yaml.AliasNode:
 	}
 	return "an unexpected node"
 }
@@ -281,6 +282,7 @@ func (d *decoder) value(n *yaml.Node, field string) any {
 			d.errorf(n, field, "cannot read %s: %v", describe(n), err)
 		}
 		return x
+	case yaml.DocumentNode, yaml.AliasNode:
 	}
 	d.errorf(n, field, "unexpected YAML node")
 	return nil

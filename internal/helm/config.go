@@ -18,15 +18,12 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"time"
 
 	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/kube"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 )
@@ -41,10 +38,6 @@ type Config struct {
 	action    *action.Configuration
 	namespace string
 	logger    *slog.Logger
-
-	// waitReady blocks until the resources are ready, ctx is done or timeout
-	// passes. Tests replace it.
-	waitReady func(ctx context.Context, resources kube.ResourceList, timeout time.Duration) error
 }
 
 // Option configures a Config.
@@ -88,24 +81,8 @@ func NewConfig(kubeconfigPath, namespace string, opts ...Option) (*Config, error
 	}
 	ac.SetHookOutputFunc(func(_, _, _ string) io.Writer { return io.Discard })
 	c.action = ac
-	c.waitReady = func(ctx context.Context, resources kube.ResourceList, timeout time.Duration) error {
-		restCfg, err := getter.ToRESTConfig()
-		if err != nil {
-			return err
-		}
-		cs, err := kubernetes.NewForConfig(restCfg)
-		if err != nil {
-			return err
-		}
-		checker := kube.NewReadyChecker(cs, c.debugf, kube.PausedAsReady(true))
-		return waitReady(ctx, &checker, resources, timeout)
-	}
 	return c, nil
 }
-
-// Namespace is the namespace the Config's actions work in and where release
-// records are kept.
-func (c *Config) Namespace() string { return c.namespace }
 
 // debugf adapts Helm's printf-style debug log to slog.
 func (c *Config) debugf(format string, v ...any) {

@@ -1,7 +1,6 @@
 package helm
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base32"
@@ -42,12 +41,8 @@ type Deploy struct {
 	// Namespace is where the release's objects and its record live. It
 	// defaults to the Config's namespace and must equal it.
 	Namespace string
-	// Wait blocks until the release's workloads are ready (Deployments
-	// available, Services with endpoints...), up to Timeout or until the
-	// context ends. A release that does not become ready is marked failed,
-	// and the next Run repairs it.
-	Wait bool
-	// Timeout bounds Wait; DefaultTimeout when zero.
+	// Timeout bounds Helm's own operations; DefaultTimeout when zero.
+	// Readiness is the caller's to wait for (internal/kube).
 	Timeout time.Duration
 	// Labels are added to the release record (not to the chart's objects),
 	// e.g. the branch or environment, so releases can be listed by label.
@@ -132,11 +127,6 @@ func (d *Deploy) Run(ctx context.Context, ch *chart.Chart, values map[string]any
 		return nil, err
 	}
 
-	if d.Wait {
-		if err := d.wait(ctx, rel); err != nil {
-			return nil, err
-		}
-	}
 	return &Result{Revision: rel.Version, Changed: changed, Manifest: rel.Manifest, Digest: digest}, nil
 }
 
@@ -166,9 +156,9 @@ func (d *Deploy) timeout() time.Duration {
 	return d.Timeout
 }
 
-// install and upgrade leave waiting to d.wait, which honours ctx; Helm's own
-// wait cannot be cancelled. Without waiting, Helm's work after ctx ends is a
-// few API calls that finish and record the release.
+// install and upgrade do not wait for readiness (Helm's wait cannot be
+// cancelled); Helm's work after ctx ends is a few API calls that finish and
+// record the release.
 func (d *Deploy) install(ctx context.Context, ch *chart.Chart, values map[string]any, digest string, replace bool) (*release.Release, error) {
 	in := action.NewInstall(d.cfg.action)
 	in.ReleaseName = d.ReleaseName
@@ -200,25 +190,6 @@ func (d *Deploy) upgrade(ctx context.Context, ch *chart.Chart, values map[string
 		return nil, fmt.Errorf("upgrade %s in namespace %s: %w%s", d.ReleaseName, d.Namespace, renderError(err), unreachableHint(err))
 	}
 	return rel, nil
-}
-
-// wait blocks until rel's resources are ready. On failure the release is
-// marked failed, so that the next Run upgrades (repairs) it instead of
-// reporting it as up to date.
-func (d *Deploy) wait(ctx context.Context, rel *release.Release) error {
-	resources, err := d.cfg.action.KubeClient.Build(bytes.NewBufferString(rel.Manifest), false)
-	if err != nil {
-		return fmt.Errorf("wait for %s: build objects from manifest: %w", rel.Name, err)
-	}
-	werr := d.cfg.waitReady(ctx, resources, d.timeout())
-	if werr == nil {
-		return nil
-	}
-	if err := d.markFailed(rel, fmt.Sprintf("not ready: %v", werr)); err != nil {
-		d.cfg.debugf("mark release %s failed: %v", rel.Name, err)
-	}
-	return fmt.Errorf("%w: %s revision %d in namespace %s: %w (see `kubectl -n %s describe pods -l app.kubernetes.io/instance=%s`; the next deploy retries)",
-		ErrNotReady, rel.Name, rel.Version, rel.Namespace, werr, rel.Namespace, rel.Name)
 }
 
 func (d *Deploy) markFailed(rel *release.Release, why string) error {

@@ -1,17 +1,13 @@
 package helm
 
 import (
-	"context"
 	"errors"
 	"maps"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/kube"
 	"helm.sh/helm/v3/pkg/release"
 
 	"github.com/devctl/devctl/charts"
@@ -38,7 +34,7 @@ func values(tag string) map[string]any {
 func TestDeployInstallsOnceAndUpgradesOnChange(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	cfg := newMemoryConfig(nil)
+	cfg := newMemoryConfig()
 	ch := goldenPath(t)
 
 	steps := []struct {
@@ -107,7 +103,7 @@ func TestDeployRecoversBrokenRelease(t *testing.T) {
 	} {
 		t.Run(status.String(), func(t *testing.T) {
 			t.Parallel()
-			cfg := newMemoryConfig(nil)
+			cfg := newMemoryConfig()
 			ch := goldenPath(t)
 			d := NewDeploy(cfg)
 			d.ReleaseName = "shop"
@@ -144,7 +140,7 @@ func TestDeployRecoversBrokenRelease(t *testing.T) {
 
 func TestDeployReinstallsUninstalledRelease(t *testing.T) {
 	t.Parallel()
-	cfg := newMemoryConfig(nil)
+	cfg := newMemoryConfig()
 	ch := goldenPath(t)
 	d := NewDeploy(cfg)
 	d.ReleaseName = "shop"
@@ -175,55 +171,6 @@ func TestDeployReinstallsUninstalledRelease(t *testing.T) {
 	}
 }
 
-func TestDeployNotReadyMarksFailedAndNextRunRepairs(t *testing.T) {
-	t.Parallel()
-	var ready atomic.Bool
-	var waits atomic.Int32
-	cfg := newMemoryConfig(func(ctx context.Context, _ kube.ResourceList, _ time.Duration) error {
-		waits.Add(1)
-		if !ready.Load() {
-			return context.DeadlineExceeded
-		}
-		return nil
-	})
-	ch := goldenPath(t)
-	d := NewDeploy(cfg)
-	d.ReleaseName = "shop"
-	d.Wait = true
-
-	_, err := d.Run(t.Context(), ch, values("v1"))
-	if !errors.Is(err, ErrNotReady) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want ErrNotReady wrapping the wait error", err)
-	}
-	if !strings.Contains(err.Error(), "kubectl -n "+testNS+" describe pods") {
-		t.Errorf("error gives no hint: %v", err)
-	}
-	rel, err := cfg.action.Releases.Last("shop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rel.Info.Status != release.StatusFailed {
-		t.Fatalf("status after a failed wait = %s, want failed", rel.Info.Status)
-	}
-
-	ready.Store(true)
-	res, err := d.Run(t.Context(), ch, values("v1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !res.Changed || res.Revision != 2 {
-		t.Errorf("revision %d changed %v, want 2 true", res.Revision, res.Changed)
-	}
-	// An unchanged release is still waited for: readiness can be lost.
-	res, err = d.Run(t.Context(), ch, values("v1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Changed || waits.Load() != 3 {
-		t.Errorf("changed %v after %d waits, want false after 3", res.Changed, waits.Load())
-	}
-}
-
 func TestDeployRejectsBadInput(t *testing.T) {
 	t.Parallel()
 	ch := goldenPath(t)
@@ -243,7 +190,7 @@ func TestDeployRejectsBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := newMemoryConfig(nil)
+			cfg := newMemoryConfig()
 			d := NewDeploy(cfg)
 			d.ReleaseName, d.Namespace = tt.release, tt.ns
 			_, err := d.Run(t.Context(), ch, tt.values)
@@ -295,58 +242,5 @@ func TestDigest(t *testing.T) {
 				t.Errorf("digest %s vs base %s: same = %v, want %v", got, base, got == base, tt.same)
 			}
 		})
-	}
-}
-
-func TestListAndUninstall(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	cfg := newMemoryConfig(nil)
-	ch := goldenPath(t)
-	for _, name := range []string{"web", "api"} {
-		d := NewDeploy(cfg)
-		d.ReleaseName = name
-		d.Labels = map[string]string{"devctl.dev/role": name}
-		if _, err := d.Run(ctx, ch, values("v1")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rels, err := NewList(cfg).Run(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rels) != 2 || rels[0].Name != "api" || rels[1].Name != "web" {
-		t.Fatalf("list = %+v, want api and web", rels)
-	}
-	if r := rels[0]; r.Status != "deployed" || r.Revision != 1 || r.Chart != "golden-path-0.1.0" || r.Digest == "" || r.Namespace != testNS {
-		t.Errorf("list entry = %+v", r)
-	}
-	l := NewList(cfg)
-	l.Selector = "devctl.dev/role=web"
-	rels, err = l.Run(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rels) != 1 || rels[0].Name != "web" {
-		t.Errorf("list with selector = %+v, want web only", rels)
-	}
-
-	un := NewUninstall(cfg)
-	if err := un.Run(ctx, "web"); err != nil {
-		t.Fatal(err)
-	}
-	if err := un.Run(ctx, "web"); !errors.Is(err, ErrReleaseNotFound) {
-		t.Errorf("second uninstall: err = %v, want ErrReleaseNotFound", err)
-	}
-	un.IgnoreNotFound = true
-	if err := un.Run(ctx, "web"); err != nil {
-		t.Errorf("uninstall with IgnoreNotFound: %v", err)
-	}
-	rels, err = NewList(cfg).Run(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rels) != 1 || rels[0].Name != "api" {
-		t.Errorf("list after uninstall = %+v, want api only", rels)
 	}
 }

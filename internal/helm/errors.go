@@ -9,9 +9,4 @@ var (
 	// ErrInvalidArgument means a caller passed an empty or inconsistent
 	// argument (release name, namespace, chart).
 	ErrInvalidArgument = errors.New("invalid argument")
-	// ErrReleaseNotFound means no release of that name exists in the namespace.
-	ErrReleaseNotFound = errors.New("release not found")
-	// ErrNotReady means the release was applied but its workloads did not
-	// become ready before the timeout or the context ended.
-	ErrNotReady = errors.New("release not ready")
 )

@@ -7,9 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"helm.sh/helm/v3/pkg/kube"
-	"k8s.io/cli-runtime/pkg/resource"
 )
 
 func TestRenderLooksLikeHelmTemplate(t *testing.T) {
@@ -103,24 +100,6 @@ current-context: x
 				t.Errorf("deploy to an unreachable cluster: err = %v, want a hint to run devctl up", err)
 			}
 		})
-	}
-}
-
-// neverReady is a readyChecker whose resources never become ready.
-type neverReady struct{}
-
-func (neverReady) IsReady(context.Context, *resource.Info) (bool, error) { return false, nil }
-
-func TestWaitReadyStopsWithContext(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithCancel(t.Context())
-	resources := kube.ResourceList{{Name: "shop", Namespace: testNS}}
-	done := make(chan error, 1)
-	go func() { done <- waitReady(ctx, neverReady{}, resources, DefaultTimeout) }()
-	cancel()
-	// Without cancellation this would block for DefaultTimeout.
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }
 

@@ -178,6 +178,8 @@ func TestWriteJSONSARIFJUnit(t *testing.T) {
 				}
 			case junit.StatusSkipped:
 				skipped++
+			case junit.StatusPassed, junit.StatusError:
+				t.Errorf("testcase %s has status %s, want failed or skipped", tc.Name, tc.Status)
 			}
 		}
 	}
