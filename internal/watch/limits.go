@@ -86,7 +86,7 @@ func watchesError(l limits, need, own int, refused bool) error {
 	}
 	var why string
 	if l.maxWatches > 0 {
-		why = fmt.Sprintf("watching %d folders needs %d inotify watches, but %s is %d and %d are in use", need, need, sysctlWatches, l.maxWatches, inUse)
+		why = fmt.Sprintf("watching %d folders takes as many inotify watches, but %s is %d and %d are in use", need, sysctlWatches, l.maxWatches, inUse)
 	} else {
 		why = fmt.Sprintf("the kernel refused more inotify watches for %d folders", need)
 	}
