@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,10 +123,4 @@ func (h *harness) watched() []string {
 		rels = append(rels, filepath.ToSlash(rel))
 	}
 	return rels
-}
-
-func sorted(s ...string) []string {
-	s = slices.Clone(s)
-	slices.Sort(s)
-	return s
 }

@@ -14,29 +14,6 @@ import (
 	"github.com/moby/patternmatcher/ignorefile"
 )
 
-// Ignore rules. Three sets of rules decide whether a root sees a path:
-//
-//   - .git is never watched nor reported, at any depth.
-//   - .gitignore files, with git's semantics (negation, "dir/" only matching
-//     directories, "/anchored", "**", nested files applying below their
-//     folder, a later rule winning, nothing re-included below an ignored
-//     directory), plus the repository's .git/info/exclude. They describe the
-//     tree, so they apply to every root. The user's global excludes file is
-//     left out: what a project ignores should not depend on who runs it.
-//   - per root, .dockerignore (for a build context, Root.Dockerignore) and
-//     Root.Ignore, with .dockerignore semantics: patterns are anchored at the
-//     root, a later "!" pattern re-includes.
-//
-// Matching .gitignore uses go-git's plumbing/format/gitignore. It is part of
-// a widely used, maintained module and implements the rules above with
-// per-folder domains, which is what nested .gitignore files need; it links
-// only go-billy's interfaces and go-git's small config parser. The other
-// maintained candidates fall short: sabhiram/go-gitignore has no nested
-// files and no releases since 2021, monochromegane/go-gitignore (already in
-// the module graph through kustomize) lets any "!" rule win regardless of
-// order. .dockerignore matching uses moby/patternmatcher, as the image build
-// does, so the watcher and the build context agree.
-
 const (
 	gitDir           = ".git"
 	gitignoreFile    = ".gitignore"

@@ -112,13 +112,13 @@ func receive(t testing.TB, w *Watcher) Batch {
 	}
 }
 
-// waitFor receives batches until every path in want was reported for root,
-// and returns everything reported meanwhile.
-func waitFor(t testing.TB, w *Watcher, root string, want ...string) []string {
+// waitFor receives batches until every path in want was reported for the
+// root "app", and returns everything reported meanwhile.
+func waitFor(t testing.TB, w *Watcher, want ...string) []string {
 	t.Helper()
 	var got []string
 	for {
-		got = append(got, receive(t, w).Changes[root]...)
+		got = append(got, receive(t, w).Changes["app"]...)
 		if !slices.ContainsFunc(want, func(p string) bool { return !slices.Contains(got, p) }) {
 			return got
 		}
@@ -134,26 +134,26 @@ func TestFSNotifyFolders(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeTree(t, dir, map[string]string{"a/b/c/f": ""})
-	waitFor(t, w, "app", "a", "a/b", "a/b/c", "a/b/c/f")
+	waitFor(t, w, "a", "a/b", "a/b/c", "a/b/c/f")
 	writeTree(t, dir, map[string]string{"a/b/c/g": ""})
-	waitFor(t, w, "app", "a/b/c/g")
+	waitFor(t, w, "a/b/c/g")
 
 	other := t.TempDir()
 	writeTree(t, other, map[string]string{"t/x/y/z.go": ""})
 	if err := os.Rename(filepath.Join(other, "t"), filepath.Join(dir, "t")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, w, "app", "t/x/y/z.go")
+	waitFor(t, w, "t/x/y/z.go")
 	writeTree(t, dir, map[string]string{"t/x/y/new.go": ""})
-	waitFor(t, w, "app", "t/x/y/new.go")
+	waitFor(t, w, "t/x/y/new.go")
 
 	// After a rename, changes below carry the new name.
 	if err := os.Rename(filepath.Join(dir, "a"), filepath.Join(dir, "m")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, w, "app", "a", "m/b/c/g")
+	waitFor(t, w, "a", "m/b/c/g")
 	writeTree(t, dir, map[string]string{"m/b/c/h": ""})
-	if got := waitFor(t, w, "app", "m/b/c/h"); slices.ContainsFunc(got, func(p string) bool { return strings.HasPrefix(p, "a/") }) {
+	if got := waitFor(t, w, "m/b/c/h"); slices.ContainsFunc(got, func(p string) bool { return strings.HasPrefix(p, "a/") }) {
 		t.Errorf("changes under the renamed folder reported under its old name: %v", got)
 	}
 
@@ -161,9 +161,9 @@ func TestFSNotifyFolders(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(dir, "m")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, w, "app", "m")
+	waitFor(t, w, "m")
 	writeTree(t, dir, map[string]string{"m/b/again": ""})
-	waitFor(t, w, "app", "m/b/again")
+	waitFor(t, w, "m/b/again")
 }
 
 // A branch switch rewriting, removing and adding thousands of files, with

@@ -1,26 +1,3 @@
-// Package watch watches the source folders of an environment and turns
-// bursts of file changes into batches, the input of a rebuild.
-//
-// A Watcher covers a list of named roots (each service's build context and
-// the project folder, nested or overlapping as they come). It watches every
-// folder under them with fsnotify, except ignored ones (see the ignore rules
-// in ignore.go), picks up folders created or moved in later and reports the
-// files they already hold, and drops folders that go away.
-//
-// Changes are coalesced: a batch is handed out once no change has been seen
-// for Options.Quiet, or Options.Cap after its first change if changes keep
-// coming. A `git checkout` of thousands of files is one batch.
-//
-// The quiet window is the latency floor of the inner loop: every save waits
-// at least that long before a rebuild starts. Tilt waits 200 ms, the
-// default here. Down to about 50 ms works on a local disk: editors write a
-// file in one burst of events well under that. Shorter windows split
-// multi-file operations (a formatter rewriting a package, a branch switch on
-// a slow disk, a code generator) into several batches, so the first rebuild
-// may see half of the change and a second one follows; the builds are keyed
-// by content, so the cost is a wasted build, not a wrong one. The cap bounds
-// the wait while something writes continuously (a watch-mode compiler
-// writing into the context); ignore such output instead.
 package watch
 
 import (
@@ -399,9 +376,17 @@ func (w *Watcher) touch(s *state, now time.Time) {
 	}
 	if s.timer == nil {
 		s.timer = w.clock.NewTimer(s.deadline.Sub(now))
-	} else {
-		s.timer.Reset(s.deadline.Sub(now))
+		return
 	}
+	// Drop a tick not yet read: fake clocks keep it, and block on the next
+	// one while it is there.
+	if !s.timer.Stop() {
+		select {
+		case <-s.timer.C():
+		default:
+		}
+	}
+	s.timer.Reset(s.deadline.Sub(now))
 }
 
 // handleError marks the pending batch as overflowed and watches the roots
