@@ -46,10 +46,10 @@
 //     folders only, "/anchored", "**", nested files applying below their
 //     folder, the last matching rule winning, nothing re-included below an
 //     ignored folder; plus the repository's .git/info/exclude and the
-//     .gitignore files above a root up to the repository's top. They
-//     describe the tree, so they apply to every root. The user's global
-//     excludes file is left out: what a project watches should not depend
-//     on who runs it.
+//     .gitignore files above a root up to the repository's top, less the
+//     rules that would ignore the root's own folder. They describe the
+//     tree, so they apply to every root. The user's global excludes file is
+//     left out: what a project watches should not depend on who runs it.
 //   - per root, .dockerignore (Root.Dockerignore, for a build context) and
 //     Root.Ignore, with .dockerignore semantics: patterns are anchored at the
 //     root and a later "!" pattern re-includes. An excluded folder is still
@@ -57,8 +57,9 @@
 //     does.
 //
 // Edited ignore files apply at once: folders they now exclude are
-// unwatched, folders they release are watched. Symbolic links are reported
-// but not followed.
+// unwatched, folders they release are watched. Every kind of event counts,
+// chmod included, as modes are part of an image. Symbolic links are
+// reported but not followed.
 //
 // .gitignore matching uses go-git's plumbing/format/gitignore: it belongs to
 // a widely used, maintained module, implements the rules above with

@@ -114,6 +114,20 @@ func TestIgnore(t *testing.T) {
 			{"charts/app/templates/d.yaml", map[string][]string{"project": {"charts/app/templates/d.yaml"}, "chart": {"templates/d.yaml"}}},
 		},
 	}, {
+		name: "root in an ignored folder",
+		files: map[string]string{
+			".gitignore":         "gen/\n*.o\n",
+			"gen/api/.gitignore": "out/\n",
+			"gen/api/out/":       "", "gen/api/src/": "", "gen/other/": "",
+		},
+		roots:   []Root{{Name: "project", Dir: "."}, {Name: "api", Dir: "gen/api"}},
+		watched: []string{".", "gen", "gen/api", "gen/api/src"},
+		probes: []probe{
+			{"gen/x", nil},
+			{"gen/api/src/main.go", map[string][]string{"api": {"src/main.go"}}},
+			{"gen/api/main.o", nil},
+		},
+	}, {
 		name: "same folder, two roots",
 		files: map[string]string{
 			".dockerignore": "charts\ndevctl.yaml\n", "charts/": "",

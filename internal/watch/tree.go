@@ -80,6 +80,13 @@ func (w *Watcher) sync(ctx context.Context, dir string, live []int, inherited []
 		ds = &dirState{}
 		w.dirs[dir] = ds
 	}
+	if len(w.anchored(dir)) > 0 && gitIgnored(inherited, dir, true) {
+		// A root in an ignored folder: the rules that ignore its folder
+		// would hide everything in it.
+		inherited = slices.DeleteFunc(slices.Clone(inherited), func(p gitignore.Pattern) bool {
+			return p.Match(splitPath(dir), true) == gitignore.Exclude
+		})
+	}
 	ds.live, ds.inherited, ds.gen = live, inherited, w.gen
 	own, err := readGitignore(dir)
 	if err != nil {
