@@ -86,9 +86,25 @@ func files(t *testing.T, l v1.Layer) map[string]string {
 
 func TestBuildImage(t *testing.T) {
 	t.Parallel()
+	for name, tt := range map[string]struct {
+		opts      []Option
+		layerType types.MediaType
+	}{
+		"plain tar": {layerType: types.OCIUncompressedLayer},
+		"gzip":      {opts: []Option{WithGzip(1)}, layerType: types.OCILayer},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testBuildImage(t, tt.layerType, tt.opts...)
+		})
+	}
+}
+
+func testBuildImage(t *testing.T, layerType types.MediaType, opts ...Option) {
 	dir := writeModule(t, "hi")
 	var out bytes.Buffer
-	res, err := newBuilder(t, fakeCerts(t)).Build(t.Context(), Spec{
+	b := New(append([]Option{WithCACertificates(fakeCerts(t)), WithCacheDir(t.TempDir())}, opts...)...)
+	res, err := b.Build(t.Context(), Spec{
 		Dir:    dir,
 		Env:    []string{"GREETING=hi"},
 		Ports:  []int{8080, 9090},
@@ -150,8 +166,26 @@ func TestBuildImage(t *testing.T) {
 		if got := files(t, l); !reflect.DeepEqual(got, wantFiles[i]) {
 			t.Errorf("layer %d holds %v, want %v", i, got, wantFiles[i])
 		}
-		if mt, _ := l.MediaType(); mt != types.OCILayer {
-			t.Errorf("layer %d media type %s", i, mt)
+		if mt, _ := l.MediaType(); mt != layerType {
+			t.Errorf("layer %d media type %s, want %s", i, mt, layerType)
+		}
+		d, _ := l.Digest()
+		diffID, _ := l.DiffID()
+		if (d == diffID) != (layerType == types.OCIUncompressedLayer) {
+			t.Errorf("layer %d: digest %s, diff ID %s", i, d, diffID)
+		}
+		for _, c := range []struct {
+			open func() (io.ReadCloser, error)
+			want v1.Hash
+		}{{l.Compressed, d}, {l.Uncompressed, diffID}} {
+			rc, err := c.open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _, err := v1.SHA256(rc); err != nil || got != c.want {
+				t.Errorf("layer %d content hashes to %s, want %s (%v)", i, got, c.want, err)
+			}
+			_ = rc.Close()
 		}
 	}
 }

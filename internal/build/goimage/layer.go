@@ -3,7 +3,6 @@ package goimage
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
 )
 
 // epoch is the time of every file, layer and the config: images are
@@ -29,28 +29,34 @@ type file struct {
 	size    int64
 }
 
-// layer is a gzip-compressed tar layer held in memory; its digests are
-// computed once, while it is written.
+// layer is a tar layer held in memory, gzip-compressed or not; its digests
+// are computed once, while it is written.
 type layer struct {
-	gz     []byte
-	digest v1.Hash
-	diffID v1.Hash
+	blob      []byte // what is pushed: the tar, or the gzip of it
+	digest    v1.Hash
+	diffID    v1.Hash
+	mediaType types.MediaType
 }
 
 var _ v1.Layer = (*layer)(nil)
 
-// newLayer writes files, with their parent directories, into a layer. All
-// entries belong to root and carry the epoch time.
-func newLayer(files ...file) (*layer, error) {
-	var gz bytes.Buffer
-	// BestSpeed: on a laptop's loopback, compression time matters more than
-	// size. The output is deterministic for a given Go version.
-	zw, err := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
-	if err != nil {
-		return nil, err
-	}
+// newLayer writes files, with their parent directories, into a layer,
+// gzip-compressed at level unless it is NoCompression. All entries belong to
+// root and carry the epoch time. The output is the same for the same files
+// (and version of the compressor).
+func newLayer(level int, files ...file) (*layer, error) {
+	var blob bytes.Buffer
 	diff := sha256.New()
-	tw := tar.NewWriter(io.MultiWriter(zw, diff))
+	var zw *gzip.Writer
+	w := io.MultiWriter(&blob, diff)
+	if level != NoCompression {
+		var err error
+		if zw, err = gzip.NewWriterLevel(&blob, level); err != nil {
+			return nil, err
+		}
+		w = io.MultiWriter(zw, diff)
+	}
+	tw := tar.NewWriter(w)
 	dirs := map[string]bool{}
 	for _, f := range files {
 		if err := addParents(tw, dirs, path.Dir(f.path)); err != nil {
@@ -76,15 +82,23 @@ func newLayer(files ...file) (*layer, error) {
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
+	l := &layer{
+		blob:      blob.Bytes(),
+		diffID:    v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(diff.Sum(nil))},
+		mediaType: types.OCIUncompressedLayer,
+	}
+	if zw == nil {
+		l.digest = l.diffID
+		return l, nil
+	}
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(gz.Bytes())
-	return &layer{
-		gz:     gz.Bytes(),
-		digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])},
-		diffID: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(diff.Sum(nil))},
-	}, nil
+	l.blob = blob.Bytes()
+	sum := sha256.Sum256(l.blob)
+	l.digest = v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+	l.mediaType = types.OCILayer
+	return l, nil
 }
 
 // addParents writes the directory entries of dir and its parents that are
@@ -106,16 +120,18 @@ func addParents(tw *tar.Writer, done map[string]bool, dir string) error {
 	})
 }
 
-func (l *layer) Digest() (v1.Hash, error) { return l.digest, nil }
-func (l *layer) DiffID() (v1.Hash, error) { return l.diffID, nil }
-func (l *layer) Size() (int64, error)     { return int64(len(l.gz)), nil }
-
-func (l *layer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }
+func (l *layer) Digest() (v1.Hash, error)            { return l.digest, nil }
+func (l *layer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *layer) Size() (int64, error)                { return int64(len(l.blob)), nil }
+func (l *layer) MediaType() (types.MediaType, error) { return l.mediaType, nil }
 
 func (l *layer) Compressed() (io.ReadCloser, error) {
-	return io.NopCloser(bytes.NewReader(l.gz)), nil
+	return io.NopCloser(bytes.NewReader(l.blob)), nil
 }
 
 func (l *layer) Uncompressed() (io.ReadCloser, error) {
-	return gzip.NewReader(bytes.NewReader(l.gz))
+	if l.mediaType == types.OCIUncompressedLayer {
+		return io.NopCloser(bytes.NewReader(l.blob)), nil
+	}
+	return gzip.NewReader(bytes.NewReader(l.blob))
 }
