@@ -3,9 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,23 +78,16 @@ type GCResult struct {
 }
 
 // GC removes the blobs no manifest refers to, and abandoned uploads, once
-// they are older than GCGrace. Requests and pushes wait while it runs.
+// they are older than GCGrace and were not used for as long. It runs beside
+// requests and pushes: a blob a push has found present or written is kept.
 func (r *Registry) GC(ctx context.Context) (GCResult, error) {
-	r.gcMu.Lock()
-	defer r.gcMu.Unlock()
 	var res GCResult
 	keep, err := r.referenced(ctx)
 	if err != nil {
 		return res, fmt.Errorf("registry gc: %w", err)
 	}
 	cutoff := r.now().Add(-GCGrace)
-	old := func(path string) (fs.FileInfo, bool) {
-		fi, err := os.Stat(path)
-		return fi, err == nil && fi.Mode().IsRegular() && fi.ModTime().Before(cutoff)
-	}
-
-	blobs := filepath.Join(r.store.dir, blobsDir, "sha256")
-	entries, err := os.ReadDir(blobs)
+	entries, err := os.ReadDir(filepath.Join(r.store.dir, blobsDir, "sha256"))
 	if err != nil {
 		return res, fmt.Errorf("registry gc: %w", err)
 	}
@@ -104,19 +95,17 @@ func (r *Registry) GC(ctx context.Context) (GCResult, error) {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		if keep[e.Name()] {
+		if keep[e.Name()] || !hexPattern.MatchString(e.Name()) {
 			continue
 		}
-		p := filepath.Join(blobs, e.Name())
-		fi, ok := old(p)
-		if !ok {
-			continue
-		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		size, removed, err := r.store.collect(e.Name(), cutoff)
+		if err != nil {
 			return res, fmt.Errorf("registry gc: %w", err)
 		}
-		res.Blobs++
-		res.Bytes += fi.Size()
+		if removed {
+			res.Blobs++
+			res.Bytes += size
+		}
 	}
 
 	uploads := filepath.Join(r.store.dir, uploadsDir)
@@ -125,9 +114,8 @@ func (r *Registry) GC(ctx context.Context) (GCResult, error) {
 		return res, fmt.Errorf("registry gc: %w", err)
 	}
 	for _, e := range entries {
-		p := filepath.Join(uploads, e.Name())
-		if _, ok := old(p); ok {
-			_ = os.Remove(p)
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && fi.ModTime().Before(cutoff) {
+			_ = os.Remove(filepath.Join(uploads, e.Name()))
 		}
 	}
 	r.log.Debug("registry gc", "blobs", res.Blobs, "bytes", res.Bytes)

@@ -52,8 +52,6 @@ func (r *Registry) Push(ctx context.Context, img v1.Image, ref string) (*PushRes
 	if err != nil {
 		return nil, fmt.Errorf("push %s: %w", ref, err)
 	}
-	r.gcMu.RLock()
-	defer r.gcMu.RUnlock()
 	ct := &countingTransport{next: r.transport}
 	if err := remote.Write(target, img,
 		remote.WithContext(ctx),

@@ -94,10 +94,6 @@ type Registry struct {
 	store *store
 	blobs http.Handler // go-containerregistry's handler, for blob routes and /v2/
 
-	// gcMu is held for reading by every request and push, and for writing
-	// by GC, so that GC never sees half of a push.
-	gcMu sync.RWMutex
-
 	mu        sync.Mutex
 	srv       *http.Server
 	listeners map[netip.Addr]net.Listener
@@ -119,7 +115,7 @@ func New(dir string, opts ...Option) (*Registry, error) {
 	for _, o := range opts {
 		o(r)
 	}
-	s, err := openStore(dir)
+	s, err := openStore(dir, r.now)
 	if err != nil {
 		return nil, err
 	}
@@ -136,8 +132,6 @@ func New(dir string, opts ...Option) (*Registry, error) {
 
 // ServeHTTP serves the OCI distribution API.
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	r.gcMu.RLock()
-	defer r.gcMu.RUnlock()
 	start := time.Now()
 	rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	var rerr *regError

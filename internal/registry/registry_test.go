@@ -525,3 +525,52 @@ func mustLayerDigest(t *testing.T, img v1.Image) v1.Hash {
 	}
 	return d
 }
+
+// TestGCKeepsBlobsInUse: a push that finds a blob present (HEAD) and has not
+// yet sent the manifest referring to it keeps the blob from GC, however old
+// its file.
+func TestGCKeepsBlobsInUse(t *testing.T) {
+	t.Parallel()
+	var clock struct {
+		sync.Mutex
+		t time.Time
+	}
+	clock.t = time.Now()
+	advance := func(d time.Duration) {
+		clock.Lock()
+		clock.t = clock.t.Add(d)
+		clock.Unlock()
+	}
+	r := newRegistry(t, t.TempDir(), WithClock(func() time.Time {
+		clock.Lock()
+		defer clock.Unlock()
+		return clock.t
+	}))
+	img := testImage(t, 2)
+	if _, err := r.Push(t.Context(), img, "app/web:v1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Delete(t.Context(), "app/web:v1"); err != nil {
+		t.Fatal(err)
+	}
+	advance(GCGrace + time.Minute)
+	// A second push checks the first layer: present.
+	inUse := mustLayerDigest(t, img)
+	if _, err := r.store.Stat(t.Context(), "app/web", inUse); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.GC(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Blobs != 3 { // the other layer, the config, the manifest
+		t.Errorf("GC removed %d blobs, want 3", res.Blobs)
+	}
+	if _, err := r.store.Stat(t.Context(), "", inUse); err != nil {
+		t.Errorf("the layer in use was removed: %v", err)
+	}
+	advance(GCGrace + time.Minute)
+	if res, err := r.GC(t.Context()); err != nil || res.Blobs != 1 {
+		t.Errorf("GC once the layer is no longer in use = %+v, %v, want it removed", res, err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"time"
 
 	ggcr "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -87,20 +88,32 @@ type repository struct {
 // memory, writing it to index.json on every change. Every file is written to
 // a temporary name, synced and renamed, so a crash leaves either the old or
 // the new content.
+//
+// Every use of a blob is recorded, so that GC leaves alone the blobs a push
+// has just found present or written, before its manifest refers to them.
 type store struct {
 	dir string
+	now func() time.Time
 
 	mu  sync.RWMutex // guards idx and index.json
 	idx index
+
+	usedMu sync.Mutex           // held while a blob is used or collected
+	used   map[string]time.Time // blob hex digest → last use
 }
 
-func openStore(dir string) (*store, error) {
+func openStore(dir string, now func() time.Time) (*store, error) {
 	for _, d := range []string{filepath.Join(dir, blobsDir, "sha256"), filepath.Join(dir, uploadsDir)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("open registry: %w", err)
 		}
 	}
-	s := &store{dir: dir, idx: index{Version: indexVersion, Repositories: map[string]*repository{}}}
+	s := &store{
+		dir:  dir,
+		now:  now,
+		idx:  index{Version: indexVersion, Repositories: map[string]*repository{}},
+		used: map[string]time.Time{},
+	}
 	b, err := os.ReadFile(filepath.Join(dir, indexFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
@@ -138,6 +151,9 @@ func (s *store) Get(_ context.Context, _ string, h v1.Hash) (io.ReadCloser, erro
 	if _, err := parseDigest(h.String()); err != nil {
 		return nil, ggcr.ErrNotFound
 	}
+	s.usedMu.Lock()
+	defer s.usedMu.Unlock()
+	s.used[h.Hex] = s.now()
 	f, err := os.Open(s.blobPath(h))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ggcr.ErrNotFound
@@ -151,6 +167,9 @@ func (s *store) Stat(_ context.Context, _ string, h v1.Hash) (int64, error) {
 	if _, err := parseDigest(h.String()); err != nil {
 		return 0, ggcr.ErrNotFound
 	}
+	s.usedMu.Lock()
+	defer s.usedMu.Unlock()
+	s.used[h.Hex] = s.now()
 	fi, err := os.Stat(s.blobPath(h))
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, ggcr.ErrNotFound
@@ -168,10 +187,48 @@ func (s *store) Put(_ context.Context, _ string, h v1.Hash, rc io.ReadCloser) er
 	if _, err := parseDigest(h.String()); err != nil {
 		return err
 	}
-	return s.writeFile(s.blobPath(h), func(w io.Writer) error {
+	err := s.writeFile(s.blobPath(h), func(w io.Writer) error {
 		_, err := io.Copy(w, rc)
 		return err
 	})
+	s.use(h)
+	return err
+}
+
+// use records that blob h was just used.
+func (s *store) use(h v1.Hash) {
+	s.usedMu.Lock()
+	s.used[h.Hex] = s.now()
+	s.usedMu.Unlock()
+}
+
+// collect removes blob hex unless it was used or written since cutoff, and
+// returns its size when it did. A blob is never removed between being found
+// present (Stat, Get) and being referred to by a manifest within GCGrace.
+func (s *store) collect(hex string, cutoff time.Time) (int64, bool, error) {
+	s.usedMu.Lock()
+	defer s.usedMu.Unlock()
+	if t, ok := s.used[hex]; ok {
+		if t.After(cutoff) {
+			return 0, false, nil
+		}
+		delete(s.used, hex)
+	}
+	p := filepath.Join(s.dir, blobsDir, "sha256", hex)
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	if !fi.Mode().IsRegular() || fi.ModTime().After(cutoff) {
+		return 0, false, nil
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, false, err
+	}
+	return fi.Size(), true, nil
 }
 
 // putBytes writes b as a blob and returns its digest.
@@ -180,6 +237,7 @@ func (s *store) putBytes(b []byte) (v1.Hash, error) {
 	if err != nil {
 		return v1.Hash{}, err
 	}
+	defer s.use(h)
 	if _, err := os.Stat(s.blobPath(h)); err == nil {
 		return h, nil
 	}
