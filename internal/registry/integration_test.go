@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +100,20 @@ func TestIntegrationContainersPullFromGateway(t *testing.T) {
 		_, _ = api.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true})
 	})
 
+	// The gateway address serves pulls only.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+endpoint.String()+"/v2/it/fetch/blobs/uploads/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("push on the gateway address: %s, want 403 Forbidden", resp.Status)
+	}
+
 	out := runContainer(ctx, t, api, netName, ref, "http://"+endpoint.String(), "it/fetch", tag)
 	want := fmt.Sprintf("digest %s, 3 blobs", pushed.Digest)
 	if !strings.Contains(out, want) {
@@ -135,7 +150,7 @@ func runContainer(ctx context.Context, t *testing.T, api *client.Client, network
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logs.Close()
+	defer func() { _ = logs.Close() }()
 	var stdout, stderr bytes.Buffer
 	if _, err := stdcopy.StdCopy(&stdout, &stderr, logs); err != nil && !errors.Is(err, io.EOF) {
 		t.Fatal(err)

@@ -106,7 +106,7 @@ func (r *Registry) serveManifest(w http.ResponseWriter, req *http.Request, repo,
 		if err != nil {
 			return &regError{http.StatusInternalServerError, "UNKNOWN", fmt.Sprintf("manifest %s: %v", h, err)}
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		size, err := r.store.Stat(req.Context(), repo, h)
 		if err != nil {
 			return &regError{http.StatusInternalServerError, "UNKNOWN", fmt.Sprintf("manifest %s: %v", h, err)}

@@ -130,17 +130,22 @@ func New(dir string, opts ...Option) (*Registry, error) {
 	return r, nil
 }
 
-// ServeHTTP serves the OCI distribution API.
+// ServeHTTP serves the OCI distribution API. Only requests that arrive on a
+// loopback address may change the registry; on other addresses (the kind
+// network's gateway, reachable by every container on that network) it only
+// serves pulls.
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	var rerr *regError
-	switch rt, repo, ref := parseRoute(req.URL.Path); rt {
-	case routeManifest:
+	switch rt, repo, ref := parseRoute(req.URL.Path); {
+	case req.Method != http.MethodGet && req.Method != http.MethodHead && !fromLoopback(req):
+		rerr = &regError{http.StatusForbidden, "DENIED", "this address of the registry only serves pulls: push to " + r.pushHost()}
+	case rt == routeManifest:
 		rerr = r.serveManifest(rec, req, repo, ref)
-	case routeTags:
+	case rt == routeTags:
 		rerr = r.serveTags(rec, req, repo)
-	case routeCatalog:
+	case rt == routeCatalog:
 		rerr = r.serveCatalog(rec, req)
 	default:
 		r.blobs.ServeHTTP(rec, req)
@@ -150,6 +155,24 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.log.Debug("registry request", "method", req.Method, "path", req.URL.Path, "status", rec.status,
 		"duration", time.Since(start))
+}
+
+// fromLoopback reports whether req arrived on a loopback address.
+func fromLoopback(req *http.Request) bool {
+	a, ok := req.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	return err == nil && ap.Addr().Unmap().IsLoopback()
+}
+
+// pushHost is where to push, for messages.
+func (r *Registry) pushHost() string {
+	if h := r.Host(); h != "" {
+		return h
+	}
+	return "the registry on 127.0.0.1"
 }
 
 type statusWriter struct {

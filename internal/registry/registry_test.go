@@ -275,7 +275,7 @@ func TestListen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer taken.Close()
+	defer func() { _ = taken.Close() }()
 	port := taken.Addr().(*net.TCPAddr).Port
 
 	r := newRegistry(t, t.TempDir(), WithPort(port))
@@ -572,5 +572,45 @@ func TestGCKeepsBlobsInUse(t *testing.T) {
 	advance(GCGrace + time.Minute)
 	if res, err := r.GC(t.Context()); err != nil || res.Blobs != 1 {
 		t.Errorf("GC once the layer is no longer in use = %+v, %v, want it removed", res, err)
+	}
+}
+
+// TestOnlyLoopbackWrites: on addresses other than loopback (the kind
+// network's gateway) the registry serves pulls only.
+func TestOnlyLoopbackWrites(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t, t.TempDir())
+	img := testImage(t, 1)
+	if _, err := r.Push(t.Context(), img, "app/web:v1"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		local      string
+		method     string
+		path       string
+		wantStatus int
+	}{
+		{"172.18.0.1:5001", http.MethodGet, "/v2/app/web/manifests/v1", http.StatusOK},
+		{"172.18.0.1:5001", http.MethodHead, "/v2/app/web/manifests/v1", http.StatusOK},
+		{"172.18.0.1:5001", http.MethodGet, "/v2/app/web/blobs/" + mustLayerDigest(t, img).String(), http.StatusOK},
+		{"172.18.0.1:5001", http.MethodPost, "/v2/app/web/blobs/uploads/", http.StatusForbidden},
+		{"172.18.0.1:5001", http.MethodPut, "/v2/app/web/manifests/v2", http.StatusForbidden},
+		{"172.18.0.1:5001", http.MethodDelete, "/v2/app/web/manifests/v1", http.StatusForbidden},
+		{"[::ffff:172.18.0.1]:5001", http.MethodDelete, "/v2/app/web/manifests/v1", http.StatusForbidden},
+		{"127.0.0.1:5001", http.MethodPost, "/v2/app/web/blobs/uploads/", http.StatusAccepted},
+		{"[::1]:5001", http.MethodPost, "/v2/app/web/blobs/uploads/", http.StatusAccepted},
+	}
+	for _, tt := range tests {
+		req := httptest.NewRequest(tt.method, tt.path, nil)
+		local := net.TCPAddrFromAddrPort(netip.MustParseAddrPort(tt.local))
+		req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, local))
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		if w.Code != tt.wantStatus {
+			t.Errorf("%s %s on %s = %d %s, want %d", tt.method, tt.path, tt.local, w.Code, w.Body, tt.wantStatus)
+		}
+		if w.Code == http.StatusForbidden && !strings.Contains(w.Body.String(), "push to "+r.Host()) {
+			t.Errorf("denial %s does not say where to push", w.Body)
+		}
 	}
 }

@@ -183,7 +183,7 @@ func (s *store) Stat(_ context.Context, _ string, h v1.Hash) (int64, error) {
 // Put writes blob h from rc, which fails at its end when the content does
 // not match h.
 func (s *store) Put(_ context.Context, _ string, h v1.Hash, rc io.ReadCloser) error {
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	if _, err := parseDigest(h.String()); err != nil {
 		return err
 	}

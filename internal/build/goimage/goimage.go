@@ -321,7 +321,7 @@ func (b *Builder) assemble(s Spec, binary string, certs *layer) (v1.Image, error
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err

@@ -66,7 +66,7 @@ func files(t *testing.T, l v1.Layer) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	got := map[string]string{}
 	tr := tar.NewReader(rc)
 	for {
