@@ -82,7 +82,7 @@ type GCResult struct {
 // requests and pushes: a blob a push has found present or written is kept.
 func (r *Registry) GC(ctx context.Context) (GCResult, error) {
 	var res GCResult
-	keep, err := r.referenced(ctx)
+	keep, err := r.referenced()
 	if err != nil {
 		return res, fmt.Errorf("registry gc: %w", err)
 	}
@@ -124,7 +124,7 @@ func (r *Registry) GC(ctx context.Context) (GCResult, error) {
 
 // referenced returns the hex digests of every manifest in the index and of
 // the blobs they refer to.
-func (r *Registry) referenced(ctx context.Context) (map[string]bool, error) {
+func (r *Registry) referenced() (map[string]bool, error) {
 	keep := map[string]bool{}
 	for _, d := range r.store.manifestDigests() {
 		h, err := parseDigest(d)
@@ -132,7 +132,7 @@ func (r *Registry) referenced(ctx context.Context) (map[string]bool, error) {
 			return nil, err
 		}
 		keep[h.Hex] = true
-		f, err := r.store.Get(ctx, "", h)
+		b, err := r.store.manifest(h)
 		if err != nil {
 			return nil, fmt.Errorf("manifest %s: %w", h, err)
 		}
@@ -142,9 +142,7 @@ func (r *Registry) referenced(ctx context.Context) (map[string]bool, error) {
 			Layers    []v1.Descriptor `json:"layers"`
 			Manifests []v1.Descriptor `json:"manifests"`
 		}
-		err = json.NewDecoder(f).Decode(&m)
-		_ = f.Close()
-		if err != nil {
+		if err := json.Unmarshal(b, &m); err != nil {
 			return nil, fmt.Errorf("manifest %s: %w", h, err)
 		}
 		if m.Config != nil {

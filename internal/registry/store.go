@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -231,20 +230,22 @@ func (s *store) collect(hex string, cutoff time.Time) (int64, bool, error) {
 	return fi.Size(), true, nil
 }
 
-// putBytes writes b as a blob and returns its digest.
-func (s *store) putBytes(b []byte) (v1.Hash, error) {
-	h, _, err := v1.SHA256(bytes.NewReader(b))
-	if err != nil {
-		return v1.Hash{}, err
-	}
+// putBytes writes b, whose digest is h, as a blob.
+func (s *store) putBytes(h v1.Hash, b []byte) error {
 	defer s.use(h)
 	if _, err := os.Stat(s.blobPath(h)); err == nil {
-		return h, nil
+		return nil
 	}
-	return h, s.writeFile(s.blobPath(h), func(w io.Writer) error {
+	return s.writeFile(s.blobPath(h), func(w io.Writer) error {
 		_, err := w.Write(b)
 		return err
 	})
+}
+
+// manifest reads the manifest blob h.
+func (s *store) manifest(h v1.Hash) ([]byte, error) {
+	s.use(h)
+	return os.ReadFile(s.blobPath(h))
 }
 
 // writeFile writes path atomically: into a temporary file in uploads/ (same

@@ -83,7 +83,8 @@ func setGreeting(b *testing.B, dir, greeting string) {
 //     linked afresh and every layer is pushed (the GOCACHE stays warm;
 //     with an empty one, add the standard library's compile);
 //   - one-line-change: the default greeting changes each time: the main
-//     package compiles again, one layer and the config are pushed.
+//     package compiles again, one layer and the config are pushed;
+//   - one-line-change-stripped: the same with -ldflags=-s -w.
 //
 // go test -run '^$' -bench InnerLoopHello -benchtime 5x ./internal/build/goimage/
 func BenchmarkInnerLoopHello(b *testing.B) {
@@ -91,25 +92,34 @@ func BenchmarkInnerLoopHello(b *testing.B) {
 	b.Run("cold", func(b *testing.B) {
 		var t totals
 		for b.Loop() {
-			t.run(b, New(WithCacheDir(b.TempDir())), newBenchRegistry(b), dir, fmt.Sprint("cold-", t.n))
+			t.run(b, New(WithCacheDir(b.TempDir())), newBenchRegistry(b), Spec{Dir: dir}, fmt.Sprint("cold-", t.n))
 		}
 		t.report(b)
 	})
-	b.Run("one-line-change", func(b *testing.B) {
-		builder := New(WithCacheDir(b.TempDir()))
-		reg := newBenchRegistry(b)
-		var warmUp totals
-		setGreeting(b, dir, "warm-up")
-		warmUp.run(b, builder, reg, dir, "warm-up")
-		var t totals
-		for b.Loop() {
-			b.StopTimer()
-			setGreeting(b, dir, fmt.Sprint("hello ", t.n))
-			b.StartTimer()
-			t.run(b, builder, reg, dir, fmt.Sprint("change-", t.n))
-		}
-		t.report(b)
-	})
+	for _, c := range []struct {
+		name  string
+		flags []string
+	}{
+		{"one-line-change", nil},
+		{"one-line-change-stripped", []string{"-ldflags=-s -w"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			builder := New(WithCacheDir(b.TempDir()))
+			reg := newBenchRegistry(b)
+			spec := Spec{Dir: dir, Flags: c.flags}
+			var warmUp totals
+			setGreeting(b, dir, "warm-up")
+			warmUp.run(b, builder, reg, spec, "warm-up")
+			var t totals
+			for b.Loop() {
+				b.StopTimer()
+				setGreeting(b, dir, fmt.Sprint("hello ", t.n))
+				b.StartTimer()
+				t.run(b, builder, reg, spec, fmt.Sprint("change-", t.n))
+			}
+			t.report(b)
+		})
+	}
 }
 
 // totals adds up the steps of the runs of a benchmark.
@@ -122,10 +132,11 @@ type totals struct {
 	bytes    int64
 }
 
-func (t *totals) run(b *testing.B, builder *Builder, reg *registry.Registry, dir, tag string) {
+func (t *totals) run(b *testing.B, builder *Builder, reg *registry.Registry, s Spec, tag string) {
 	b.Helper()
 	ctx := b.Context()
-	res, err := builder.Build(ctx, Spec{Dir: dir, Ports: []int{8080}})
+	s.Ports = []int{8080}
+	res, err := builder.Build(ctx, s)
 	if err != nil {
 		b.Fatal(err)
 	}
