@@ -65,7 +65,8 @@ func WithPort(port int) Option {
 }
 
 // WithNames sets the registry names, besides localhost:<port>, that Push
-// accepts and NodeHosts maps to the registry. Default DefaultName.
+// accepts and NodeHosts maps to the registry; pods' images use the first
+// (see Hosting). Default DefaultName.
 func WithNames(names ...string) Option {
 	return func(r *Registry) { r.names = names }
 }
