@@ -184,6 +184,18 @@ func remove(t target) error {
 	return err
 }
 
+// escapes reports whether err is os.Root refusing a path that leaves the
+// root through a symbolic link or "..". The os package does not export
+// that error.
+func escapes(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if err.Error() == "path escapes from parent" {
+			return true
+		}
+	}
+	return false
+}
+
 // fileMode turns a manifest mode into permission bits.
 func fileMode(m uint32) (fs.FileMode, error) {
 	if m == 0 {

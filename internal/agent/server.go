@@ -281,6 +281,9 @@ func (s *Server) apply(r *http.Request, t0 time.Time) (*Result, *Manifest, error
 	}()
 	for i, o := range ops {
 		if o.Delete {
+			if _, err := o.t.root.Lstat(o.t.name); escapes(err) {
+				return nil, nil, &requestError{http.StatusForbidden, codePathNotAllowed, fmt.Errorf("%w: %s leaves its directory through a symbolic link", ErrPathNotAllowed, o.Path)}
+			}
 			continue
 		}
 		part, err := mr.NextPart()
@@ -301,6 +304,8 @@ func (s *Server) apply(r *http.Request, t0 time.Time) (*Result, *Manifest, error
 		if err != nil {
 			var rt *readError
 			switch {
+			case escapes(err):
+				return nil, nil, &requestError{http.StatusForbidden, codePathNotAllowed, fmt.Errorf("%w: %s leaves its directory through a symbolic link", ErrPathNotAllowed, o.Path)}
 			case errors.Is(err, ErrBadRequest):
 				return nil, nil, &requestError{http.StatusBadRequest, codeBadRequest, fmt.Errorf("%s: %w", o.Path, err)}
 			case errors.As(err, &rt), errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader):
