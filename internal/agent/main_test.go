@@ -25,6 +25,8 @@ func TestMain(m *testing.M) {
 	case "app":
 		os.Exit(fakeApp(os.Args[1:]))
 	case "agent":
+		// The app the agent starts inherits its environment.
+		_ = os.Setenv(roleEnv, "app")
 		os.Exit(Main())
 	}
 	os.Exit(m.Run())
@@ -35,6 +37,7 @@ func TestMain(m *testing.M) {
 //	listen=PORT     serve HTTP on 127.0.0.1:PORT, answering body=... (or "ok")
 //	body=TEXT       what it answers
 //	print=TEXT      a line on stdout; eprint=TEXT on stderr
+//	print-env=NAME  prints "env NAME=value"
 //	exit=N          exit with N right away (after the prints)
 //	term-exit=N     exit with N on SIGTERM or SIGINT (default: die by the signal)
 //	ignore-term     ignore SIGTERM
@@ -63,6 +66,9 @@ func fakeApp(args []string) int {
 	}
 	if v, ok := kv["print"]; ok {
 		fmt.Println(v)
+	}
+	if v, ok := kv["print-env"]; ok {
+		fmt.Printf("env %s=%s\n", v, os.Getenv(v))
 	}
 	if v, ok := kv["eprint"]; ok {
 		fmt.Fprintln(os.Stderr, v)
