@@ -124,19 +124,17 @@ func (c *Client) Sync(ctx context.Context, b Batch) (*Result, error) {
 	}
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
+	req, err := c.request(ctx, http.MethodPost, PathSync, pr)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
 	done := make(chan error, 1)
 	go func() {
 		err := c.writeBody(mw, &m, b.Files)
 		pw.CloseWithError(err)
 		done <- err
 	}()
-	req, err := c.request(ctx, http.MethodPost, PathSync, pr)
-	if err != nil {
-		_ = pr.Close()
-		<-done
-		return nil, err
-	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
 	resp, err := c.httpClient().Do(req)
 	_ = pr.Close() // the writer stops if the agent answered before reading everything
 	werr := <-done

@@ -72,7 +72,6 @@ type testAgent struct {
 	url                  string
 	client               *Client
 	static, tpl, appDir  string
-	staticPath, tplPath  string
 	entrypoint, override string
 	state                string
 }
@@ -351,7 +350,7 @@ func TestServerActionFailure(t *testing.T) {
 			if res == nil || res.Failure == nil || res.Written != 1 {
 				t.Fatalf("result = %+v, want the applied files and the failure", res)
 			}
-			if tt.want == ErrStartFailed && !strings.Contains(err.Error(), "panic: boom") {
+			if errors.Is(tt.want, ErrStartFailed) && !strings.Contains(err.Error(), "panic: boom") {
 				t.Errorf("error does not carry the app's output: %v", err)
 			}
 			if a.ctl.restarts != tt.wantRestarts {
