@@ -139,7 +139,7 @@ func NewSupervisor(o SupervisorOptions) (*Supervisor, error) {
 // for a sync that fixes it.
 func (s *Supervisor) Start() {
 	s.op <- struct{}{}
-	defer func() { <-s.op }()
+	defer s.release()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping || s.cur != nil {
@@ -261,7 +261,7 @@ func (s *Supervisor) scheduleLocked() {
 		case <-s.quit:
 			return
 		}
-		defer func() { <-s.op }()
+		defer s.release()
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.stopping || s.cur != nil || s.epoch != epoch {
@@ -270,6 +270,17 @@ func (s *Supervisor) scheduleLocked() {
 		s.restarts++
 		_, _ = s.startLocked() // a failure is logged and retried
 	}()
+}
+
+// release ends an operation. Terminate leaves finishing to an operation
+// under way; when the operation did not start the app, it finishes here.
+func (s *Supervisor) release() {
+	<-s.op
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping && s.cur == nil {
+		s.finishLocked(s.lastExitLocked())
+	}
 }
 
 func (s *Supervisor) finishLocked(e Exit) {
@@ -291,7 +302,7 @@ func (s *Supervisor) Restart(ctx context.Context) (stop, start time.Duration, er
 	case <-ctx.Done():
 		return 0, 0, ctx.Err()
 	}
-	defer func() { <-s.op }()
+	defer s.release()
 
 	s.mu.Lock()
 	if s.stopping {
@@ -412,7 +423,7 @@ func (s *Supervisor) Run(ctx context.Context, argv []string) (*RunResult, error)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { <-s.op }()
+	defer s.release()
 	logs := newLogBuffer()
 	res := &RunResult{Argv: argv}
 	p, err := s.spawn(argv, logs)
@@ -469,7 +480,8 @@ func (s *Supervisor) Terminate(sig syscall.Signal) {
 		<-s.op
 		s.finishLocked(s.lastExitLocked())
 	default:
-		// A restart is under way: it sees stopping and finishes.
+		// An operation is under way: it sees stopping, starts nothing and
+		// finishes when it releases.
 	}
 }
 

@@ -286,3 +286,29 @@ func copyTestExe(t testing.TB, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// TestSupervisorTerminateDuringRun stops an agent whose app is not running
+// while a run action holds the supervisor: it must still finish.
+func TestSupervisorTerminateDuringRun(t *testing.T) {
+	t.Parallel()
+	s := newSupervisor(t, 0, SupervisorOptions{Argv: []string{filepath.Join(t.TempDir(), "missing")}, Backoff: time.Hour})
+	s.Start()
+	ran := make(chan error, 1)
+	go func() {
+		_, err := s.Run(t.Context(), []string{testExe(t), "sleep=300ms"})
+		ran <- err
+	}()
+	eventually(t, "the run holds the supervisor", func() bool { return len(s.op) == 1 })
+	s.Terminate(syscall.SIGTERM)
+	select {
+	case <-s.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("Terminate during a run action never finished")
+	}
+	if e := s.Exit(); e.Code != 127 {
+		t.Errorf("exit = %+v, want the app's last (127: it could not start)", e)
+	}
+	if err := <-ran; err != nil {
+		t.Errorf("run: %v", err)
+	}
+}
