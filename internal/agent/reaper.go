@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -114,7 +112,8 @@ func (r *reaper) reaped() int {
 
 // spawnSpec describes a process to start.
 type spawnSpec struct {
-	// Exe is the file to execute; Argv[0] is what the process sees.
+	// Exe is the path of the file to execute; Argv[0] is what the process
+	// sees.
 	Exe  string
 	Argv []string
 	Env  []string
@@ -126,13 +125,6 @@ type spawnSpec struct {
 // wait status once.
 func (r *reaper) spawn(s spawnSpec) (int, <-chan syscall.WaitStatus, error) {
 	exe := s.Exe
-	if !strings.Contains(exe, "/") {
-		p, err := exec.LookPath(exe)
-		if err != nil {
-			return 0, nil, fmt.Errorf("start %s: %w", exe, err)
-		}
-		exe = p
-	}
 	attr := &syscall.ProcAttr{
 		Env:   s.Env,
 		Files: []uintptr{s.Files[0].Fd(), s.Files[1].Fd(), s.Files[2].Fd()},

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -189,6 +190,14 @@ func (s *Supervisor) spawn(argv []string, logs *logBuffer) (*proc, error) {
 		return nil, fmt.Errorf("start %s: %w", argv[0], err)
 	}
 	exe := s.exe(argv)
+	if !strings.Contains(exe, "/") {
+		p, err := exec.LookPath(exe)
+		if err != nil {
+			closeAll(outR, outW, errR, errW)
+			return nil, fmt.Errorf("start %s: %w", exe, err)
+		}
+		exe = p
+	}
 	pid, status, err := s.r.spawn(spawnSpec{Exe: exe, Argv: argv, Env: s.o.Env, Files: [3]*os.File{os.Stdin, outW, errW}})
 	closeAll(outW, errW) // the child has its own copies
 	if err != nil {
