@@ -6,15 +6,26 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X github.com/devctl/devctl/internal/version.Version=$(VERSION) -X github.com/devctl/devctl/internal/version.Commit=$(COMMIT)
 BIN ?= $(CURDIR)/bin
 GOLANGCI_LINT_VERSION ?= v2.15.0
+# AGENT_ARCHES are the architectures of the live-update agent embedded in
+# devctl (the nodes' architecture: the host's by default).
+AGENT_ARCHES ?= $(shell $(GO) env GOARCH)
+AGENT_BIN := internal/agent/agentbin/bin
 export DEVCTL_E2E_CACHE ?= $(HOME)/.cache/devctl-e2e
 
-.PHONY: help build install unit integration e2e test k8s-tools e2e-images lint vet fmt verify clean
+.PHONY: help build agent install unit integration e2e test k8s-tools e2e-images lint vet fmt verify clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-build: ## build bin/devctl (static, trimmed, versioned)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/devctl ./cmd/devctl
+build: agent ## build bin/devctl (static, trimmed, versioned, with the live-update agent embedded)
+	CGO_ENABLED=0 $(GO) build -tags agentembed -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/devctl ./cmd/devctl
+
+agent: ## build the live-update agent for linux/$(AGENT_ARCHES) into $(AGENT_BIN) (build embeds it)
+	@for arch in $(AGENT_ARCHES); do \
+		echo "CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -o $(AGENT_BIN)/devctl-agent-linux-$$arch ./cmd/devctl-agent"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+			-o $(AGENT_BIN)/devctl-agent-linux-$$arch ./cmd/devctl-agent || exit 1; \
+	done
 
 install: ## build and install devctl, check Docker (see install.sh --help)
 	./install.sh
@@ -51,4 +62,4 @@ verify: vet lint ## vet, lint and gofmt check
 	@out=$$(gofmt -s -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt'ed:"; echo "$$out"; exit 1; fi
 
 clean: ## remove build output (not the e2e cache)
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(AGENT_BIN)

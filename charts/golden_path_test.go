@@ -423,6 +423,7 @@ func TestGoldenPathLint(t *testing.T) {
 	}{
 		{"typical", baseValues()},
 		{"scaled", with(map[string]any{"replicas": 3, "hpa": map[string]any{"enabled": true}, "env": []any{map[string]any{"name": "A", "value": "b"}}})},
+		{"live", liveValues()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

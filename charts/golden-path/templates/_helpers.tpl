@@ -71,3 +71,42 @@ devctl.dev/env: {{ include "golden-path.labelValue" .Values.environment | quote 
 true
 {{- end -}}
 {{- end -}}
+
+{{/*
+golden-path.containerSecurityContext is the restricted securityContext of
+every container.
+*/}}
+{{- define "golden-path.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/*
+golden-path.liveTokenSecret is the Secret holding the agent's token. It also
+checks the live values the schema cannot: a token, distinct ports, and sync
+directories that do not collide with the chart's own mounts.
+*/}}
+{{- define "golden-path.liveTokenSecret" -}}
+{{- if not (or .Values.live.token .Values.live.tokenSecret) -}}
+{{- fail "live.enabled needs live.token (devctl generates one) or live.tokenSecret (an existing Secret with the key \"token\")" -}}
+{{- end -}}
+{{- if eq (int .Values.live.port) (int .Values.service.port) -}}
+{{- fail (printf "live.port %d is the app's port (service.port): choose another port for the agent" (int .Values.live.port)) -}}
+{{- end -}}
+{{- $seen := dict -}}
+{{- range .Values.live.syncs -}}
+{{- if or (eq .dest "/tmp") (eq .dest "/devctl") (hasPrefix "/devctl/" .dest) (hasKey $seen .dest) -}}
+{{- fail (printf "live.syncs: %s cannot be synced: /tmp and /devctl are the chart's own volumes, and each directory is listed once" .dest) -}}
+{{- end -}}
+{{- $_ := set $seen .dest true -}}
+{{- end -}}
+{{- .Values.live.tokenSecret | default (printf "%s-devctl-agent" (include "golden-path.name" .)) -}}
+{{- end -}}

@@ -1,0 +1,5 @@
+//go:build !agentembed
+
+package agentbin
+
+func embedded(string) ([]byte, bool) { return nil, false }
