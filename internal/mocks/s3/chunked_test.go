@@ -78,7 +78,7 @@ func TestMalformedChunkedBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, body := range []string{
-		"zz\r\nabc\r\n0\r\n\r\n",           // size not hex
+		"zz\r\nabc\r\n0\r\n\r\n",            // size not hex
 		"5\r\nabc",                          // short chunk
 		"3\r\nabc\r\n0\r\nno-colon\r\n\r\n", // bad trailer
 	} {

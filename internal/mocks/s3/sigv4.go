@@ -36,7 +36,7 @@ func (s *Server) verify(r *http.Request) (*auth, *apiError) {
 	q := r.URL.Query()
 	var (
 		cred, signedHeaders, signature, date, payload string
-		presigned                                      bool
+		presigned                                     bool
 	)
 	switch h := r.Header.Get("Authorization"); {
 	case strings.HasPrefix(h, algorithm+" "):
