@@ -19,15 +19,25 @@ import (
 // Chart.yaml name).
 const GoldenPathName = "golden-path"
 
+// PlatformMocksName is the name of the chart of local stand-ins for a
+// service's platform dependencies (secrets store, database, object store,
+// monitoring CRDs).
+const PlatformMocksName = "platform-mocks"
+
 // FS holds the chart sources, one directory per chart. The all: prefix keeps
 // dot-files such as .helmignore.
 //
-//go:embed all:golden-path
+//go:embed all:golden-path all:platform-mocks
 var FS embed.FS
 
 // GoldenPath loads the embedded golden-path chart.
 func GoldenPath() (*chart.Chart, error) {
 	return Load(GoldenPathName)
+}
+
+// PlatformMocks loads the embedded platform-mocks chart.
+func PlatformMocks() (*chart.Chart, error) {
+	return Load(PlatformMocksName)
 }
 
 // Load loads the embedded chart in directory name. Each call returns a fresh
