@@ -61,6 +61,8 @@ type Finding struct {
 	Message string     `json:"message"`
 	Fix     string     `json:"fix,omitempty"`
 	Waiver  *WaiverRef `json:"waiver,omitempty"`
+
+	doc *Document // the document the finding is on, when the checker knows it
 }
 
 func sortFindings(fs []Finding) {

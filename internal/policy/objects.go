@@ -1,0 +1,338 @@
+package policy
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// objectSet is the input every checker sees: the documents that could be
+// read, the workloads among them expanded to their pod templates, and an
+// index of the objects that select pods (built once, so that cross-object
+// rules take linear time).
+type objectSet struct {
+	docs      []*Document
+	workloads []*workload
+	index     *podSelectors
+	// namespace is the namespace of objects that set none.
+	namespace string
+}
+
+// Unchecked is an object the built-in rules have nothing to say about: a
+// custom resource (or a kind at an API version the cluster does not
+// serve) that runs no pods. Organisation rules still saw it.
+type Unchecked struct {
+	Object ObjectRef `json:"object"`
+	Source Source    `json:"source"`
+	Reason string    `json:"reason"`
+}
+
+// prepared is what reading one document produced.
+type prepared struct {
+	readable bool
+	ref      ObjectRef
+	workload *workload
+	problems []fieldProblem // type errors make the document unreadable
+	findings []Finding      // unknown fields, API versions
+	// unchecked is set for kinds the built-in rules do not know.
+	unchecked string
+}
+
+var (
+	objectMetaType = reflect.TypeFor[metav1.ObjectMeta]()
+	podSpecType    = reflect.TypeFor[corev1.PodSpec]()
+)
+
+// prepare validates a document against its kind's schema, decides whether
+// the built-in rules know it, and expands a workload to its pod.
+func prepare(d *Document, reg *kindRegistry) prepared {
+	p := prepared{ref: d.Ref()}
+	obj := d.Object.Object
+	gvk := d.Object.GroupVersionKind()
+	typ, known := reg.lookup(gvk)
+	tmplPath, hasTemplate := findPodTemplate(gvk, obj)
+	if known {
+		validateValue(obj, typ, nil, &p.problems)
+	} else {
+		validateValue(obj["metadata"], objectMetaType, rootPath("metadata"), &p.problems)
+		if hasTemplate {
+			if tmplPath == nil {
+				validateValue(obj["spec"], podSpecType, rootPath("spec"), &p.problems)
+			} else {
+				t, _ := nestedMap(obj, tmplPath...)
+				validateValue(t, podTemplateType, rootPath(strings.Join(tmplPath, ".")), &p.problems)
+			}
+		}
+		if f, ok := apiVersionFinding(reg, gvk, p.ref); ok {
+			f.doc = d
+			p.findings = append(p.findings, f)
+		}
+	}
+	var typeErrors []fieldProblem
+	for _, pr := range p.problems {
+		if pr.unknown {
+			p.findings = append(p.findings, Finding{Rule: RuleUnknownField, Severity: builtinRule(RuleUnknownField).Severity,
+				Object: p.ref, Path: pr.path, Message: pr.msg, doc: d})
+		} else {
+			typeErrors = append(typeErrors, pr)
+		}
+	}
+	p.problems = typeErrors
+	if len(typeErrors) > 0 {
+		sortProblems(p.problems)
+		return p
+	}
+	p.readable = true
+	if hasTemplate {
+		w, err := expandWorkload(d, p.ref, tmplPath)
+		if err != nil {
+			// Validation accepted the template; decoding still failed.
+			p.readable = false
+			p.problems = append(p.problems, fieldProblem{path: strings.Join(tmplPath, "."), msg: err.Error()})
+			return p
+		}
+		p.workload = w
+		return p
+	}
+	if !known {
+		if reg.knownKind(gvk.Group, gvk.Kind) || builtinGroup(reg, gvk.Group) {
+			p.unchecked = fmt.Sprintf("the API server does not serve %s %s", gvk.Kind, gvk.GroupVersion())
+		} else {
+			p.unchecked = fmt.Sprintf("custom resource (%s): no built-in rules, no pod template", gvk.GroupVersion())
+		}
+	}
+	return p
+}
+
+// builtinGroup reports whether group is a built-in API group (or one the
+// API server no longer serves, such as extensions).
+func builtinGroup(reg *kindRegistry, group string) bool {
+	if group == "extensions" {
+		return true
+	}
+	for _, gvs := range reg.served {
+		for _, gv := range gvs {
+			if g, _, found := strings.Cut(gv, "/"); (found && g == group) || (!found && group == "") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// apiVersionFinding reports a built-in kind at a version the API server
+// does not serve (apps/v1beta1 Deployment, v1 Deployment) or a kind a
+// built-in group does not have (v1 Deploymnet).
+func apiVersionFinding(reg *kindRegistry, gvk schema.GroupVersionKind, ref ObjectRef) (Finding, bool) {
+	r := builtinRule(RuleAPIVersion)
+	f := Finding{Rule: r.ID, Severity: r.Severity, Object: ref, Path: "apiVersion"}
+	served := reg.servedAt(gvk.Kind)
+	switch {
+	case len(served) > 0 && (reg.knownKind(gvk.Group, gvk.Kind) || builtinGroup(reg, gvk.Group)):
+		f.Message = fmt.Sprintf("the API server does not serve %s as %s: use apiVersion %s", gvk.Kind, gvk.GroupVersion(), strings.Join(served, " or "))
+	case len(served) == 0 && builtinGroup(reg, gvk.Group):
+		f.Path = "kind"
+		f.Message = fmt.Sprintf("%s has no kind %q", gvk.GroupVersion(), gvk.Kind)
+		var kinds []string
+		for k := range reg.served {
+			kinds = append(kinds, k)
+		}
+		if s := closest(gvk.Kind, kinds); s != "" {
+			f.Message += fmt.Sprintf(" (did you mean %q, served as %s?)", s, strings.Join(reg.servedAt(s), " or "))
+		}
+	default:
+		return Finding{}, false
+	}
+	return f, true
+}
+
+// podSelectors indexes, per namespace, the objects that select pods by
+// label: NetworkPolicies and PodDisruptionBudgets, and the
+// HorizontalPodAutoscalers by their target.
+type podSelectors struct {
+	netpols map[string]*selectorIndex[*netpol]
+	pdbs    map[string]*selectorIndex[*pdb]
+	hpaMin  map[ObjectRef]int64 // target (namespace/kind/name) → minReplicas
+}
+
+type netpol struct {
+	doc              *Document
+	name             string
+	ingress, egress  bool
+	selectsEverybody bool
+}
+
+type pdb struct {
+	doc *Document
+	ref ObjectRef
+	obj *policyv1.PodDisruptionBudget
+}
+
+func (s *objectSet) nsOf(d *Document) string {
+	if ns := d.Object.GetNamespace(); ns != "" {
+		return ns
+	}
+	return s.namespace
+}
+
+// buildIndex reads the NetworkPolicies, PodDisruptionBudgets and
+// HorizontalPodAutoscalers once.
+func (s *objectSet) buildIndex() {
+	x := &podSelectors{
+		netpols: map[string]*selectorIndex[*netpol]{},
+		pdbs:    map[string]*selectorIndex[*pdb]{},
+		hpaMin:  map[ObjectRef]int64{},
+	}
+	for _, d := range s.docs {
+		gvk := d.Object.GroupVersionKind()
+		ns := s.nsOf(d)
+		switch {
+		case gvk.Group == "networking.k8s.io" && gvk.Version == "v1" && gvk.Kind == "NetworkPolicy":
+			var np networkingv1.NetworkPolicy
+			if runtime.DefaultUnstructuredConverter.FromUnstructured(d.Object.Object, &np) != nil {
+				continue
+			}
+			n := &netpol{doc: d, name: np.Name}
+			types := np.Spec.PolicyTypes
+			if len(types) == 0 {
+				// The API server's default: Ingress always, Egress when
+				// egress rules are given.
+				types = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
+				if len(np.Spec.Egress) > 0 {
+					types = append(types, networkingv1.PolicyTypeEgress)
+				}
+			}
+			n.ingress = slices.Contains(types, networkingv1.PolicyTypeIngress)
+			n.egress = slices.Contains(types, networkingv1.PolicyTypeEgress)
+			idx := x.netpols[ns]
+			if idx == nil {
+				idx = &selectorIndex[*netpol]{}
+				x.netpols[ns] = idx
+			}
+			idx.add(&np.Spec.PodSelector, n)
+		case gvk.Group == "policy" && gvk.Version == "v1" && gvk.Kind == "PodDisruptionBudget":
+			var b policyv1.PodDisruptionBudget
+			if runtime.DefaultUnstructuredConverter.FromUnstructured(d.Object.Object, &b) != nil || b.Spec.Selector == nil {
+				continue // a null selector selects no pods
+			}
+			idx := x.pdbs[ns]
+			if idx == nil {
+				idx = &selectorIndex[*pdb]{}
+				x.pdbs[ns] = idx
+			}
+			idx.add(b.Spec.Selector, &pdb{doc: d, ref: d.Ref(), obj: &b})
+		case gvk.Group == "autoscaling" && gvk.Kind == "HorizontalPodAutoscaler":
+			// v1 and v2 share scaleTargetRef and minReplicas.
+			var h autoscalingv2.HorizontalPodAutoscaler
+			if runtime.DefaultUnstructuredConverter.FromUnstructured(d.Object.Object, &h) != nil {
+				continue
+			}
+			min := int64(1)
+			if h.Spec.MinReplicas != nil {
+				min = int64(*h.Spec.MinReplicas)
+			}
+			target := ObjectRef{Kind: h.Spec.ScaleTargetRef.Kind, Namespace: ns, Name: h.Spec.ScaleTargetRef.Name}
+			x.hpaMin[target] = max(x.hpaMin[target], min)
+		}
+	}
+	s.index = x
+}
+
+// hpaMinReplicas returns the minReplicas of a HorizontalPodAutoscaler
+// targeting the workload.
+func (s *objectSet) hpaMinReplicas(w *workload) (int64, bool) {
+	m, ok := s.index.hpaMin[ObjectRef{Kind: w.ref.Kind, Namespace: s.nsOf(w.doc), Name: w.ref.Name}]
+	return m, ok
+}
+
+// replicas is how many pods a long-running workload runs at least (its
+// replicas, or its autoscaler's minimum), and false when that is not
+// known (DaemonSets run one per node).
+func (s *objectSet) replicas(w *workload) (int64, bool) {
+	if !w.longRunning || w.templatePath == "" || w.ref.Kind == "DaemonSet" {
+		return 0, false
+	}
+	r := int64(1)
+	if w.replicas != nil {
+		r = *w.replicas
+	}
+	if m, ok := s.hpaMinReplicas(w); ok && m > r {
+		r = m
+	}
+	return r, true
+}
+
+// selectorIndex finds the label selectors that match a pod's labels
+// without trying every selector: a selector with matchLabels is filed
+// under one of its key=value pairs and only tried for pods that have it.
+type selectorIndex[T any] struct {
+	entries []selectorEntry[T]
+	byLabel map[string][]int
+	scan    []int // selectors without matchLabels: tried for every pod
+}
+
+type selectorEntry[T any] struct {
+	sel  labels.Selector
+	item T
+}
+
+func (x *selectorIndex[T]) add(ls *metav1.LabelSelector, item T) {
+	sel, err := metav1.LabelSelectorAsSelector(ls)
+	if err != nil {
+		return // an invalid selector matches nothing (the API server rejects it)
+	}
+	i := len(x.entries)
+	x.entries = append(x.entries, selectorEntry[T]{sel: sel, item: item})
+	if len(ls.MatchLabels) == 0 {
+		x.scan = append(x.scan, i)
+		return
+	}
+	keys := make([]string, 0, len(ls.MatchLabels))
+	for k := range ls.MatchLabels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if x.byLabel == nil {
+		x.byLabel = map[string][]int{}
+	}
+	key := keys[0] + "=" + ls.MatchLabels[keys[0]]
+	x.byLabel[key] = append(x.byLabel[key], i)
+}
+
+// matching returns the items whose selector matches the labels, in the
+// order they were added.
+func (x *selectorIndex[T]) matching(podLabels map[string]string) []T {
+	if x == nil {
+		return nil
+	}
+	var hits []int
+	set := labels.Set(podLabels)
+	for _, i := range x.scan {
+		if x.entries[i].sel.Matches(set) {
+			hits = append(hits, i)
+		}
+	}
+	for k, v := range podLabels {
+		for _, i := range x.byLabel[k+"="+v] {
+			if x.entries[i].sel.Matches(set) {
+				hits = append(hits, i)
+			}
+		}
+	}
+	slices.Sort(hits)
+	out := make([]T, len(hits))
+	for j, i := range hits {
+		out[j] = x.entries[i].item
+	}
+	return out
+}
