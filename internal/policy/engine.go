@@ -114,6 +114,7 @@ func (e *Engine) Check(ctx context.Context, docs []Document, chart *ChartSource)
 		}
 		all = append(all, p.findings...)
 		set.docs = append(set.docs, d)
+		set.typed = append(set.typed, p.typed)
 		if p.workload != nil {
 			set.workloads = append(set.workloads, p.workload)
 		}

@@ -37,47 +37,11 @@ type Document struct {
 	Line int
 	// Object is the decoded object.
 	Object *unstructured.Unstructured
+	// Chart is the chart the document was rendered from, when it is not
+	// the one given to Engine.Check (several charts checked together).
+	Chart *ChartSource
 
-	src *docSource // where field lines come from; nil: only Line is known
-}
-
-// docSource is the text a document was read from. Its YAML node tree,
-// which gives the line of every field, is built again on demand (for
-// findings and errors): holding every tree costs more memory than the
-// objects themselves.
-type docSource struct {
-	text  []byte
-	shift int // lines before text in the file
-	// parent and item locate an element of a List (items[3]) in the
-	// parent's tree, which is then parsed once for all its items.
-	parent *docSource
-	item   string
-	node   *yaml.Node
-	once   sync.Once
-}
-
-func (s *docSource) root() *yaml.Node {
-	s.once.Do(func() {
-		if s.parent != nil {
-			n := s.parent.root()
-			for _, seg := range splitPath(s.item) {
-				if n == nil {
-					return
-				}
-				n = child(n, seg)
-			}
-			s.node = n
-			return
-		}
-		var root yaml.Node
-		if yaml.Unmarshal(s.text, &root) != nil || len(root.Content) == 0 {
-			return
-		}
-		n := root.Content[0]
-		shiftLines(n, s.shift)
-		s.node = n
-	})
-	return s.node
+	lines *lineRef // the line of each field; nil: only Line is known
 }
 
 // Ref returns the object's reference.
@@ -305,32 +269,60 @@ func isMarker(l []byte, m string) bool {
 
 // parseChunk reads one document (or a run of JSON values).
 func parseChunk(name string, c chunk) chunkResult {
-	first, line := firstContent(c.text)
+	first := firstContent(c.text)
 	if first == 0 {
 		return chunkResult{} // empty, or only comments
 	}
 	if e := helmTemplateError(name, c); e != nil {
 		return chunkResult{errs: ManifestErrors{e}}
 	}
-	var raw any
-	if err := yaml.Unmarshal(c.text, &raw); err != nil {
-		if first == '{' || first == '[' {
-			// JSON YAML cannot read: several values back to back, tabs.
-			return parseJSON(name, c)
+	// A decoder, not Unmarshal: Unmarshal reads the first document and
+	// ignores the rest ({...}{...} as jq prints JSON).
+	var res chunkResult
+	dec := yaml.NewDecoder(bytes.NewReader(c.text))
+	for {
+		var root yaml.Node
+		err := dec.Decode(&root)
+		if errors.Is(err, io.EOF) {
+			return res
 		}
-		return chunkResult{errs: ManifestErrors{yamlError(name, c, err, c.line-1)}}
+		if err != nil {
+			if first == '{' || first == '[' {
+				// JSON that YAML cannot read (tabs): the JSON decoder.
+				return parseJSON(name, c)
+			}
+			res.errs = append(res.errs, yamlError(name, c, err, c.line-1))
+			return res
+		}
+		if len(root.Content) == 0 {
+			continue
+		}
+		table := &lineTable{shift: c.line - 1}
+		conv := yamlConverter{table: table, budget: 2*len(c.text) + 1<<16}
+		v, err := conv.value(root.Content[0], -1, -1, "", 0)
+		if err != nil {
+			var ne *nodeError
+			if errors.As(err, &ne) {
+				res.errs = append(res.errs, &ManifestError{File: name, Line: ne.line + c.line - 1, Message: "YAML: " + ne.msg})
+			} else {
+				res.errs = append(res.errs, &ManifestError{File: name, Line: root.Line + c.line - 1, Message: "YAML: " + err.Error()})
+			}
+			return res
+		}
+		if v == nil {
+			continue
+		}
+		ref := &lineRef{table: table}
+		r := toDocuments(name, c.source, ref.line(), v, ref)
+		res.docs = append(res.docs, r.docs...)
+		res.errs = append(res.errs, r.errs...)
 	}
-	if raw == nil {
-		return chunkResult{}
-	}
-	return toDocuments(name, c.source, c.line+line, normalize(raw), &docSource{text: c.text, shift: c.line - 1})
 }
 
 // firstContent returns the first byte of text that is not blank, not in a
-// comment and not a "---" marker (0 when there is none), and its 0-based
-// line.
-func firstContent(text []byte) (byte, int) {
-	for off, line := 0, 0; off < len(text); line++ {
+// comment and not a "---" marker (0 when there is none).
+func firstContent(text []byte) byte {
+	for off := 0; off < len(text); {
 		end := bytes.IndexByte(text[off:], '\n')
 		next := len(text)
 		if end >= 0 {
@@ -344,11 +336,11 @@ func firstContent(text []byte) (byte, int) {
 			l = bytes.TrimSpace(l[3:])
 		}
 		if len(l) > 0 && l[0] != '#' && l[0] != '%' {
-			return l[0], line
+			return l[0]
 		}
 		off = next
 	}
-	return 0, 0
+	return 0
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
@@ -357,6 +349,12 @@ var yamlLine = regexp.MustCompile(`line (\d+)`)
 // line, recognising unrendered Helm templates.
 func yamlError(name string, c chunk, err error, shift int) *ManifestError {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	// yaml.v3 counts lines from 1 for scanner errors and from 0 for
+	// parser errors (those below).
+	if strings.Contains(msg, ": did not find expected") || strings.Contains(msg, ": found duplicate %") ||
+		strings.Contains(msg, ": found incompatible YAML") || strings.Contains(msg, ": found undefined tag") {
+		shift++
+	}
 	line := 0
 	msg = yamlLine.ReplaceAllStringFunc(msg, func(s string) string {
 		n, _ := strconv.Atoi(strings.TrimPrefix(s, "line "))
@@ -440,24 +438,26 @@ func lineAt(text []byte, off int) int {
 }
 
 // toDocuments makes a document of a decoded value, expanding Lists. src
-// is where the value was read from (nil for JSON read by the JSON
-// decoder); src.item locates the value in it.
-func toDocuments(name, source string, line int, v any, src *docSource) chunkResult {
+// holds the value's field lines (nil for JSON read by the JSON decoder).
+func toDocuments(name, source string, line int, v any, src *lineRef) chunkResult {
 	var res chunkResult
 	fail := func(line int, path, format string, args ...any) chunkResult {
 		res.errs = append(res.errs, &ManifestError{File: name, Line: line, Path: path, Message: fmt.Sprintf(format, args...)})
 		return res
 	}
 	// sub locates an element of v in the source.
-	sub := func(path string) (*docSource, int) {
+	sub := func(path string) (*lineRef, int) {
 		if src == nil {
 			return nil, line
 		}
-		s := &docSource{parent: src, item: path}
-		if n := s.root(); n != nil {
-			return s, n.Line
+		r := *src
+		for _, seg := range splitPath(path) {
+			var ok bool
+			if r, ok = r.child(seg); !ok {
+				return nil, line
+			}
 		}
-		return s, line
+		return &r, r.line()
 	}
 	if items, ok := v.([]any); ok {
 		// A JSON array of objects, as some tools print them.
@@ -473,7 +473,7 @@ func toDocuments(name, source string, line int, v any, src *docSource) chunkResu
 	if !ok {
 		return fail(line, "", "a document must be a Kubernetes object (a mapping with apiVersion and kind), got %s", describe(v))
 	}
-	d := Document{File: name, Template: source, Line: line, Object: &unstructured.Unstructured{Object: m}, src: src}
+	d := Document{File: name, Template: source, Line: line, Object: &unstructured.Unstructured{Object: m}, lines: src}
 	for _, key := range []string{"apiVersion", "kind"} {
 		s, isString := m[key].(string)
 		switch {
@@ -515,24 +515,6 @@ func toDocuments(name, source string, line int, v any, src *docSource) chunkResu
 	}
 	res.docs = append(res.docs, d)
 	return res
-}
-
-// child returns the node a path segment leads to from n, or nil.
-func child(n *yaml.Node, seg pathSeg) *yaml.Node {
-	if seg.index >= 0 {
-		if n.Kind == yaml.SequenceNode && seg.index < len(n.Content) {
-			return n.Content[seg.index]
-		}
-		return nil
-	}
-	return mapValue(n, seg.key)
-}
-
-func shiftLines(n *yaml.Node, by int) {
-	n.Line += by
-	for _, c := range n.Content {
-		shiftLines(c, by)
-	}
 }
 
 // normalize turns decoded YAML and JSON values into the JSON-compatible
@@ -616,37 +598,18 @@ func (d *Document) lineOf(path string) int {
 
 // lineOfPath is lineOf, and whether the full path was found.
 func (d *Document) lineOfPath(path string) (int, bool) {
-	var n *yaml.Node
-	if d.src != nil {
-		n = d.src.root()
-	}
-	if n == nil {
+	if d.lines == nil {
 		return d.Line, false
 	}
-	line := n.Line
+	r := *d.lines
 	for _, seg := range splitPath(path) {
-		var next, key *yaml.Node
-		if seg.index >= 0 {
-			next = child(n, seg)
-		} else if n.Kind == yaml.MappingNode {
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == seg.key {
-					key, next = n.Content[i], n.Content[i+1]
-					break
-				}
-			}
+		next, ok := r.child(seg)
+		if !ok {
+			return r.line(), false
 		}
-		if next == nil {
-			return line, false
-		}
-		if key != nil {
-			line = key.Line
-		} else {
-			line = next.Line
-		}
-		n = next
+		r = next
 	}
-	return line, true
+	return r.line(), true
 }
 
 type pathSeg struct {

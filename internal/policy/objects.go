@@ -6,13 +6,13 @@ import (
 	"slices"
 	"strings"
 
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -21,7 +21,10 @@ import (
 // index of the objects that select pods (built once, so that cross-object
 // rules take linear time).
 type objectSet struct {
-	docs      []*Document
+	docs []*Document
+	// typed holds the decoded object of each document of a built-in kind
+	// (a pointer to the k8s.io/api type), nil for others.
+	typed     []any
 	workloads []*workload
 	index     *podSelectors
 	// namespace is the namespace of objects that set none.
@@ -41,6 +44,7 @@ type Unchecked struct {
 type prepared struct {
 	readable bool
 	ref      ObjectRef
+	typed    any
 	workload *workload
 	problems []fieldProblem // type errors make the document unreadable
 	findings []Finding      // unknown fields, API versions
@@ -61,21 +65,26 @@ func prepare(d *Document, reg *kindRegistry) prepared {
 	gvk := d.Object.GroupVersionKind()
 	typ, known := reg.lookup(gvk)
 	tmplPath, hasTemplate := findPodTemplate(gvk, obj)
+	var tmpl *corev1.PodTemplateSpec
 	if known {
-		validateValue(obj, typ, nil, &p.problems)
-	} else {
-		validateValue(obj["metadata"], objectMetaType, rootPath("metadata"), &p.problems)
+		typed := decodeAs(obj, typ, nil, &p.problems)
+		p.typed = typed.Interface()
 		if hasTemplate {
-			if tmplPath == nil {
-				validateValue(obj["spec"], podSpecType, rootPath("spec"), &p.problems)
-			} else {
-				t, _ := nestedMap(obj, tmplPath...)
-				validateValue(t, podTemplateType, rootPath(strings.Join(tmplPath, ".")), &p.problems)
-			}
+			tmpl = templateOf(typed, tmplPath)
 		}
+	} else {
+		meta := decodeAs(obj["metadata"], objectMetaType, rootPath("metadata"), &p.problems).Interface().(*metav1.ObjectMeta)
 		if f, ok := apiVersionFinding(reg, gvk, p.ref); ok {
 			f.doc = d
 			p.findings = append(p.findings, f)
+		}
+		switch {
+		case hasTemplate && tmplPath == nil: // a Pod at an unknown version
+			spec := decodeAs(obj["spec"], podSpecType, rootPath("spec"), &p.problems).Interface().(*corev1.PodSpec)
+			tmpl = &corev1.PodTemplateSpec{ObjectMeta: *meta, Spec: *spec}
+		case hasTemplate:
+			t, _ := nestedMap(obj, tmplPath...)
+			tmpl = decodeAs(t, podTemplateType, rootPath(strings.Join(tmplPath, ".")), &p.problems).Interface().(*corev1.PodTemplateSpec)
 		}
 	}
 	var typeErrors []fieldProblem
@@ -93,15 +102,8 @@ func prepare(d *Document, reg *kindRegistry) prepared {
 		return p
 	}
 	p.readable = true
-	if hasTemplate {
-		w, err := expandWorkload(d, p.ref, tmplPath)
-		if err != nil {
-			// Validation accepted the template; decoding still failed.
-			p.readable = false
-			p.problems = append(p.problems, fieldProblem{path: strings.Join(tmplPath, "."), msg: err.Error()})
-			return p
-		}
-		p.workload = w
+	if tmpl != nil {
+		p.workload = newWorkload(d, p.ref, tmplPath, tmpl)
 		return p
 	}
 	if !known {
@@ -193,22 +195,17 @@ func (s *objectSet) buildIndex() {
 		pdbs:    map[string]*selectorIndex[*pdb]{},
 		hpaMin:  map[ObjectRef]int64{},
 	}
-	for _, d := range s.docs {
-		gvk := d.Object.GroupVersionKind()
+	for i, d := range s.docs {
 		ns := s.nsOf(d)
-		switch {
-		case gvk.Group == "networking.k8s.io" && gvk.Version == "v1" && gvk.Kind == "NetworkPolicy":
-			var np networkingv1.NetworkPolicy
-			if runtime.DefaultUnstructuredConverter.FromUnstructured(d.Object.Object, &np) != nil {
-				continue
-			}
-			n := &netpol{doc: d, name: np.Name}
-			types := np.Spec.PolicyTypes
+		switch o := s.typed[i].(type) {
+		case *networkingv1.NetworkPolicy:
+			n := &netpol{doc: d, name: o.Name}
+			types := o.Spec.PolicyTypes
 			if len(types) == 0 {
 				// The API server's default: Ingress always, Egress when
 				// egress rules are given.
 				types = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
-				if len(np.Spec.Egress) > 0 {
+				if len(o.Spec.Egress) > 0 {
 					types = append(types, networkingv1.PolicyTypeEgress)
 				}
 			}
@@ -219,10 +216,9 @@ func (s *objectSet) buildIndex() {
 				idx = &selectorIndex[*netpol]{}
 				x.netpols[ns] = idx
 			}
-			idx.add(&np.Spec.PodSelector, n)
-		case gvk.Group == "policy" && gvk.Version == "v1" && gvk.Kind == "PodDisruptionBudget":
-			var b policyv1.PodDisruptionBudget
-			if runtime.DefaultUnstructuredConverter.FromUnstructured(d.Object.Object, &b) != nil || b.Spec.Selector == nil {
+			idx.add(&o.Spec.PodSelector, n)
+		case *policyv1.PodDisruptionBudget:
+			if o.Spec.Selector == nil {
 				continue // a null selector selects no pods
 			}
 			idx := x.pdbs[ns]
@@ -230,22 +226,59 @@ func (s *objectSet) buildIndex() {
 				idx = &selectorIndex[*pdb]{}
 				x.pdbs[ns] = idx
 			}
-			idx.add(b.Spec.Selector, &pdb{doc: d, ref: d.Ref(), obj: &b})
-		case gvk.Group == "autoscaling" && gvk.Kind == "HorizontalPodAutoscaler":
-			// v1 and v2 share scaleTargetRef and minReplicas.
-			var h autoscalingv2.HorizontalPodAutoscaler
-			if runtime.DefaultUnstructuredConverter.FromUnstructured(d.Object.Object, &h) != nil {
-				continue
-			}
-			min := int64(1)
-			if h.Spec.MinReplicas != nil {
-				min = int64(*h.Spec.MinReplicas)
-			}
-			target := ObjectRef{Kind: h.Spec.ScaleTargetRef.Kind, Namespace: ns, Name: h.Spec.ScaleTargetRef.Name}
-			x.hpaMin[target] = max(x.hpaMin[target], min)
+			idx.add(o.Spec.Selector, &pdb{doc: d, ref: d.Ref(), obj: o})
+		case *autoscalingv2.HorizontalPodAutoscaler:
+			x.addHPA(ns, o.Spec.ScaleTargetRef.Kind, o.Spec.ScaleTargetRef.Name, o.Spec.MinReplicas)
+		case *autoscalingv1.HorizontalPodAutoscaler:
+			x.addHPA(ns, o.Spec.ScaleTargetRef.Kind, o.Spec.ScaleTargetRef.Name, o.Spec.MinReplicas)
 		}
 	}
 	s.index = x
+}
+
+func (x *podSelectors) addHPA(ns, kind, name string, minReplicas *int32) {
+	m := int64(1)
+	if minReplicas != nil {
+		m = int64(*minReplicas)
+	}
+	target := ObjectRef{Kind: kind, Namespace: ns, Name: name}
+	x.hpaMin[target] = max(x.hpaMin[target], m)
+}
+
+// templateOf returns the pod template at path in a decoded object (a
+// pointer to a k8s.io/api struct); for a Pod (path nil), the pod itself.
+func templateOf(typed reflect.Value, path []string) *corev1.PodTemplateSpec {
+	if pod, ok := typed.Interface().(*corev1.Pod); ok {
+		return &corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec}
+	}
+	v := typed
+	for _, key := range path {
+		for v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				return nil
+			}
+			v = v.Elem()
+		}
+		if v.Kind() != reflect.Struct {
+			return nil
+		}
+		f, ok := structInfoFor(v.Type()).fields[key]
+		if !ok {
+			return nil
+		}
+		v = v.FieldByIndex(f.index)
+	}
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil
+		}
+		v = v.Elem()
+	}
+	t, ok := v.Addr().Interface().(*corev1.PodTemplateSpec)
+	if !ok {
+		return nil
+	}
+	return t
 }
 
 // hpaMinReplicas returns the minReplicas of a HorizontalPodAutoscaler

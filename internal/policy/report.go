@@ -187,19 +187,27 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Empty() {
 		b.WriteString("\nno Kubernetes objects in the input: nothing was checked\n")
 	} else {
-		fmt.Fprintf(&b, "\n%d objects checked", r.Objects)
+		fmt.Fprintf(&b, "\n%s checked", plural(r.Objects, "object"))
 		if len(r.NotChecked) > 0 {
 			fmt.Fprintf(&b, ", %d not checked", len(r.NotChecked))
 		}
 		if len(r.Errors) > 0 {
 			fmt.Fprintf(&b, ", %d unreadable", len(r.Errors))
 		}
-		fmt.Fprintf(&b, ": %d findings (critical %d, high %d, medium %d, low %d, info %d), %d waived\n",
-			len(r.Findings), s["critical"], s["high"], s["medium"], s["low"], s["info"], len(r.Waived))
+		fmt.Fprintf(&b, ": %s (critical %d, high %d, medium %d, low %d, info %d), %d waived\n",
+			plural(len(r.Findings), "finding"), s["critical"], s["high"], s["medium"], s["low"], s["info"], len(r.Waived))
 	}
 	_, err := io.WriteString(w, strings.TrimPrefix(b.String(), "\n"))
 	if err != nil {
 		return fmt.Errorf("write text report: %w", err)
 	}
 	return nil
+}
+
+// plural returns "1 object", "2 objects".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

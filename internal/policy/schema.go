@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -87,154 +88,253 @@ func rootPath(dotted string) *fieldPath {
 	return p
 }
 
-// validateValue walks v against Go type t and appends what does not fit.
-func validateValue(v any, t reflect.Type, p *fieldPath, out *[]fieldProblem) {
+// decodeValue decodes v (a JSON-like value) into rv, as the API server's
+// strict JSON decoding would, and appends what does not fit: a field of
+// the wrong type (the object cannot be read) or an unknown field. rv must
+// be settable; what does not fit is left zero.
+func decodeValue(v any, rv reflect.Value, p *fieldPath, out *[]fieldProblem) {
 	if v == nil {
 		return // null: the field is unset
 	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	bad := func(want string) {
-		msg := fmt.Sprintf("expected %s, got %s", want, describe(v))
-		if want == "string" {
-			switch v.(type) {
-			case int64, float64, bool:
-				msg += fmt.Sprintf(" (quote the value: \"%v\")", v)
-			}
-		}
-		*out = append(*out, fieldProblem{path: p.String(), msg: msg})
-	}
-	switch t {
-	case quantityType:
-		switch q := v.(type) {
-		case int64, float64:
-		case string:
-			if _, err := resource.ParseQuantity(q); err != nil {
-				*out = append(*out, fieldProblem{path: p.String(), msg: fmt.Sprintf("%q is not a quantity (for example 500m, 128Mi or 2)", q)})
-			}
-		default:
-			bad("quantity (a string such as \"500m\" or \"128Mi\", or a number)")
-		}
+	t := rv.Type()
+	if t.Kind() == reflect.Pointer {
+		ptr := reflect.New(t.Elem())
+		decodeValue(v, ptr.Elem(), p, out)
+		rv.Set(ptr)
 		return
-	case intOrStringType:
-		switch x := v.(type) {
-		case string:
-		case int64:
-		case float64:
-			if x != math.Trunc(x) {
-				bad("integer or string")
-			}
-		default:
-			bad("integer or string")
-		}
-		return
-	case timeType, microTimeType, durationType:
-		if _, ok := v.(string); !ok {
-			bad("string")
-		}
+	}
+	if decodeSpecial(v, rv, p, out) {
 		return
 	}
 	switch t.Kind() {
 	case reflect.Interface:
-		return
+		if t.NumMethod() == 0 {
+			rv.Set(reflect.ValueOf(v))
+		}
 	case reflect.String:
-		if _, ok := v.(string); !ok {
-			bad("string")
+		s, ok := v.(string)
+		if !ok {
+			bad(out, v, p, "string")
+			return
 		}
+		rv.SetString(s)
 	case reflect.Bool:
-		if _, ok := v.(bool); !ok {
-			bad("boolean")
+		b, ok := v.(bool)
+		if !ok {
+			bad(out, v, p, "boolean")
+			return
 		}
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		validateInt(v, t, p, out, bad)
+		rv.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, ok := integer(v)
+		if !ok {
+			bad(out, v, p, "integer")
+			return
+		}
+		if rv.OverflowInt(n) {
+			invalid(out, p, "%v is out of range for %s", v, t.Kind())
+			return
+		}
+		rv.SetInt(n)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, ok := integer(v)
+		if !ok {
+			bad(out, v, p, "integer")
+			return
+		}
+		if n < 0 || rv.OverflowUint(uint64(n)) {
+			invalid(out, p, "%v is out of range for %s", v, t.Kind())
+			return
+		}
+		rv.SetUint(uint64(n))
 	case reflect.Float32, reflect.Float64:
-		switch v.(type) {
-		case int64, float64:
+		switch x := v.(type) {
+		case int64:
+			rv.SetFloat(float64(x))
+		case float64:
+			rv.SetFloat(x)
 		default:
-			bad("number")
+			bad(out, v, p, "number")
 		}
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 {
 			s, ok := v.(string)
 			if !ok {
-				bad("string (base64-encoded)")
-			} else if _, err := base64.StdEncoding.DecodeString(s); err != nil {
-				*out = append(*out, fieldProblem{path: p.String(), msg: "not valid base64 (use stringData for plain text)"})
+				bad(out, v, p, "string (base64-encoded)")
+				return
 			}
+			b, err := base64.StdEncoding.DecodeString(s)
+			if err != nil {
+				invalid(out, p, "not valid base64 (put plain text in stringData instead)")
+				return
+			}
+			rv.SetBytes(b)
 			return
 		}
 		items, ok := v.([]any)
 		if !ok {
-			bad("array")
+			bad(out, v, p, "array")
 			return
 		}
+		sl := reflect.MakeSlice(t, len(items), len(items))
 		for i, it := range items {
-			validateValue(it, t.Elem(), p.item(i), out)
+			decodeValue(it, sl.Index(i), p.item(i), out)
 		}
+		rv.Set(sl)
 	case reflect.Map:
 		m, ok := v.(map[string]any)
 		if !ok {
-			bad("object")
+			bad(out, v, p, "object")
 			return
 		}
+		mv := reflect.MakeMapWithSize(t, len(m))
+		kt, et := t.Key(), t.Elem()
 		for k, e := range m {
-			validateValue(e, t.Elem(), p.child(k), out)
+			ev := reflect.New(et).Elem()
+			decodeValue(e, ev, p.child(k), out)
+			mv.SetMapIndex(reflect.ValueOf(k).Convert(kt), ev)
 		}
+		rv.Set(mv)
 	case reflect.Struct:
 		info := structInfoFor(t)
 		if info.opaque {
+			// It decodes itself (RawExtension, FieldsV1, apiextensions JSON).
+			b, err := json.Marshal(v)
+			if err == nil {
+				err = rv.Addr().Interface().(json.Unmarshaler).UnmarshalJSON(b)
+			}
+			if err != nil {
+				invalid(out, p, "%v", err)
+			}
 			return
 		}
 		m, ok := v.(map[string]any)
 		if !ok {
-			bad("object")
+			bad(out, v, p, "object")
 			return
 		}
 		for k, e := range m {
-			ft, ok := info.fields[k]
+			f, ok := info.fields[k]
 			if !ok {
 				*out = append(*out, fieldProblem{path: p.child(k).String(), msg: unknownFieldMessage(k, info.names), unknown: true})
 				continue
 			}
-			validateValue(e, ft, p.child(k), out)
+			decodeValue(e, rv.FieldByIndex(f.index), p.child(k), out)
 		}
 	default:
 		// Channels, funcs: not in API types.
 	}
 }
 
-func validateInt(v any, t reflect.Type, p *fieldPath, out *[]fieldProblem, bad func(string)) {
-	var n float64
-	switch x := v.(type) {
-	case int64:
-		n = float64(x)
-	case float64:
-		// YAML 8080.0 reaches the API server as JSON 8080.
-		if x != math.Trunc(x) {
-			bad("integer")
-			return
+// decodeSpecial decodes the API types with their own JSON form, and
+// reports whether rv was one of them.
+func decodeSpecial(v any, rv reflect.Value, p *fieldPath, out *[]fieldProblem) bool {
+	switch rv.Type() {
+	case quantityType:
+		var s string
+		switch x := v.(type) {
+		case string:
+			s = x
+		case int64:
+			s = strconv.FormatInt(x, 10)
+		case float64:
+			s = strconv.FormatFloat(x, 'f', -1, 64)
+		default:
+			bad(out, v, p, "quantity (a string such as \"500m\" or \"128Mi\", or a number)")
+			return true
 		}
-		n = x
+		q, err := resource.ParseQuantity(s)
+		if err != nil {
+			invalid(out, p, "%q is not a quantity (for example 500m, 128Mi or 2)", s)
+			return true
+		}
+		rv.Set(reflect.ValueOf(q))
+	case intOrStringType:
+		switch x := v.(type) {
+		case string:
+			rv.Set(reflect.ValueOf(intstr.FromString(x)))
+		case int64, float64:
+			n, ok := integer(x)
+			if !ok || n < math.MinInt32 || n > math.MaxInt32 {
+				bad(out, v, p, "integer or string")
+				return true
+			}
+			rv.Set(reflect.ValueOf(intstr.FromInt32(int32(n))))
+		default:
+			bad(out, v, p, "integer or string")
+		}
+	case timeType, microTimeType:
+		s, ok := v.(string)
+		if !ok {
+			bad(out, v, p, "string (an RFC 3339 time)")
+			return true
+		}
+		tm, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			invalid(out, p, "%q is not an RFC 3339 time (2006-01-02T15:04:05Z)", s)
+			return true
+		}
+		if rv.Type() == timeType {
+			rv.Set(reflect.ValueOf(metav1.NewTime(tm.Local())))
+		} else {
+			rv.Set(reflect.ValueOf(metav1.NewMicroTime(tm.Local())))
+		}
+	case durationType:
+		s, ok := v.(string)
+		if !ok {
+			bad(out, v, p, "string (a duration such as 30s)")
+			return true
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			invalid(out, p, "%q is not a duration (for example 30s or 5m)", s)
+			return true
+		}
+		rv.Set(reflect.ValueOf(metav1.Duration{Duration: d}))
 	default:
-		bad("integer")
-		return
+		return false
 	}
-	lo, hi := intRange(t)
-	if n < lo || n > hi {
-		*out = append(*out, fieldProblem{path: p.String(), msg: fmt.Sprintf("%v is out of range for %s", v, t.Kind())})
-	}
+	return true
 }
 
-func intRange(t reflect.Type) (float64, float64) {
-	bits := t.Bits()
-	switch t.Kind() {
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return 0, math.Ldexp(1, bits) - 1
-	default:
-		return -math.Ldexp(1, bits-1), math.Ldexp(1, bits-1) - 1
+// bad reports a value of the wrong JSON type.
+func bad(out *[]fieldProblem, v any, p *fieldPath, want string) {
+	msg := fmt.Sprintf("expected %s, got %s", want, describe(v))
+	if want == "string" {
+		switch v.(type) {
+		case int64, float64, bool:
+			msg += fmt.Sprintf(" (quote the value: \"%v\")", v)
+		}
 	}
+	*out = append(*out, fieldProblem{path: p.String(), msg: msg})
+}
+
+// invalid reports a value of the right type that the API rejects.
+func invalid(out *[]fieldProblem, p *fieldPath, format string, args ...any) {
+	*out = append(*out, fieldProblem{path: p.String(), msg: fmt.Sprintf(format, args...)})
+}
+
+// integer returns an integral JSON number (YAML 8080.0 reaches the API
+// server as JSON 8080).
+func integer(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	case float64:
+		if x != math.Trunc(x) || x < math.MinInt64 || x > math.MaxInt64 {
+			return 0, false
+		}
+		return int64(x), true
+	}
+	return 0, false
+}
+
+// decodeAs decodes v as a t, appending what does not fit, and returns a
+// pointer to the result.
+func decodeAs(v any, t reflect.Type, p *fieldPath, out *[]fieldProblem) reflect.Value {
+	ptr := reflect.New(t)
+	decodeValue(v, ptr.Elem(), p, out)
+	return ptr
 }
 
 var (
@@ -247,11 +347,15 @@ var (
 )
 
 type structInfo struct {
-	fields map[string]reflect.Type
+	fields map[string]structField
 	names  []string
 	// opaque structs decode themselves from any JSON (RawExtension,
 	// FieldsV1, apiextensions JSON): their fields do not describe it.
 	opaque bool
+}
+
+type structField struct {
+	index []int // for reflect.Value.FieldByIndex
 }
 
 var structInfos sync.Map // reflect.Type → *structInfo
@@ -262,8 +366,8 @@ func structInfoFor(t reflect.Type) *structInfo {
 	if v, ok := structInfos.Load(t); ok {
 		return v.(*structInfo)
 	}
-	info := &structInfo{fields: map[string]reflect.Type{}, opaque: reflect.PointerTo(t).Implements(unmarshalerType)}
-	addStructFields(t, info)
+	info := &structInfo{fields: map[string]structField{}, opaque: reflect.PointerTo(t).Implements(unmarshalerType)}
+	addStructFields(t, nil, info)
 	for name := range info.fields {
 		info.names = append(info.names, name)
 	}
@@ -272,23 +376,18 @@ func structInfoFor(t reflect.Type) *structInfo {
 	return v.(*structInfo)
 }
 
-func addStructFields(t reflect.Type, info *structInfo) {
+func addStructFields(t reflect.Type, base []int, info *structInfo) {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		name, opts, _ := strings.Cut(tag, ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "-" && opts == "" {
 			continue
 		}
-		if f.Anonymous && name == "" {
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				addStructFields(ft, info)
-				continue
-			}
+		index := append(slices.Clone(base), i)
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			// Inline (TypeMeta); API types embed no pointers.
+			addStructFields(f.Type, index, info)
+			continue
 		}
 		if !f.IsExported() {
 			continue
@@ -296,7 +395,7 @@ func addStructFields(t reflect.Type, info *structInfo) {
 		if name == "" {
 			name = f.Name
 		}
-		info.fields[name] = f.Type
+		info.fields[name] = structField{index: index}
 	}
 }
 

@@ -32,12 +32,13 @@ func newSourceCache() *sourceCache { return &sourceCache{files: map[string][]str
 func (sc *sourceCache) lines(c *ChartSource, rel string) []string {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	lines, found := sc.files[rel]
+	key := c.Dir + "\x00" + rel
+	lines, found := sc.files[key]
 	if !found {
 		if b, err := fs.ReadFile(c.FS, rel); err == nil {
 			lines = strings.Split(string(b), "\n")
 		}
-		sc.files[rel] = lines
+		sc.files[key] = lines
 	}
 	return lines
 }
@@ -45,6 +46,9 @@ func (sc *sourceCache) lines(c *ChartSource, rel string) []string {
 // locate returns where a field of a document is set: the chart template
 // line (c may be nil), or the manifest file line.
 func (sc *sourceCache) locate(c *ChartSource, d *Document, fieldPath string) Source {
+	if d.Chart != nil {
+		c = d.Chart
+	}
 	if d.Template != "" && c != nil && c.FS != nil {
 		// "# Source: <chart>/templates/x.yaml"; subcharts are
 		// "<chart>/charts/<sub>/templates/x.yaml".

@@ -7,7 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -110,40 +109,23 @@ func runsToCompletion(kind string, templatePath []string) bool {
 
 var podTemplateType = reflect.TypeFor[corev1.PodTemplateSpec]()
 
-// expandWorkload decodes the pod template at path (nil: the object is a
-// Pod). The template's fields have been validated, so decoding succeeds.
-func expandWorkload(d *Document, ref ObjectRef, path []string) (*workload, error) {
-	w := &workload{doc: d, ref: ref, longRunning: !runsToCompletion(ref.Kind, path)}
-	var tmpl map[string]any
-	if path == nil {
-		tmpl = map[string]any{}
-		if m, ok := d.Object.Object["metadata"].(map[string]any); ok {
-			tmpl["metadata"] = m
-		}
-		if s, ok := d.Object.Object["spec"].(map[string]any); ok {
-			tmpl["spec"] = s
-		}
-	} else {
-		t, ok := nestedMap(d.Object.Object, path...)
-		if !ok {
-			return nil, fmt.Errorf("read pod template of %s: %w: %s is not an object", ref, ErrInvalidManifest, strings.Join(path, "."))
-		}
-		tmpl = t
-		w.templatePath = strings.Join(path, ".")
-	}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(tmpl, &w.template); err != nil {
-		return nil, fmt.Errorf("read pod template of %s: %w: %w", ref, ErrInvalidManifest, err)
-	}
+// newWorkload makes the workload of a document whose pod template (at
+// path; nil for a Pod) was decoded as tmpl.
+func newWorkload(d *Document, ref ObjectRef, path []string, tmpl *corev1.PodTemplateSpec) *workload {
+	w := &workload{doc: d, ref: ref, longRunning: !runsToCompletion(ref.Kind, path), template: *tmpl}
 	applyPodDefaults(&w.template.Spec)
 	if path != nil {
-		if r, found, err := unstructured.NestedInt64(d.Object.Object, "spec", "replicas"); found && err == nil {
-			w.replicas = &r
-		} else if f, found, err := unstructured.NestedFloat64(d.Object.Object, "spec", "replicas"); found && err == nil {
-			r := int64(f)
+		w.templatePath = strings.Join(path, ".")
+		if r, ok := integer(nestedValue(d.Object.Object, "spec", "replicas")); ok {
 			w.replicas = &r
 		}
 	}
-	return w, nil
+	return w
+}
+
+func nestedValue(obj map[string]any, path ...string) any {
+	v, _, _ := unstructured.NestedFieldNoCopy(obj, path...)
+	return v
 }
 
 // applyPodDefaults applies the API server's defaults the rules depend on:

@@ -3,11 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,6 +17,7 @@ import (
 
 type checkOptions struct {
 	project projectOptions
+	input   checkInputOptions
 	format  string
 	failOn  string
 	timing  bool
@@ -34,13 +31,26 @@ func newCheckCommand(_ *globalOptions, s Streams) *cobra.Command {
 		Long: `Render the golden-path chart with each service's values (plus the manifests devctl.yaml
 lists) and check the result against the built-in golden-path rules, the organisation's
 rules (policy.rules in devctl.yaml: ValidatingAdmissionPolicy YAML and Rego) and the
-waivers file. With PATHs, check those manifest files or folders instead (multi-document
-YAML). Exits 1 when a finding at or above --fail-on remains.
+waivers file.
 
-Formats: text (default), json, sarif (SARIF 2.1.0, for code scanning), junit.`,
-		RunE: func(cmd *cobra.Command, args []string) error { return runCheck(cmd.Context(), s, o, args) },
+With PATHs, check those instead: manifest files (multi-document YAML, JSON, Lists),
+folders (every .yaml, .yml and .json file below them), Helm chart folders (rendered
+with their values) and "-" for standard input. The devctl.yaml found upward from the
+working directory (or given with -f) still sets the registries, rules, waivers and
+failOn.
+
+Exit status: 0 pass; 1 a finding at or above --fail-on remains; 2 the input could not
+be read completely (a syntax or type error, an unrendered template; the other files
+are still checked), or --fail-on-empty and no object, or the check could not run.
+
+Formats: text (default), json, sarif (SARIF 2.1.0, for code scanning), junit; unreadable
+input is reported in every format.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return checkExit(s, o, runCheck(cmd.Context(), s, o, args))
+		},
 	}
 	o.project.addFlags(cmd.Flags(), true)
+	o.input.addFlags(cmd.Flags())
 	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text, json, sarif or junit")
 	cmd.Flags().StringVar(&o.failOn, "fail-on", "", "lowest severity that fails: info, low, medium, high, critical (default: devctl.yaml policy.failOn, else high)")
 	cmd.Flags().BoolVar(&o.timing, "timing", false, "print how long rendering and checking took to stderr")
@@ -49,32 +59,27 @@ Formats: text (default), json, sarif (SARIF 2.1.0, for code scanning), junit.`,
 
 func runCheck(ctx context.Context, s Streams, o *checkOptions, paths []string) error {
 	start := time.Now()
-	switch o.format {
-	case "text", "json", "sarif", "junit":
-	default:
-		return fmt.Errorf("unknown format %q: use text, json, sarif or junit", o.format)
-	}
-	var (
-		proj  *daemon.Project
-		docs  []policy.Document
-		chart *policy.ChartSource
-	)
-	r, err := o.project.resolveEnv(ctx, len(paths) == 0, false)
-	if err != nil && len(paths) == 0 {
+	if err := validFormat(o.format); err != nil {
 		return err
 	}
-	if r != nil && r.Config != nil {
-		proj = daemon.ProjectFromConfig(r.Config, r.Notes)
-	}
+	var (
+		proj     *daemon.Project
+		docs     []policy.Document
+		chart    *policy.ChartSource
+		readErrs error // input that could not be read: reported, and exit 2
+	)
 	if len(paths) > 0 {
-		for _, p := range paths {
-			d, err := readManifestPaths(p)
-			if err != nil {
-				return err
-			}
-			docs = append(docs, d...)
+		in, err := readCheckInput(ctx, s, o, paths)
+		if err != nil {
+			return err
 		}
+		proj, docs, readErrs = in.project, in.docs, in.errs
 	} else {
+		r, err := o.project.resolveEnv(ctx, true, false)
+		if err != nil {
+			return err
+		}
+		proj = daemon.ProjectFromConfig(r.Config, r.Notes)
 		ch, err := charts.GoldenPath()
 		if err != nil {
 			return err
@@ -95,12 +100,14 @@ func runCheck(ctx context.Context, s Streams, o *checkOptions, paths []string) e
 			}
 			docs = append(docs, d...)
 		}
+		var errs policy.ManifestErrors
 		for _, p := range r.Config.Manifests {
-			d, err := readManifestPaths(filepath.Join(r.Config.Dir, p))
-			if err != nil {
-				return err
-			}
+			d, err := readManifests(ctx, s.In, filepath.Join(r.Config.Dir, p), proj.Name)
 			docs = append(docs, d...)
+			errs = append(errs, policy.AsManifestErrors(err)...)
+		}
+		if len(errs) > 0 {
+			readErrs = errs
 		}
 		chart = daemon.GoldenPathSource()
 	}
@@ -129,70 +136,12 @@ func runCheck(ctx context.Context, s Streams, o *checkOptions, paths []string) e
 	if err != nil {
 		return err
 	}
-	switch o.format {
-	case "json":
-		err = rep.WriteJSON(s.Out)
-	case "sarif":
-		err = rep.WriteSARIF(s.Out)
-	case "junit":
-		err = rep.WriteJUnit(s.Out)
-	default:
-		err = rep.WriteText(s.Out)
-	}
-	if err != nil {
+	rep.AddErrors(readErrs)
+	if err := writeReport(s.Out, o.format, rep); err != nil {
 		return err
 	}
 	if o.timing {
 		fmt.Fprintf(s.ErrOut, "check: %d objects, render %.1fms, total %.1fms\n", rep.Objects, float64(rendered.Microseconds())/1000, float64(time.Since(start).Microseconds())/1000)
 	}
-	if rep.Failed(threshold) {
-		if o.format == "text" {
-			fmt.Fprintf(s.ErrOut, "\npolicy check failed: findings at or above %s (fix them, or add a waiver; see docs/policy.md)\n", threshold)
-		}
-		return exitError{code: 1}
-	}
-	return nil
-}
-
-// readManifestPaths reads a manifest file, or every .yaml/.yml/.json file
-// under a folder, in a stable order.
-func readManifestPaths(p string) ([]policy.Document, error) {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return nil, fmt.Errorf("read manifests: %w", err)
-	}
-	var files []string
-	if fi.IsDir() {
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			switch strings.ToLower(filepath.Ext(path)) {
-			case ".yaml", ".yml", ".json":
-				if !d.IsDir() {
-					files = append(files, path)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		sort.Strings(files)
-	} else {
-		files = []string{p}
-	}
-	var out []policy.Document
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		d, err := policy.ParseManifests(f, b)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d...)
-	}
-	return out, nil
+	return checkVerdict(s, o, rep, threshold)
 }
