@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -312,6 +313,8 @@ type selectorIndex[T any] struct {
 	entries []selectorEntry[T]
 	byLabel map[string][]int
 	scan    []int // selectors without matchLabels: tried for every pod
+	// tries counts selector evaluations (it shows the index at work).
+	tries atomic.Int64
 }
 
 type selectorEntry[T any] struct {
@@ -350,6 +353,7 @@ func (x *selectorIndex[T]) matching(podLabels map[string]string) []T {
 	}
 	var hits []int
 	set := labels.Set(podLabels)
+	tries := len(x.scan)
 	for _, i := range x.scan {
 		if x.entries[i].sel.Matches(set) {
 			hits = append(hits, i)
@@ -357,11 +361,13 @@ func (x *selectorIndex[T]) matching(podLabels map[string]string) []T {
 	}
 	for k, v := range podLabels {
 		for _, i := range x.byLabel[k+"="+v] {
+			tries++
 			if x.entries[i].sel.Matches(set) {
 				hits = append(hits, i)
 			}
 		}
 	}
+	x.tries.Add(int64(tries))
 	slices.Sort(hits)
 	out := make([]T, len(hits))
 	for j, i := range hits {

@@ -249,28 +249,30 @@ func normalizeImage(image string) string {
 	return name
 }
 
-// normalizeRegistry normalises an allowed-registries entry like an image:
-// "docker.io/nginx" allows docker.io/library/nginx; a registry host or a
-// path prefix ("ghcr.io/acme") is kept as given.
-func normalizeRegistry(prefix string) string {
-	prefix = strings.TrimSuffix(prefix, "/")
-	host, rest, found := strings.Cut(prefix, "/")
-	if found && (host == "docker.io" || host == "index.docker.io" || host == "registry-1.docker.io") {
-		if !strings.Contains(rest, "/") {
-			rest = "library/" + rest
+// registryPrefixes returns the normalised prefixes an allowed-registries
+// entry stands for. Docker Hub hosts are all docker.io; an entry with one
+// path element on Docker Hub ("docker.io/nginx") is both that account and
+// the official image of that name (docker.io/library/nginx).
+func registryPrefixes(entry string) []string {
+	entry = strings.TrimSuffix(entry, "/")
+	host, rest, found := strings.Cut(entry, "/")
+	switch host {
+	case "docker.io", "index.docker.io", "registry-1.docker.io":
+		if !found {
+			return []string{"docker.io"}
 		}
-		return "docker.io/" + rest
+		if !strings.Contains(rest, "/") && rest != "library" {
+			return []string{"docker.io/" + rest, "docker.io/library/" + rest}
+		}
+		return []string{"docker.io/" + rest}
 	}
-	if host == "index.docker.io" || host == "registry-1.docker.io" {
-		return "docker.io"
-	}
-	return prefix
+	return []string{entry}
 }
 
 func allowedRegistries(allowed []string) checker {
-	prefixes := make([]string, len(allowed))
-	for i, a := range allowed {
-		prefixes[i] = normalizeRegistry(a)
+	var prefixes []string
+	for _, a := range allowed {
+		prefixes = append(prefixes, registryPrefixes(a)...)
 	}
 	return containerRule(RuleAllowedRegistries, true, nil, func(c *corev1.Container) (string, string, bool) {
 		img := normalizeImage(c.Image)
@@ -280,8 +282,8 @@ func allowedRegistries(allowed []string) checker {
 			}
 		}
 		msg := fmt.Sprintf("container %q image %q is not from an allowed registry (%s)", c.Name, c.Image, strings.Join(allowed, ", "))
-		if img != c.Image && !strings.HasPrefix(c.Image, img) {
-			msg += fmt.Sprintf("; it resolves to %s", img)
+		if !strings.HasPrefix(c.Image, img) {
+			msg += "; it resolves to " + img
 		}
 		return "image", msg, true
 	})
