@@ -176,7 +176,7 @@ spec: {anything: goes}
 		"metadata.label": `unknown field "label" (did you mean "labels"?) at line 3`,
 		"spec.template.spec.containers[0].imagePullPolcy": `unknown field "imagePullPolcy" (did you mean "imagePullPolicy"?) at line 12`,
 		"spec.template.spec.containers[0].Ports":          `unknown field "Ports" (did you mean "ports"?) at line 13`,
-		"metadata.lables": `unknown field "lables" (did you mean "labels"?) at line 17`,
+		"metadata.lables":                                 `unknown field "lables" (did you mean "labels"?) at line 17`,
 	}
 	for path, msg := range want {
 		if got[path] != msg {
