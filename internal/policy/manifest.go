@@ -445,25 +445,38 @@ func toDocuments(name, source string, line int, v any, src *lineRef) chunkResult
 		res.errs = append(res.errs, &ManifestError{File: name, Line: line, Path: path, Message: fmt.Sprintf(format, args...)})
 		return res
 	}
-	// sub locates an element of v in the source.
-	sub := func(path string) (*lineRef, int) {
+	// items returns the lines of the elements of the sequence at path
+	// ("" for v itself), one per element (nil where unknown).
+	items := func(path string, n int) []*lineRef {
+		out := make([]*lineRef, n)
 		if src == nil {
-			return nil, line
+			return out
 		}
 		r := *src
 		for _, seg := range splitPath(path) {
 			var ok bool
 			if r, ok = r.child(seg); !ok {
-				return nil, line
+				return out
 			}
 		}
-		return &r, r.line()
+		for i, c := range r.children() {
+			if i < n {
+				out[i] = &c
+			}
+		}
+		return out
 	}
-	if items, ok := v.([]any); ok {
+	lineOr := func(r *lineRef) int {
+		if r == nil {
+			return line
+		}
+		return r.line()
+	}
+	if list, ok := v.([]any); ok {
 		// A JSON array of objects, as some tools print them.
-		for i, it := range items {
-			s, l := sub(fmt.Sprintf("[%d]", i))
-			r := toDocuments(name, source, l, it, s)
+		refs := items("", len(list))
+		for i, it := range list {
+			r := toDocuments(name, source, lineOr(refs[i]), it, refs[i])
 			res.docs = append(res.docs, r.docs...)
 			res.errs = append(res.errs, r.errs...)
 		}
@@ -486,18 +499,18 @@ func toDocuments(name, source string, line int, v any, src *lineRef) chunkResult
 		}
 	}
 	kind := m["kind"].(string)
-	if items, found := m["items"]; kind == "List" || (found && strings.HasSuffix(kind, "List")) {
-		list, ok := items.([]any)
-		if !ok && items != nil {
-			return fail(d.lineOf("items"), "items", "expected array, got %s", describe(items))
+	if raw, found := m["items"]; kind == "List" || (found && strings.HasSuffix(kind, "List")) {
+		list, ok := raw.([]any)
+		if !ok && raw != nil {
+			return fail(d.lineOf("items"), "items", "expected array, got %s", describe(raw))
 		}
 		itemKind := strings.TrimSuffix(kind, "List")
+		refs := items("items", len(list))
 		for i, it := range list {
-			path := fmt.Sprintf("items[%d]", i)
-			s, il := sub(path)
+			il := lineOr(refs[i])
 			im, ok := it.(map[string]any)
 			if !ok {
-				res.errs = append(res.errs, &ManifestError{File: name, Line: il, Path: path, Message: "expected object, got " + describe(it)})
+				res.errs = append(res.errs, &ManifestError{File: name, Line: il, Path: fmt.Sprintf("items[%d]", i), Message: "expected object, got " + describe(it)})
 				continue
 			}
 			// Typed lists (DeploymentList) may leave out their items' kind.
@@ -507,7 +520,7 @@ func toDocuments(name, source string, line int, v any, src *lineRef) chunkResult
 			if im["apiVersion"] == nil && itemKind != "" {
 				im["apiVersion"] = m["apiVersion"]
 			}
-			r := toDocuments(name, source, il, im, s)
+			r := toDocuments(name, source, il, im, refs[i])
 			res.docs = append(res.docs, r.docs...)
 			res.errs = append(res.errs, r.errs...)
 		}

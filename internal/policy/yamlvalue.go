@@ -25,6 +25,7 @@ type lineTable struct {
 
 type lineEntry struct {
 	parent int32  // index of the enclosing value; -1 for the root
+	end    int32  // index after the last entry of this value's subtree
 	index  int32  // position in a sequence; -1 for a mapping value
 	line   int32  // of the key for a mapping value, of the value otherwise
 	key    string // for a mapping value
@@ -39,19 +40,27 @@ type lineRef struct {
 // line returns the file line of the entry.
 func (r lineRef) line() int { return int(r.table.entries[r.at].line) + r.table.shift }
 
-// child returns the entry a path segment leads to, if any.
+// child returns the entry a path segment leads to, if any. It visits the
+// direct children only (each subtree is skipped whole).
 func (r lineRef) child(seg pathSeg) (lineRef, bool) {
 	es := r.table.entries
-	for i := r.at + 1; int(i) < len(es); i++ {
+	for i := r.at + 1; i < es[r.at].end; i = es[i].end {
 		e := &es[i]
-		if e.parent != r.at {
-			continue
-		}
 		if (seg.index >= 0 && int(e.index) == seg.index) || (seg.index < 0 && e.index < 0 && e.key == seg.key) {
 			return lineRef{r.table, i}, true
 		}
 	}
 	return lineRef{}, false
+}
+
+// children returns the direct children in order (the items of a sequence).
+func (r lineRef) children() []lineRef {
+	es := r.table.entries
+	var out []lineRef
+	for i := r.at + 1; i < es[r.at].end; i = es[i].end {
+		out = append(out, lineRef{r.table, i})
+	}
+	return out
 }
 
 // errAliasBudget stops documents whose aliases expand without bound.
@@ -82,6 +91,9 @@ func (c *yamlConverter) value(n *yaml.Node, parent, index int32, key string, key
 		line = keyLine
 	}
 	c.table.entries = append(c.table.entries, lineEntry{parent: parent, index: index, line: int32(line), key: key})
+	if n.Kind != yaml.AliasNode {
+		defer func() { c.table.entries[at].end = int32(len(c.table.entries)) }()
+	}
 	switch n.Kind {
 	case yaml.AliasNode:
 		if n.Alias == nil {
