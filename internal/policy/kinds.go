@@ -22,6 +22,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	resourcev1 "k8s.io/api/resource/v1"
+	resourcev1beta1 "k8s.io/api/resource/v1beta1"
+	resourcev1beta2 "k8s.io/api/resource/v1beta2"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -40,7 +42,10 @@ var servedAPIs = []func(*runtime.Scheme) error{
 	storagev1.AddToScheme, schedulingv1.AddToScheme, coordinationv1.AddToScheme,
 	discoveryv1.AddToScheme, nodev1.AddToScheme, certificatesv1.AddToScheme,
 	admissionregistrationv1.AddToScheme, flowcontrolv1.AddToScheme,
-	eventsv1.AddToScheme, resourcev1.AddToScheme, apiextensionsv1.AddToScheme,
+	eventsv1.AddToScheme, apiextensionsv1.AddToScheme,
+	// Dynamic resource allocation went GA in 1.34; its betas are still
+	// served beside v1.
+	resourcev1.AddToScheme, resourcev1beta2.AddToScheme, resourcev1beta1.AddToScheme,
 }
 
 // kindRegistry knows the Go type (and so the schema) of every built-in kind.
@@ -48,6 +53,9 @@ type kindRegistry struct {
 	types map[schema.GroupVersionKind]reflect.Type
 	// served lists the apiVersions each kind name is served at.
 	served map[string][]string
+	// groups are the built-in API groups ("" is the core group), and
+	// extensions, which the API server no longer serves.
+	groups map[string]bool
 }
 
 // builtinKinds is built on first use: the check path pays for it, other
@@ -59,7 +67,8 @@ var builtinKinds = sync.OnceValue(func() *kindRegistry {
 			panic("policy: register built-in kinds: " + err.Error()) // fixed input
 		}
 	}
-	r := &kindRegistry{types: map[schema.GroupVersionKind]reflect.Type{}, served: map[string][]string{}}
+	r := &kindRegistry{types: map[schema.GroupVersionKind]reflect.Type{}, served: map[string][]string{},
+		groups: map[string]bool{"extensions": true}}
 	for gvk, t := range s.AllKnownTypes() {
 		// Every group version also registers the request option kinds and
 		// WatchEvent; lists are expanded before checking.
@@ -68,6 +77,7 @@ var builtinKinds = sync.OnceValue(func() *kindRegistry {
 		}
 		r.types[gvk] = t
 		r.served[gvk.Kind] = append(r.served[gvk.Kind], gvk.GroupVersion().String())
+		r.groups[gvk.Group] = true
 	}
 	for _, vs := range r.served {
 		slices.Sort(vs)
@@ -85,17 +95,5 @@ func (r *kindRegistry) lookup(gvk schema.GroupVersionKind) (reflect.Type, bool) 
 // custom resources).
 func (r *kindRegistry) servedAt(kind string) []string { return r.served[kind] }
 
-// knownKind reports whether the group/kind is built-in at some served
-// version (apps/Deployment), whatever the version.
-func (r *kindRegistry) knownKind(group, kind string) bool {
-	for _, gv := range r.served[kind] {
-		g, _, found := strings.Cut(gv, "/")
-		if !found {
-			g = ""
-		}
-		if g == group {
-			return true
-		}
-	}
-	return false
-}
+// builtinGroup reports whether group is a built-in API group.
+func (r *kindRegistry) builtinGroup(group string) bool { return r.groups[group] }

@@ -590,18 +590,6 @@ func describe(v any) string {
 	}
 }
 
-func mapValue(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
-
 // lineOf returns the line of the deepest node on path that exists in the
 // document: the field itself, or its nearest enclosing block.
 func (d *Document) lineOf(path string) int {

@@ -108,29 +108,13 @@ func prepare(d *Document, reg *kindRegistry) prepared {
 		return p
 	}
 	if !known {
-		if reg.knownKind(gvk.Group, gvk.Kind) || builtinGroup(reg, gvk.Group) {
+		if reg.builtinGroup(gvk.Group) {
 			p.unchecked = fmt.Sprintf("the API server does not serve %s %s", gvk.Kind, gvk.GroupVersion())
 		} else {
 			p.unchecked = fmt.Sprintf("custom resource (%s): no built-in rules, no pod template", gvk.GroupVersion())
 		}
 	}
 	return p
-}
-
-// builtinGroup reports whether group is a built-in API group (or one the
-// API server no longer serves, such as extensions).
-func builtinGroup(reg *kindRegistry, group string) bool {
-	if group == "extensions" {
-		return true
-	}
-	for _, gvs := range reg.served {
-		for _, gv := range gvs {
-			if g, _, found := strings.Cut(gv, "/"); (found && g == group) || (!found && group == "") {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // apiVersionFinding reports a built-in kind at a version the API server
@@ -141,9 +125,9 @@ func apiVersionFinding(reg *kindRegistry, gvk schema.GroupVersionKind, ref Objec
 	f := Finding{Rule: r.ID, Severity: r.Severity, Object: ref, Path: "apiVersion"}
 	served := reg.servedAt(gvk.Kind)
 	switch {
-	case len(served) > 0 && (reg.knownKind(gvk.Group, gvk.Kind) || builtinGroup(reg, gvk.Group)):
+	case len(served) > 0 && reg.builtinGroup(gvk.Group):
 		f.Message = fmt.Sprintf("the API server does not serve %s as %s: use apiVersion %s", gvk.Kind, gvk.GroupVersion(), strings.Join(served, " or "))
-	case len(served) == 0 && builtinGroup(reg, gvk.Group):
+	case len(served) == 0 && reg.builtinGroup(gvk.Group):
 		f.Path = "kind"
 		f.Message = fmt.Sprintf("%s has no kind %q", gvk.GroupVersion(), gvk.Kind)
 		var kinds []string
