@@ -153,10 +153,9 @@ type podSelectors struct {
 }
 
 type netpol struct {
-	doc              *Document
-	name             string
-	ingress, egress  bool
-	selectsEverybody bool
+	doc             *Document
+	name            string
+	ingress, egress bool
 }
 
 type pdb struct {

@@ -10,13 +10,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-func check(t *testing.T, o Options, manifest string) *Report {
+func check(t *testing.T, manifest string) *Report {
 	t.Helper()
 	docs, err := ParseManifests("in.yaml", []byte(manifest))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := newTestEngine(t, o).Check(context.Background(), docs, nil)
+	r, err := newTestEngine(t, Options{}).Check(context.Background(), docs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestCheckWorkloadsOfAnyKind(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := check(t, Options{}, tt.manifest)
+			r := check(t, tt.manifest)
 			priv := findingsOf(r, "pss-privileged")
 			switch {
 			case tt.wantPath == "" && len(priv) > 0:
@@ -98,7 +98,7 @@ func TestCheckWorkloadsOfAnyKind(t *testing.T) {
 
 func TestCheckEmptyInput(t *testing.T) {
 	t.Parallel()
-	r := check(t, Options{}, "# nothing here\n---\n")
+	r := check(t, "# nothing here\n---\n")
 	if !r.Empty() || r.Failed(Info) {
 		t.Errorf("report of an empty input: %+v", r)
 	}
@@ -129,7 +129,7 @@ func TestCheckTypeErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			manifest := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: fine}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  selector: {matchLabels: {app: x}}\n  template:\n    metadata: {labels: {app: x}}\n    spec:\n      containers:\n      - name: c\n        image: nginx:1.27\n        " + tt.field + "\n"
-			r := check(t, Options{}, manifest)
+			r := check(t, manifest)
 			if len(r.Errors) != 1 {
 				t.Fatalf("errors = %v, want one", r.Errors)
 			}
@@ -149,7 +149,7 @@ func TestCheckTypeErrors(t *testing.T) {
 
 func TestCheckUnknownFields(t *testing.T) {
 	t.Parallel()
-	r := check(t, Options{}, `apiVersion: apps/v1
+	r := check(t, `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: x, label: {a: b}}
 spec:
