@@ -65,7 +65,11 @@ func prepare(d *Document, reg *kindRegistry) prepared {
 	obj := d.Object.Object
 	gvk := d.Object.GroupVersionKind()
 	typ, known := reg.lookup(gvk)
-	tmplPath, hasTemplate := findPodTemplate(gvk, obj)
+	tmplPath, hasTemplate, required := findPodTemplate(gvk, obj)
+	if required && !hasTemplate {
+		p.problems = append(p.problems, fieldProblem{path: strings.Join(tmplPath, "."),
+			msg: fmt.Sprintf("required: a %s runs the pods of its template (metadata.labels and spec.containers)", gvk.Kind)})
+	}
 	var tmpl *corev1.PodTemplateSpec
 	if known {
 		typed := decodeAs(obj, typ, nil, &p.problems)

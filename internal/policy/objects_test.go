@@ -378,3 +378,13 @@ func TestSelectorIndexIsLinear(t *testing.T) {
 		t.Errorf("%d selector evaluations for %d pods and %d selectors, want at most %d", tries, n, n+1, 2*n)
 	}
 }
+
+// A built-in controller without a pod template is not a workload that
+// passes every pod rule: it cannot be read.
+func TestCheckWorkloadWithoutTemplate(t *testing.T) {
+	t.Parallel()
+	r := check(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  selector: {matchLabels: {app: x}}\n  tempalte: {}\n")
+	if len(r.Errors) != 1 || r.Errors[0].Path != "spec.template" || !strings.Contains(r.Errors[0].Message, "required") || r.Errors[0].Line != 4 {
+		t.Errorf("errors = %v, want spec.template required at line 4", r.Errors)
+	}
+}

@@ -81,11 +81,28 @@ var podTemplatePaths = [][]string{
 	{"spec", "jobTemplate", "spec", "template"},
 }
 
+// builtinWorkloads are the built-in controllers (any version) and where
+// their pod template is: it is required there.
+var builtinWorkloads = map[schema.GroupKind][]string{
+	{Group: "", Kind: "ReplicationController"}: {"spec", "template"},
+	{Group: "apps", Kind: "Deployment"}:        {"spec", "template"},
+	{Group: "apps", Kind: "StatefulSet"}:       {"spec", "template"},
+	{Group: "apps", Kind: "ReplicaSet"}:        {"spec", "template"},
+	{Group: "apps", Kind: "DaemonSet"}:         {"spec", "template"},
+	{Group: "batch", Kind: "Job"}:              {"spec", "template"},
+	{Group: "batch", Kind: "CronJob"}:          {"spec", "jobTemplate", "spec", "template"},
+}
+
 // findPodTemplate returns the path of the object's pod template, nil for
 // a Pod (the object is its own template), and false when it has none.
-func findPodTemplate(gvk schema.GroupVersionKind, obj map[string]any) ([]string, bool) {
+// required is true for the built-in controllers, which must have one.
+func findPodTemplate(gvk schema.GroupVersionKind, obj map[string]any) (path []string, found, required bool) {
 	if gvk.Group == "" && gvk.Kind == "Pod" {
-		return nil, true
+		return nil, true, true
+	}
+	if p, ok := builtinWorkloads[gvk.GroupKind()]; ok {
+		_, found := nestedMap(obj, p...)
+		return p, found, true
 	}
 	for _, p := range podTemplatePaths {
 		t, ok := nestedMap(obj, p...)
@@ -94,11 +111,11 @@ func findPodTemplate(gvk schema.GroupVersionKind, obj map[string]any) ([]string,
 		}
 		if spec, ok := t["spec"].(map[string]any); ok {
 			if _, ok := spec["containers"]; ok {
-				return p, true
+				return p, true, false
 			}
 		}
 	}
-	return nil, false
+	return nil, false, false
 }
 
 // runsToCompletion reports whether a kind's pods finish (Jobs, CronJobs
