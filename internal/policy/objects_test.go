@@ -383,7 +383,7 @@ func TestSelectorIndexIsLinear(t *testing.T) {
 // passes every pod rule: it cannot be read.
 func TestCheckWorkloadWithoutTemplate(t *testing.T) {
 	t.Parallel()
-	r := check(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  selector: {matchLabels: {app: x}}\n  tempalte: {}\n")
+	r := check(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  selector: {matchLabels: {app: x}}\n  podTemplate: {}\n")
 	if len(r.Errors) != 1 || r.Errors[0].Path != "spec.template" || !strings.Contains(r.Errors[0].Message, "required") || r.Errors[0].Line != 4 {
 		t.Errorf("errors = %v, want spec.template required at line 4", r.Errors)
 	}
