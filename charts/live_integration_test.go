@@ -11,6 +11,7 @@ import (
 
 	"github.com/devctl/devctl/charts"
 	"github.com/devctl/devctl/internal/helm"
+	"github.com/devctl/devctl/internal/kube"
 	"github.com/devctl/devctl/internal/k8stest"
 	"github.com/devctl/devctl/internal/policy"
 )
@@ -57,10 +58,12 @@ func TestIntegrationLiveOnControlPlane(t *testing.T) {
 	}
 	d := helm.NewDeploy(cfg)
 	d.ReleaseName = release
-	d.Wait = true
 	d.Timeout = 2 * time.Minute
 	if _, err := d.Run(ctx, ch, liveValues()); err != nil {
 		t.Fatalf("install in live mode: %v", err)
+	}
+	if err := (&kube.Client{Set: client}).WaitRollout(ctx, ns, release); err != nil {
+		t.Fatal(err)
 	}
 	pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + release})
 	if err != nil {

@@ -280,6 +280,13 @@ func runPolicy(ctx context.Context, r *Run) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("policy check: %w", err)
 	}
+	if err := rep.Err(); err != nil {
+		// Input devctl cannot read completely is never half-checked.
+		return "", fmt.Errorf("policy check: %w", err)
+	}
+	for _, u := range rep.NotChecked {
+		r.logf(StepPolicy, "", api.SourcePolicy, api.LevelWarn, "not checked: %s: %s", u.Object, u.Reason)
+	}
 	findings := goldenpath.Findings(rep)
 	r.dispatch(FindingsUpdated{Name: r.Env, Findings: findings})
 	for _, f := range findings {

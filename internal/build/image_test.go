@@ -2,7 +2,6 @@ package build
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -19,27 +17,6 @@ import (
 	"github.com/devctl/devctl/internal/registry"
 )
 
-func TestFakeImage(t *testing.T) {
-	t.Parallel()
-	f := &Fake{}
-	res, err := f.Build(t.Context(), Spec{Image: "devctl.local/hello/web"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := f.Image(t.Context(), res.Ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, _ := f.Image(t.Context(), res.Ref)
-	d1, _ := img.Digest()
-	d2, _ := again.Digest()
-	if d1 != d2 {
-		t.Errorf("two digests for %s: %s, %s", res.Ref, d1, d2)
-	}
-	if _, err := f.Image(t.Context(), "devctl.local/hello/web:nope"); !errors.Is(err, cerrdefs.ErrNotFound) {
-		t.Errorf("Image of an unbuilt ref = %v, want not found", err)
-	}
-}
 
 // TestIntegrationImageIntoRegistry reads images the engine built into the
 // registry: the first push sends everything, the same image again nothing,

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -109,40 +108,24 @@ func (c *Checker) Check(ctx context.Context, p *Project, rels []*Release) (*poli
 		}
 		docs = append(docs, d...)
 	}
+	var errs policy.ManifestErrors
 	for _, m := range p.Manifests {
-		d, err := ReadManifests(filepath.Join(p.Dir, m))
-		if err != nil {
-			return nil, err
-		}
+		d, err := ReadManifests(ctx, filepath.Join(p.Dir, m), p.Namespace())
 		docs = append(docs, d...)
+		errs = append(errs, policy.AsManifestErrors(err)...)
 	}
 	e, err := c.Engine(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	return e.Check(ctx, docs, ChartSource())
-}
-
-// ReadManifests reads a manifest file, or every .yaml/.yml/.json file under
-// a folder, in a stable order.
-func ReadManifests(path string) ([]policy.Document, error) {
-	files, err := manifestFiles(path)
+	rep, err := e.Check(ctx, docs, ChartSource())
 	if err != nil {
 		return nil, err
 	}
-	var out []policy.Document
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		d, err := policy.ParseManifests(f, b)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d...)
+	if len(errs) > 0 {
+		rep.AddErrors(errs)
 	}
-	return out, nil
+	return rep, nil
 }
 
 // Findings converts a report to the API's findings, waived ones marked.

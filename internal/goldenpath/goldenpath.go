@@ -13,11 +13,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -269,34 +266,4 @@ func splitRef(ref string) (repo, tag string) {
 		return ref, "latest"
 	}
 	return ref[:i], ref[i+1:]
-}
-
-// manifestFiles lists a manifest file, or every .yaml/.yml/.json file under
-// a folder, in a stable order.
-func manifestFiles(p string) ([]string, error) {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return nil, fmt.Errorf("read manifests: %w", err)
-	}
-	if !fi.IsDir() {
-		return []string{p}, nil
-	}
-	var files []string
-	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		switch strings.ToLower(filepath.Ext(path)) {
-		case ".yaml", ".yml", ".json":
-			if !d.IsDir() {
-				files = append(files, path)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read manifests: %w", err)
-	}
-	sort.Strings(files)
-	return files, nil
 }

@@ -63,6 +63,19 @@ func containerCEL(id string, resources []admissionv1.NamedRuleWithOperations, co
 	}
 }
 
+// resourcesCEL names the missing resources as the local rule does:
+// "must set resources.limits.memory", or cpu and memory.
+func resourcesCEL(id, field string) celRule {
+	has := func(r string) string {
+		return "has(c.resources) && has(c.resources." + field + ") && '" + r + "' in c.resources." + field
+	}
+	c := containerCEL(id, allWorkloads, allContainersVar, has("cpu")+" && "+has("memory"), "")
+	bad := "variables.bad[0]"
+	c.variables = append(c.variables, admissionv1.Variable{Name: "missing", Expression: "['cpu', 'memory'].filter(r, !has(" + bad + ".resources) || !has(" + bad + ".resources." + field + ") || !(r in " + bad + ".resources." + field + "))"})
+	c.message = `'container "' + variables.bad[0].name + '" must set ' + variables.missing.map(r, 'resources.` + field + `.' + r).join(' and ')`
+	return c
+}
+
 func requiredLabelsList() string {
 	q := make([]string, len(RequiredLabels))
 	for i, l := range RequiredLabels {
@@ -75,12 +88,8 @@ var celRules = []celRule{
 	containerCEL(RuleReadOnlyRootFilesystem, allWorkloads, allContainersVar,
 		"has(c.securityContext) && has(c.securityContext.readOnlyRootFilesystem) && c.securityContext.readOnlyRootFilesystem == true",
 		`must set securityContext.readOnlyRootFilesystem=true'`),
-	containerCEL(RuleResourceRequests, allWorkloads, allContainersVar,
-		"has(c.resources) && has(c.resources.requests) && 'cpu' in c.resources.requests && 'memory' in c.resources.requests",
-		`must set resources.requests.cpu and resources.requests.memory'`),
-	containerCEL(RuleResourceLimits, allWorkloads, allContainersVar,
-		"has(c.resources) && has(c.resources.limits) && 'cpu' in c.resources.limits && 'memory' in c.resources.limits",
-		`must set resources.limits.cpu and resources.limits.memory'`),
+	resourcesCEL(RuleResourceRequests, "requests"),
+	resourcesCEL(RuleResourceLimits, "limits"),
 	containerCEL(RuleReadinessProbe, longRunningWorkloads, containersVar, "has(c.readinessProbe)", `must set readinessProbe'`),
 	containerCEL(RuleLivenessProbe, longRunningWorkloads, containersVar, "has(c.livenessProbe)", `must set livenessProbe'`),
 	containerCEL(RuleImageTag, allWorkloads, allContainersVar,

@@ -1,9 +1,13 @@
 package policy
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // BenchmarkCheck measures one check of a golden-path render (Deployment,
@@ -26,6 +30,100 @@ func BenchmarkCheck(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// workloadsManifest returns n Deployments (the golden-path one, renamed,
+// every tenth with a :latest image and no readiness probe) and, for every
+// hundredth, a NetworkPolicy and a PodDisruptionBudget selecting it: the
+// input of BenchmarkCheckWorkloads and e2e/tools/bench-conftest.sh.
+func workloadsManifest(tb testing.TB, n int) []byte {
+	tb.Helper()
+	var dep []byte
+	for _, d := range loadDocs(tb, "testdata/rendered.yaml") {
+		if d.Object.GetKind() == "Deployment" {
+			data, err := os.ReadFile(d.File)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			start := bytes.Index(data, []byte("# Source: web/templates/deployment.yaml"))
+			end := bytes.Index(data[start:], []byte("\n---"))
+			dep = data[start : start+end+1]
+		}
+	}
+	var b bytes.Buffer
+	for i := range n {
+		name := fmt.Sprintf("web-%05d", i)
+		d := bytes.ReplaceAll(dep, []byte(": web\n"), []byte(": "+name+"\n"))
+		if i%10 == 0 {
+			d = bytes.Replace(d, []byte(":3f2a9c1"), []byte(":latest"), 1)
+			d = bytes.Replace(d, []byte("readinessProbe:"), []byte("startupProbe:"), 1)
+		}
+		b.WriteString("---\n")
+		b.Write(d)
+		if i%100 == 0 {
+			fmt.Fprintf(&b, `---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: %[1]s}
+spec:
+  podSelector: {matchLabels: {app.kubernetes.io/name: %[1]s}}
+  policyTypes: [Ingress, Egress]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: %[1]s}
+spec:
+  maxUnavailable: 1
+  selector: {matchLabels: {app.kubernetes.io/name: %[1]s}}
+`, name)
+		}
+	}
+	return b.Bytes()
+}
+
+// BenchmarkCheckWorkloads reads and checks 10,000 Deployments from
+// scratch, engine included, as `devctl check big.yaml` does. It reports
+// the wall time and the peak heap of one run; e2e/tools/bench-conftest.sh
+// compares the same input with conftest.
+//
+//	go test -run '^$' -bench CheckWorkloads -benchtime 3x ./internal/policy
+func BenchmarkCheckWorkloads(b *testing.B) {
+	data := workloadsManifest(b, 10000)
+	if out := os.Getenv("DEVCTL_BENCH_WRITE"); out != "" {
+		if err := os.WriteFile(out, data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	var objects, findings int
+	var peak uint64
+	for b.Loop() {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		e, err := New(ctx, Options{AllowedRegistries: []string{"registry.devctl.localhost"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		docs, err := ParseManifests("workloads.yaml", data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := e.Check(ctx, docs, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		peak = max(peak, after.HeapInuse)
+		objects, findings = r.Objects, len(r.Findings)
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "MiB-live")
+	b.ReportMetric(float64(objects), "objects")
+	b.ReportMetric(float64(findings), "findings")
+	b.ReportMetric(float64(b.Elapsed())/float64(b.N)/float64(time.Second), "s/check")
 }
 
 // BenchmarkNew measures building the engine with the Rego and CEL rules

@@ -10,6 +10,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -87,48 +88,80 @@ func (e *Engine) Rules() map[string]Rule { return maps.Clone(e.rules) }
 
 // Check evaluates the documents. chart is optional: with it, findings on
 // Helm-rendered documents point at the template line that sets the field.
+//
+// Documents that do not fit their kind's schema (a field of the wrong
+// type) are not checked and are listed in Report.Errors; objects of kinds
+// the built-in rules do not know and that run no pods are listed in
+// Report.NotChecked. The error is for the check itself failing (a
+// cancelled ctx, a Rego evaluation error), not for the input.
 func (e *Engine) Check(ctx context.Context, docs []Document, chart *ChartSource) (*Report, error) {
-	set := &objectSet{}
-	for i := range docs {
-		d := &docs[i]
-		set.docs = append(set.docs, d)
-		w, err := expandWorkload(d)
-		if err != nil {
-			return nil, fmt.Errorf("check: %w", err)
+	reg := builtinKinds()
+	preps := make([]prepared, len(docs))
+	parallel(len(docs), func(i int) { preps[i] = prepare(&docs[i], reg) })
+
+	set := &objectSet{namespace: e.opts.Namespace}
+	r := &Report{rules: e.rules}
+	cache := newSourceCache()
+	var all []Finding
+	for i := range preps {
+		p, d := &preps[i], &docs[i]
+		for _, pr := range p.problems {
+			src := cache.locate(chart, d, pr.path)
+			r.Errors = append(r.Errors, &ManifestError{File: src.File, Line: src.Line, Path: pr.path, Message: pr.msg})
 		}
-		if w != nil {
-			set.workloads = append(set.workloads, w)
+		if !p.readable {
+			continue // its type errors come first; the rest once it can be read
+		}
+		all = append(all, p.findings...)
+		set.docs = append(set.docs, d)
+		set.typed = append(set.typed, p.typed)
+		if p.workload != nil {
+			set.workloads = append(set.workloads, p.workload)
+		}
+		if p.unchecked != "" {
+			r.NotChecked = append(r.NotChecked, Unchecked{Object: p.ref, Source: cache.locate(chart, d, ""), Reason: p.unchecked})
+		} else {
+			r.Objects++
 		}
 	}
-	byRef := map[ObjectRef]*Document{}
+	set.buildIndex()
+
+	results := make([][]Finding, len(e.checkers))
+	errs := make([]error, len(e.checkers))
+	parallel(len(e.checkers), func(i int) {
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
+			return
+		}
+		results[i], errs[i] = e.checkers[i].check(ctx, set)
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	for _, fs := range results {
+		all = append(all, fs...)
+	}
+
+	byRef := make(map[ObjectRef]*Document, len(set.docs))
 	for _, d := range set.docs {
 		byRef[d.Ref()] = d
 	}
-	var all []Finding
-	for _, c := range e.checkers {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("check: %w", err)
-		}
-		fs, err := c.check(ctx, set)
-		if err != nil {
-			return nil, fmt.Errorf("check: %w", err)
-		}
-		all = append(all, fs...)
-	}
-	cache := map[string][]string{}
-	for i := range all {
+	parallel(len(all), func(i int) {
 		f := &all[i]
-		if d := byRef[f.Object]; d != nil {
-			f.Source = chart.locate(d, f.Path, cache)
+		d := f.doc
+		if d == nil {
+			d = byRef[f.Object]
+		}
+		if d != nil {
+			f.Source = cache.locate(chart, d, f.Path)
 		}
 		if f.Fix == "" {
 			f.Fix = e.rules[f.Rule].Fix
 		}
-	}
-	active, waived := applyWaivers(all, e.waivers, e.strict, e.opts.Now())
-	sortFindings(active)
-	sortFindings(waived)
-	r := &Report{Findings: active, Waived: waived, Objects: len(docs), rules: e.rules}
+	})
+	r.Findings, r.Waived = applyWaivers(all, e.waivers, e.strict, e.opts.Now())
+	sortFindings(r.Findings)
+	sortFindings(r.Waived)
 	return r, nil
 }
 

@@ -61,10 +61,16 @@ type Finding struct {
 	Message string     `json:"message"`
 	Fix     string     `json:"fix,omitempty"`
 	Waiver  *WaiverRef `json:"waiver,omitempty"`
+
+	doc *Document // the document the finding is on, when the checker knows it
 }
 
+// sortFindings orders findings by object, then severity (highest first),
+// rule and field. The order is total (findings that compare equal are
+// identical), so an unstable sort, which moves these large structs far
+// less, is deterministic.
 func sortFindings(fs []Finding) {
-	slices.SortStableFunc(fs, func(a, b Finding) int {
+	slices.SortFunc(fs, func(a, b Finding) int {
 		return cmp.Or(
 			cmp.Compare(a.Object.Namespace, b.Object.Namespace),
 			cmp.Compare(a.Object.Kind, b.Object.Kind),
@@ -72,6 +78,11 @@ func sortFindings(fs []Finding) {
 			cmp.Compare(b.Severity, a.Severity),
 			cmp.Compare(a.Rule, b.Rule),
 			cmp.Compare(a.Path, b.Path),
+			cmp.Compare(a.Container, b.Container),
+			cmp.Compare(a.Message, b.Message),
+			cmp.Compare(a.Object.APIVersion, b.Object.APIVersion),
+			cmp.Compare(a.Source.File, b.Source.File),
+			cmp.Compare(a.Source.Line, b.Source.Line),
 		)
 	})
 }

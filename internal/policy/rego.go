@@ -84,7 +84,7 @@ func (c *regoChecker) check(ctx context.Context, s *objectSet) ([]Finding, error
 			doc, _ := rs[0].Expressions[0].Value.(map[string]any)
 			for _, k := range regoKinds {
 				for _, msg := range regoMessages(doc[k.name]) {
-					out = append(out, Finding{Rule: q.pkg + "." + k.name, Severity: k.sev, Object: d.Ref(), Message: msg})
+					out = append(out, Finding{Rule: q.pkg + "." + k.name, Severity: k.sev, Object: d.Ref(), Message: msg, doc: d})
 				}
 			}
 		}

@@ -17,8 +17,47 @@ type Report struct {
 	Waived []Finding `json:"waived"`
 	// Objects is how many objects were checked.
 	Objects int `json:"objects"`
+	// NotChecked are objects the built-in rules do not know: custom
+	// resources that run no pods, kinds at versions the API server does
+	// not serve. Organisation rules still saw them.
+	NotChecked []Unchecked `json:"notChecked"`
+	// Errors is input that could not be read; it was not checked, so a
+	// report with errors is incomplete. Callers add the errors of reading
+	// (ParseManifests) with AddErrors.
+	Errors ManifestErrors `json:"errors"`
 
 	rules map[string]Rule
+}
+
+// NewReport returns an empty report, for input that could not be read
+// at all (the report then carries only Errors).
+func NewReport() *Report { return &Report{rules: map[string]Rule{}} }
+
+// AddErrors adds the errors of reading the input (ParseManifests'
+// ManifestErrors; any other error becomes one entry).
+func (r *Report) AddErrors(err error) {
+	if err == nil {
+		return
+	}
+	if es := AsManifestErrors(err); es != nil {
+		r.Errors = append(r.Errors, es...)
+		return
+	}
+	r.Errors = append(r.Errors, &ManifestError{Message: err.Error(), Err: err})
+}
+
+// Err returns the input errors (a ManifestErrors), or nil when the whole
+// input was read.
+func (r *Report) Err() error {
+	if len(r.Errors) == 0 {
+		return nil
+	}
+	return r.Errors
+}
+
+// Empty reports whether the input held no object at all.
+func (r *Report) Empty() bool {
+	return r.Objects == 0 && len(r.NotChecked) == 0 && len(r.Errors) == 0
 }
 
 // Failed reports whether a finding at or above threshold remains.
@@ -65,6 +104,12 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	if out.Waived == nil {
 		out.Waived = []Finding{}
 	}
+	if out.NotChecked == nil {
+		out.NotChecked = []Unchecked{}
+	}
+	if out.Errors == nil {
+		out.Errors = ManifestErrors{}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(out); err != nil {
@@ -74,7 +119,8 @@ func (r *Report) WriteJSON(w io.Writer) error {
 }
 
 func (r *Report) summary() map[string]int {
-	m := map[string]int{"objects": r.Objects, "findings": len(r.Findings), "waived": len(r.Waived)}
+	m := map[string]int{"objects": r.Objects, "findings": len(r.Findings), "waived": len(r.Waived),
+		"notChecked": len(r.NotChecked), "errors": len(r.Errors)}
 	for _, f := range r.Findings {
 		m[f.Severity.String()]++
 	}
@@ -116,17 +162,52 @@ func (r *Report) WriteText(w io.Writer) error {
 			}
 		}
 	}
+	if len(r.Errors) > 0 {
+		fmt.Fprintf(&b, "\nCould not read (%d); these were not checked:\n", len(r.Errors))
+		for _, e := range r.Errors {
+			fmt.Fprintf(&b, "  ERROR    %s\n", e)
+		}
+	}
 	writeGroup(r.Findings, false)
 	if len(r.Waived) > 0 {
 		fmt.Fprintf(&b, "\nWaived (%d):\n", len(r.Waived))
 		writeGroup(r.Waived, true)
 	}
+	if len(r.NotChecked) > 0 {
+		fmt.Fprintf(&b, "\nNot checked (%d): kinds the built-in rules do not know, with no pod template:\n", len(r.NotChecked))
+		for _, u := range r.NotChecked {
+			fmt.Fprintf(&b, "  %s (%s)", u.Object, u.Object.APIVersion)
+			if s := u.Source.String(); s != "" {
+				fmt.Fprintf(&b, " at %s", s)
+			}
+			fmt.Fprintf(&b, ": %s\n", u.Reason)
+		}
+	}
 	s := r.summary()
-	fmt.Fprintf(&b, "\n%d objects checked: %d findings (critical %d, high %d, medium %d, low %d, info %d), %d waived\n",
-		r.Objects, len(r.Findings), s["critical"], s["high"], s["medium"], s["low"], s["info"], len(r.Waived))
+	if r.Empty() {
+		b.WriteString("\nno Kubernetes objects in the input: nothing was checked\n")
+	} else {
+		fmt.Fprintf(&b, "\n%s checked", plural(r.Objects, "object"))
+		if len(r.NotChecked) > 0 {
+			fmt.Fprintf(&b, ", %d not checked", len(r.NotChecked))
+		}
+		if len(r.Errors) > 0 {
+			fmt.Fprintf(&b, ", %d unreadable", len(r.Errors))
+		}
+		fmt.Fprintf(&b, ": %s (critical %d, high %d, medium %d, low %d, info %d), %d waived\n",
+			plural(len(r.Findings), "finding"), s["critical"], s["high"], s["medium"], s["low"], s["info"], len(r.Waived))
+	}
 	_, err := io.WriteString(w, strings.TrimPrefix(b.String(), "\n"))
 	if err != nil {
 		return fmt.Errorf("write text report: %w", err)
 	}
 	return nil
+}
+
+// plural returns "1 object", "2 objects".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -185,5 +186,120 @@ func TestWriteJSONSARIFJUnit(t *testing.T) {
 	}
 	if failed != len(r.Findings) || skipped != len(r.Waived) || len(suites) != 1 || suites[0].Name != "Deployment/web" {
 		t.Errorf("junit: %d suites, %d failed, %d skipped; want 1 suite, %d failed, %d skipped:\n%s", len(suites), failed, skipped, len(r.Findings), len(r.Waived), jb.String())
+	}
+}
+
+// incompleteReport has a finding, an unreadable document and an object
+// that was not checked.
+func incompleteReport(t *testing.T) *Report {
+	t.Helper()
+	docs, err := ParseManifests("in.yaml", []byte(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  template:
+    spec:
+      containers: [{name: c, image: "nginx:1.27", ports: [{containerPort: "80"}]}]
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: web}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  containers: [{name: c, image: "nginx:latest"}]
+---
+kind: [broken
+`))
+	e := newTestEngine(t, Options{})
+	r, cerr := e.Check(context.Background(), docs, nil)
+	if cerr != nil {
+		t.Fatal(cerr)
+	}
+	r.AddErrors(err)
+	return r
+}
+
+func errorOnlyReport() *Report {
+	r := NewReport()
+	r.AddErrors(errors.New("load rules \"policies\": no such file or directory"))
+	return r
+}
+
+func TestReportsDescribeUnreadableInput(t *testing.T) {
+	t.Parallel()
+	r := incompleteReport(t)
+	if len(r.Errors) != 2 || len(r.NotChecked) != 1 || r.Objects != 1 || r.Err() == nil {
+		t.Fatalf("errors %v, not checked %+v, objects %d", r.Errors, r.NotChecked, r.Objects)
+	}
+	if e := r.Errors[0].Error(); e != "in.yaml:7: spec.template.spec.containers[0].ports[0].containerPort: expected integer, got string" {
+		t.Errorf("first error = %q", e)
+	}
+
+	var text bytes.Buffer
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Could not read (2)", "in.yaml:7: spec.template.spec.containers[0].ports[0].containerPort: expected integer, got string",
+		"Not checked (1)", "ServiceMonitor/web (monitoring.coreos.com/v1) at in.yaml:9", "1 object checked, 1 not checked, 2 unreadable"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, text.String())
+		}
+	}
+
+	var js bytes.Buffer
+	if err := r.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var decoded struct {
+		Errors     []ManifestError `json:"errors"`
+		NotChecked []Unchecked     `json:"notChecked"`
+		Summary    map[string]int  `json:"summary"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &decoded); err != nil {
+		t.Fatal(err)
+	}
+	if len(decoded.Errors) != 2 || decoded.Errors[0].Line != 7 || decoded.Errors[0].Path == "" || len(decoded.NotChecked) != 1 ||
+		decoded.Summary["errors"] != 2 || decoded.Summary["notChecked"] != 1 {
+		t.Errorf("json report: %s", js.String())
+	}
+
+	var sb bytes.Buffer
+	if err := r.WriteSARIF(&sb); err != nil {
+		t.Fatal(err)
+	}
+	var sarif sarifLog
+	if err := json.Unmarshal(sb.Bytes(), &sarif); err != nil {
+		t.Fatal(err)
+	}
+	inv := sarif.Runs[0].Invocations[0]
+	if inv.ExecutionSuccessful || len(inv.Notifications) != 3 || inv.Notifications[0].Level != "error" ||
+		inv.Notifications[0].Locations[0].PhysicalLocation.Region.StartLine != 7 {
+		t.Errorf("sarif invocation: %+v", inv)
+	}
+
+	var jb bytes.Buffer
+	if err := r.WriteJUnit(&jb); err != nil {
+		t.Fatal(err)
+	}
+	suites, err := junit.Ingest(jb.Bytes())
+	if err != nil {
+		t.Fatalf("junit: %v\n%s", err, jb.String())
+	}
+	var errored, skipped int
+	for _, s := range suites {
+		for _, tc := range s.Tests {
+			switch tc.Status {
+			case junit.StatusError:
+				errored++
+			case junit.StatusSkipped:
+				skipped++
+			}
+		}
+	}
+	if errored != 2 || skipped != 1 {
+		t.Errorf("junit: %d errors, %d skipped; want 2 and 1:\n%s", errored, skipped, jb.String())
 	}
 }

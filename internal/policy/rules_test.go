@@ -113,7 +113,7 @@ func TestBuiltinRulesFail(t *testing.T) {
 		{RuleResourceRequests, func(t testing.TB, d map[string]any) []Document {
 			delete(container(d)["resources"].(map[string]any)["requests"].(map[string]any), "memory")
 			return nil
-		}, ctr + ".resources.requests", `container "app" must set resources.requests.cpu and resources.requests.memory`},
+		}, ctr + ".resources.requests", `container "app" must set resources.requests.memory`},
 		{RuleResourceLimits, func(t testing.TB, d map[string]any) []Document {
 			delete(container(d)["resources"].(map[string]any), "limits")
 			return nil

@@ -17,8 +17,27 @@ type sarifLog struct {
 }
 
 type sarifRun struct {
-	Tool    sarifTool     `json:"tool"`
-	Results []sarifResult `json:"results"`
+	Tool        sarifTool         `json:"tool"`
+	Invocations []sarifInvocation `json:"invocations"`
+	Results     []sarifResult     `json:"results"`
+}
+
+// sarifInvocation says whether the whole input was read; unreadable input
+// and objects that were not checked are its notifications.
+type sarifInvocation struct {
+	ExecutionSuccessful bool                `json:"executionSuccessful"`
+	Notifications       []sarifNotification `json:"toolExecutionNotifications,omitempty"`
+}
+
+type sarifNotification struct {
+	Level      string          `json:"level"`
+	Message    sarifText       `json:"message"`
+	Locations  []sarifLocation `json:"locations,omitempty"`
+	Descriptor *sarifDescRef   `json:"descriptor,omitempty"`
+}
+
+type sarifDescRef struct {
+	ID string `json:"id"`
 }
 
 type sarifTool struct {
@@ -109,7 +128,23 @@ func (r *Report) WriteSARIF(w io.Writer) error {
 		driver.Rules = append(driver.Rules, sarifRule{ID: rule.ID, ShortDescription: sarifText{title}, Help: sarifText{help},
 			DefaultConfiguration: sarifRuleLevel{sarifLevel(rule.Severity)}})
 	}
-	run := sarifRun{Tool: sarifTool{Driver: driver}, Results: []sarifResult{}}
+	inv := sarifInvocation{ExecutionSuccessful: len(r.Errors) == 0}
+	for _, e := range r.Errors {
+		n := sarifNotification{Level: "error", Message: sarifText{e.Error()}, Descriptor: &sarifDescRef{ID: "unreadable-input"}}
+		if l := sarifLoc(Source{File: e.File, Line: e.Line}); l != nil {
+			n.Locations = []sarifLocation{*l}
+		}
+		inv.Notifications = append(inv.Notifications, n)
+	}
+	for _, u := range r.NotChecked {
+		n := sarifNotification{Level: "note", Message: sarifText{fmt.Sprintf("%s (%s) not checked: %s", u.Object, u.Object.APIVersion, u.Reason)},
+			Descriptor: &sarifDescRef{ID: "not-checked"}}
+		if l := sarifLoc(u.Source); l != nil {
+			n.Locations = []sarifLocation{*l}
+		}
+		inv.Notifications = append(inv.Notifications, n)
+	}
+	run := sarifRun{Tool: sarifTool{Driver: driver}, Invocations: []sarifInvocation{inv}, Results: []sarifResult{}}
 	add := func(f Finding) {
 		res := sarifResult{RuleID: f.Rule, RuleIndex: index[f.Rule], Level: sarifLevel(f.Severity),
 			Message:    sarifText{fmt.Sprintf("%s: %s", f.Object, f.Message)},
@@ -120,12 +155,8 @@ func (r *Report) WriteSARIF(w io.Writer) error {
 		if f.Source.ValuesKey != "" {
 			res.Properties["valuesKey"] = f.Source.ValuesKey
 		}
-		if f.Source.File != "" {
-			loc := sarifLocation{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: f.Source.File}}}
-			if f.Source.Line > 0 {
-				loc.PhysicalLocation.Region = &sarifRegion{StartLine: f.Source.Line}
-			}
-			res.Locations = []sarifLocation{loc}
+		if l := sarifLoc(f.Source); l != nil {
+			res.Locations = []sarifLocation{*l}
 		}
 		if f.Waiver != nil && (f.Waiver.Status == WaiverActive || f.Waiver.Status == WaiverExpiring) {
 			res.Suppressions = []sarifSuppression{{Kind: "external", Status: "accepted",
@@ -147,11 +178,23 @@ func (r *Report) WriteSARIF(w io.Writer) error {
 	return nil
 }
 
+func sarifLoc(s Source) *sarifLocation {
+	if s.File == "" {
+		return nil
+	}
+	loc := &sarifLocation{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: s.File}}}
+	if s.Line > 0 {
+		loc.PhysicalLocation.Region = &sarifRegion{StartLine: s.Line}
+	}
+	return loc
+}
+
 type junitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
 	Name     string       `xml:"name,attr"`
 	Tests    int          `xml:"tests,attr"`
 	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
 	Skipped  int          `xml:"skipped,attr"`
 	Suites   []junitSuite `xml:"testsuite"`
 }
@@ -160,6 +203,7 @@ type junitSuite struct {
 	Name     string      `xml:"name,attr"`
 	Tests    int         `xml:"tests,attr"`
 	Failures int         `xml:"failures,attr"`
+	Errors   int         `xml:"errors,attr"`
 	Skipped  int         `xml:"skipped,attr"`
 	Cases    []junitCase `xml:"testcase"`
 }
@@ -170,6 +214,7 @@ type junitCase struct {
 	File      string        `xml:"file,attr,omitempty"`
 	Line      int           `xml:"line,attr,omitempty"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
+	Error     *junitFailure `xml:"error,omitempty"`
 	Skipped   *junitSkipped `xml:"skipped,omitempty"`
 }
 
@@ -230,8 +275,32 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 	for _, f := range r.Waived {
 		add(f, true)
 	}
+	if len(r.Errors) > 0 {
+		s := junitSuite{Name: "unreadable input"}
+		for _, e := range r.Errors {
+			s.Cases = append(s.Cases, junitCase{Name: "read", Classname: e.File, File: e.File, Line: e.Line,
+				Error: &junitFailure{Message: e.Error(), Type: "unreadable-input", Text: e.Error() + "\n"}})
+			s.Tests++
+			s.Errors++
+		}
+		out.Tests += s.Tests
+		out.Errors += s.Errors
+		out.Suites = append(out.Suites, s)
+	}
 	for _, o := range order {
 		out.Suites = append(out.Suites, *suites[o])
+	}
+	if len(r.NotChecked) > 0 {
+		s := junitSuite{Name: "not checked"}
+		for _, u := range r.NotChecked {
+			s.Cases = append(s.Cases, junitCase{Name: "not-checked", Classname: u.Object.String(), File: u.Source.File, Line: u.Source.Line,
+				Skipped: &junitSkipped{Message: u.Reason}})
+			s.Tests++
+			s.Skipped++
+		}
+		out.Tests += s.Tests
+		out.Skipped += s.Skipped
+		out.Suites = append(out.Suites, s)
 	}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return fmt.Errorf("write junit report: %w", err)

@@ -33,6 +33,8 @@ func TestSARIFValidatesAgainstSchema(t *testing.T) {
 	for name, r := range map[string]*Report{
 		"findings and waivers": badReport(t, "waivers:\n- rule: liveness-probe\n  reason: r\n  ticket: T-1\n  approver: a\n  expires: 2027-01-01\n"),
 		"empty":                {},
+		"unreadable input":     incompleteReport(t),
+		"only an error":        errorOnlyReport(),
 	} {
 		var b bytes.Buffer
 		if err := r.WriteSARIF(&b); err != nil {

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // ChartSource gives the engine the chart's files so findings on rendered
@@ -20,33 +21,50 @@ type ChartSource struct {
 
 var valuesRef = regexp.MustCompile(`\$?\.Values((?:\.[A-Za-z_][A-Za-z0-9_-]*)+)`)
 
-// locate fills in a finding's source.
-func (c *ChartSource) locate(d *Document, fieldPath string, cache map[string][]string) Source {
+// sourceCache reads each chart template once per check.
+type sourceCache struct {
+	mu    sync.Mutex
+	files map[string][]string
+}
+
+func newSourceCache() *sourceCache { return &sourceCache{files: map[string][]string{}} }
+
+func (sc *sourceCache) lines(c *ChartSource, rel string) []string {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	key := c.Dir + "\x00" + rel
+	lines, found := sc.files[key]
+	if !found {
+		if b, err := fs.ReadFile(c.FS, rel); err == nil {
+			lines = strings.Split(string(b), "\n")
+		}
+		sc.files[key] = lines
+	}
+	return lines
+}
+
+// locate returns where a field of a document is set: the chart template
+// line (c may be nil), or the manifest file line.
+func (sc *sourceCache) locate(c *ChartSource, d *Document, fieldPath string) Source {
+	if d.Chart != nil {
+		c = d.Chart
+	}
 	if d.Template != "" && c != nil && c.FS != nil {
 		// "# Source: <chart>/templates/x.yaml"; subcharts are
 		// "<chart>/charts/<sub>/templates/x.yaml".
-		_, rel, ok := strings.Cut(d.Template, "/")
-		if ok {
-			lines, found := cache[rel]
-			if !found {
-				if b, err := fs.ReadFile(c.FS, rel); err == nil {
-					lines = strings.Split(string(b), "\n")
-				}
-				cache[rel] = lines
-			}
-			if lines != nil {
+		if _, rel, ok := strings.Cut(d.Template, "/"); ok {
+			if lines := sc.lines(c, rel); lines != nil {
 				line, key := templateLine(lines, fieldPath)
 				return Source{File: path.Join(c.Dir, rel), Line: line, ValuesKey: key}
 			}
 		}
 	}
-	line, _ := d.lineOf(fieldPath)
 	if d.Template != "" {
 		// Rendered Helm output without the chart: name the template; the
 		// line is only meaningful in the rendered stream.
 		return Source{File: d.Template}
 	}
-	return Source{File: d.File, Line: line}
+	return Source{File: d.File, Line: d.lineOf(fieldPath)}
 }
 
 // templateLine finds the line of a Go-templated YAML file that sets

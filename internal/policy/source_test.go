@@ -76,7 +76,7 @@ func TestParseManifestsKeepsSourceAndLines(t *testing.T) {
 	if d.Template != "web/templates/deployment.yaml" || d.Object.GetKind() != "Deployment" {
 		t.Fatalf("doc 2 = %s from %q", d.Ref(), d.Template)
 	}
-	if line, ok := d.lineOf("spec.template.spec.containers[0].resources.limits.memory"); !ok || line != 76 {
+	if line, ok := d.lineOfPath("spec.template.spec.containers[0].resources.limits.memory"); !ok || line != 76 {
 		t.Errorf("line of limits.memory = %d, %v; want 76", line, ok)
 	}
 	if _, err := ParseManifests("bad.yaml", []byte("kind: Pod\n")); err == nil {

@@ -334,7 +334,7 @@ func (v *vapChecker) finding(p *compiledPolicy, b *admissionv1.ValidatingAdmissi
 		case admissionv1.Audit:
 		}
 	}
-	return Finding{Rule: p.rule.ID, Severity: sev, Object: t.parent.Ref(), Path: t.path, Message: msg, Fix: p.rule.Fix}
+	return Finding{Rule: p.rule.ID, Severity: sev, Object: t.parent.Ref(), Path: t.path, Message: msg, Fix: p.rule.Fix, doc: t.parent}
 }
 
 // paramsFor resolves a binding's paramRef against the param objects of

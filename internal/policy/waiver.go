@@ -131,6 +131,10 @@ func (w *Waiver) matches(f *Finding) bool {
 // applyWaivers splits findings into the ones that still count and the
 // waived ones; every finding a waiver touched carries a WaiverRef.
 func applyWaivers(findings []Finding, waivers []Waiver, strict func(rule string) bool, now time.Time) (active, waived []Finding) {
+	if len(waivers) == 0 {
+		return findings, nil
+	}
+	active = make([]Finding, 0, len(findings))
 	for _, f := range findings {
 		var w *Waiver
 		for i := range waivers {

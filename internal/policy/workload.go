@@ -2,18 +2,32 @@ package policy
 
 import (
 	"fmt"
+	"reflect"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
+
+// nestedMap returns the map at path without copying it.
+func nestedMap(obj map[string]any, path ...string) (map[string]any, bool) {
+	v, found, err := unstructured.NestedFieldNoCopy(obj, path...)
+	if err != nil || !found {
+		return nil, false
+	}
+	m, ok := v.(map[string]any)
+	return m, ok
+}
 
 // workload is an object that runs pods, expanded to the pod template its
 // controller creates. Findings on the pod map back to the parent object
 // through specPath.
 type workload struct {
 	doc *Document
-	// template is the pod (metadata + spec) the controller creates.
+	ref ObjectRef
+	// template is the pod (metadata + spec) the controller creates, with
+	// the API server's defaults that matter to the rules applied.
 	template corev1.PodTemplateSpec
 	// templatePath is the field path of the pod template in the parent
 	// ("" for a Pod, "spec.template" for a Deployment,
@@ -57,64 +71,86 @@ func (w *workload) containers(withInit bool) []containerRef {
 	return out
 }
 
-// workloadKinds maps group/kind of pod-creating objects to the path of
-// their pod template.
-var workloadKinds = map[string]struct {
-	path        []string
-	longRunning bool
-}{
-	"/Pod":                   {nil, true},
-	"/ReplicationController": {[]string{"spec", "template"}, true},
-	"apps/Deployment":        {[]string{"spec", "template"}, true},
-	"apps/StatefulSet":       {[]string{"spec", "template"}, true},
-	"apps/ReplicaSet":        {[]string{"spec", "template"}, true},
-	"apps/DaemonSet":         {[]string{"spec", "template"}, true},
-	"batch/Job":              {[]string{"spec", "template"}, false},
-	"batch/CronJob":          {[]string{"spec", "jobTemplate", "spec", "template"}, false},
+// podTemplatePaths are where pod-creating kinds keep their pod template:
+// the built-in controllers, and custom resources that follow them
+// (OpenShift DeploymentConfig, Argo Rollout, Knative Service: spec.template;
+// CronJob-like kinds: spec.jobTemplate.spec.template). Any kind with a pod
+// template (a spec with containers) at one of these paths is checked.
+var podTemplatePaths = [][]string{
+	{"spec", "template"},
+	{"spec", "jobTemplate", "spec", "template"},
 }
 
-// expandWorkload returns the workload of an object that creates pods, or
-// nil for other kinds.
-func expandWorkload(d *Document) (*workload, error) {
-	gvk := d.Object.GroupVersionKind()
-	k, ok := workloadKinds[gvk.Group+"/"+gvk.Kind]
-	if !ok {
-		return nil, nil
-	}
-	w := &workload{doc: d, longRunning: k.longRunning}
-	var tmpl map[string]any
-	if k.path == nil {
-		tmpl = map[string]any{}
-		if m, ok := d.Object.Object["metadata"].(map[string]any); ok {
-			tmpl["metadata"] = m
-		}
-		if s, ok := d.Object.Object["spec"].(map[string]any); ok {
-			tmpl["spec"] = s
-		}
-	} else {
-		t, _, err := unstructured.NestedMap(d.Object.Object, k.path...)
-		if err != nil {
-			return nil, fmt.Errorf("read pod template of %s: %w: %w", d.Ref(), ErrInvalidManifest, err)
-		}
-		tmpl = t
-		w.templatePath = joinPath(k.path)
-	}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(tmpl, &w.template); err != nil {
-		return nil, fmt.Errorf("read pod template of %s: %w: %w", d.Ref(), ErrInvalidManifest, err)
-	}
-	if r, found, err := unstructured.NestedInt64(d.Object.Object, "spec", "replicas"); found && err == nil && gvk.Kind != "Pod" {
-		w.replicas = &r
-	}
-	return w, nil
+// builtinWorkloads are the built-in controllers (any version) and where
+// their pod template is: it is required there.
+var builtinWorkloads = map[schema.GroupKind][]string{
+	{Group: "", Kind: "ReplicationController"}: {"spec", "template"},
+	{Group: "apps", Kind: "Deployment"}:        {"spec", "template"},
+	{Group: "apps", Kind: "StatefulSet"}:       {"spec", "template"},
+	{Group: "apps", Kind: "ReplicaSet"}:        {"spec", "template"},
+	{Group: "apps", Kind: "DaemonSet"}:         {"spec", "template"},
+	{Group: "batch", Kind: "Job"}:              {"spec", "template"},
+	{Group: "batch", Kind: "CronJob"}:          {"spec", "jobTemplate", "spec", "template"},
 }
 
-func joinPath(p []string) string {
-	out := ""
-	for i, s := range p {
-		if i > 0 {
-			out += "."
-		}
-		out += s
+// findPodTemplate returns the path of the object's pod template, nil for
+// a Pod (the object is its own template), and false when it has none.
+// required is true for the built-in controllers, which must have one.
+func findPodTemplate(gvk schema.GroupVersionKind, obj map[string]any) (path []string, found, required bool) {
+	if gvk.Group == "" && gvk.Kind == "Pod" {
+		return nil, true, true
 	}
-	return out
+	if p, ok := builtinWorkloads[gvk.GroupKind()]; ok {
+		_, found := nestedMap(obj, p...)
+		return p, found, true
+	}
+	for _, p := range podTemplatePaths {
+		t, ok := nestedMap(obj, p...)
+		if !ok {
+			continue
+		}
+		if spec, ok := t["spec"].(map[string]any); ok {
+			if _, ok := spec["containers"]; ok {
+				return p, true, false
+			}
+		}
+	}
+	return nil, false, false
+}
+
+// runsToCompletion reports whether a kind's pods finish (Jobs, CronJobs
+// and their look-alikes): no probes are expected.
+func runsToCompletion(kind string, templatePath []string) bool {
+	return len(templatePath) > 2 || strings.Contains(kind, "Job")
+}
+
+var podTemplateType = reflect.TypeFor[corev1.PodTemplateSpec]()
+
+// newWorkload makes the workload of a document whose pod template (at
+// path; nil for a Pod) was decoded as tmpl.
+func newWorkload(d *Document, ref ObjectRef, path []string, tmpl *corev1.PodTemplateSpec) *workload {
+	w := &workload{doc: d, ref: ref, longRunning: !runsToCompletion(ref.Kind, path), template: *tmpl}
+	applyPodDefaults(&w.template.Spec)
+	if path != nil {
+		w.templatePath = strings.Join(path, ".")
+		if r, ok := integer(nestedValue(d.Object.Object, "spec", "replicas")); ok {
+			w.replicas = &r
+		}
+	}
+	return w
+}
+
+func nestedValue(obj map[string]any, path ...string) any {
+	v, _, _ := unstructured.NestedFieldNoCopy(obj, path...)
+	return v
+}
+
+// applyPodDefaults applies the API server's defaults the rules depend on:
+// a volume with no source is an emptyDir.
+func applyPodDefaults(spec *corev1.PodSpec) {
+	for i := range spec.Volumes {
+		if reflect.ValueOf(spec.Volumes[i].VolumeSource).IsZero() {
+			spec.Volumes[i].EmptyDir = &corev1.EmptyDirVolumeSource{}
+		}
+	}
 }
