@@ -82,7 +82,8 @@ spec:
       targetPort: {{ .portName }}
 {{- end -}}
 
-{{/* platform-mocks.networkPolicy lets any pod of the namespace reach component. */}}
+{{/* platform-mocks.networkPolicy lets any pod of the namespace reach component,
+which itself calls nothing but DNS. */}}
 {{- define "platform-mocks.networkPolicy" -}}
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -94,10 +95,14 @@ spec:
   podSelector:
     matchLabels:
       {{- include "platform-mocks.selectorLabels" . | nindent 6 }}
-  policyTypes: [Ingress]
+  policyTypes: [Ingress, Egress]
   ingress:
     - from:
         - podSelector: {}
       ports:
         - port: {{ .port }}
+  egress:
+    - ports:
+        - {port: 53, protocol: UDP}
+        - {port: 53, protocol: TCP}
 {{- end -}}
