@@ -11,8 +11,8 @@ import (
 
 	"github.com/devctl/devctl/charts"
 	"github.com/devctl/devctl/internal/helm"
-	"github.com/devctl/devctl/internal/kube"
 	"github.com/devctl/devctl/internal/k8stest"
+	"github.com/devctl/devctl/internal/kube"
 	"github.com/devctl/devctl/internal/policy"
 )
 

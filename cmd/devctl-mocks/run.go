@@ -256,6 +256,5 @@ func serve(ctx context.Context, log *slog.Logger, addr string, h http.Handler) e
 	if err := srv.Shutdown(sctx); err != nil {
 		return err
 	}
-	<-errc
-	return nil
+	return <-errc
 }

@@ -177,8 +177,9 @@ func signalName(s syscall.Signal) string {
 		return "SIGSEGV"
 	case syscall.SIGABRT:
 		return "SIGABRT"
+	default:
+		return s.String()
 	}
-	return s.String()
 }
 
 // signalGroup signals the process group led by pid; a group that is already

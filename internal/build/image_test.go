@@ -17,7 +17,6 @@ import (
 	"github.com/devctl/devctl/internal/registry"
 )
 
-
 // TestIntegrationImageIntoRegistry reads images the engine built into the
 // registry: the first push sends everything, the same image again nothing,
 // and after a one-line change only the changed layer and the config. The

@@ -116,6 +116,7 @@ func (c *yamlConverter) value(n *yaml.Node, parent, index int32, key string, key
 		return c.mapping(n, at)
 	case yaml.ScalarNode:
 		return scalarValue(n)
+	case yaml.DocumentNode:
 	}
 	return nil, &nodeError{n.Line, "unexpected YAML node"}
 }

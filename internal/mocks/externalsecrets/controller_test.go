@@ -21,8 +21,9 @@ import (
 
 const ns = "shop"
 
-func obj(apiVersion, kind, namespace, name string, spec map[string]any) *unstructured.Unstructured {
-	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind,
+func obj(name string, spec map[string]any) *unstructured.Unstructured {
+	namespace := ns
+	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
 		"metadata": map[string]any{"name": name, "namespace": namespace, "uid": name + "-uid"}}}
 	if spec != nil {
 		u.Object["spec"] = spec
@@ -89,7 +90,7 @@ func readyCondition(t *testing.T, dyn *dynamicfake.FakeDynamicClient, name strin
 
 func TestSync(t *testing.T) {
 	t.Parallel()
-	es := obj("external-secrets.io/v1", "ExternalSecret", ns, "db", map[string]any{
+	es := obj("db", map[string]any{
 		"secretStoreRef":  map[string]any{"name": "vault", "kind": "ClusterSecretStore"},
 		"refreshInterval": "30s",
 		"target":          map[string]any{"name": "db-credentials"},
@@ -149,7 +150,7 @@ func TestSyncFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dyn, c := setup(t, obj("external-secrets.io/v1", "ExternalSecret", ns, "es", tt.spec))
+			dyn, c := setup(t, obj("es", tt.spec))
 			_, err := c.Sync(context.Background(), ns, "es")
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Sync: %v, want an error containing %q", err, tt.want)
@@ -164,7 +165,7 @@ func TestSyncFailures(t *testing.T) {
 
 func TestTemplateAndForeignSecret(t *testing.T) {
 	t.Parallel()
-	es := obj("external-secrets.io/v1", "ExternalSecret", ns, "dsn", map[string]any{
+	es := obj("dsn", map[string]any{
 		"secretStoreRef": map[string]any{"name": "vault", "kind": "ClusterSecretStore"},
 		"dataFrom":       []any{map[string]any{"extract": map[string]any{"key": "app/db"}}},
 		"target": map[string]any{"template": map[string]any{
@@ -181,7 +182,7 @@ func TestTemplateAndForeignSecret(t *testing.T) {
 	}
 
 	// A Secret controlled by something else is not taken over.
-	other := obj("external-secrets.io/v1", "ExternalSecret", ns, "other", map[string]any{
+	other := obj("other", map[string]any{
 		"secretStoreRef": map[string]any{"name": "vault", "kind": "ClusterSecretStore"},
 		"target":         map[string]any{"name": "dsn"},
 		"dataFrom":       []any{map[string]any{"extract": map[string]any{"key": "app/db"}}},

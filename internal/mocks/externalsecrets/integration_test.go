@@ -77,9 +77,14 @@ func TestIntegrationController(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(runCtx, 2) }()
-	t.Cleanup(func() { stop(); <-done })
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("controller: %v", err)
+		}
+	})
 
-	es := obj("external-secrets.io/v1", "ExternalSecret", ns, "db", map[string]any{
+	es := obj("db", map[string]any{
 		"secretStoreRef":  map[string]any{"name": "vault", "kind": "ClusterSecretStore"},
 		"refreshInterval": "1s",
 		"data":            []any{map[string]any{"secretKey": "password", "remoteRef": map[string]any{"key": "app/db", "property": "password"}}},

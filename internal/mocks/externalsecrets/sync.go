@@ -163,7 +163,7 @@ func (c *Controller) resolveStore(ctx context.Context, ns string, spec *external
 	}
 	var s corev1.Secret
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(sec.Object, &s); err != nil {
-		return nil, fmt.Errorf("Secret %s/%s: %w", tokenNS, tr.Name, err)
+		return nil, fmt.Errorf("secret %s/%s: %w", tokenNS, tr.Name, err)
 	}
 	k := tr.Key
 	if k == "" {
@@ -171,7 +171,7 @@ func (c *Controller) resolveStore(ctx context.Context, ns string, spec *external
 	}
 	token := strings.TrimSpace(string(s.Data[k]))
 	if token == "" {
-		return nil, fmt.Errorf("Secret %s/%s has no key %q holding the Vault token", tokenNS, tr.Name, k)
+		return nil, fmt.Errorf("secret %s/%s has no key %q holding the Vault token", tokenNS, tr.Name, k)
 	}
 	path := strings.Trim(v.Path, "/")
 	if path == "" {
@@ -221,12 +221,12 @@ func (c *Controller) readVault(ctx context.Context, vs *vaultStore, ref remoteRe
 	_ = json.Unmarshal(body, &out)
 	switch {
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusOK && out.Data.Data == nil:
-		return nil, fmt.Errorf("Vault secret %s/%s: %w (write it with `vault kv put %s/%s ...` or add it to the seed file)",
+		return nil, fmt.Errorf("vault secret %s/%s: %w (write it with `vault kv put %s/%s ...` or add it to the seed file)",
 			vs.path, k, ErrNotFound, vs.path, k)
 	case resp.StatusCode == http.StatusForbidden:
-		return nil, fmt.Errorf("Vault denied reading %s/%s: %s (check the token the store references)", vs.path, k, strings.Join(out.Errors, "; "))
+		return nil, fmt.Errorf("vault denied reading %s/%s: %s (check the token the store references)", vs.path, k, strings.Join(out.Errors, "; "))
 	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("Vault answered %s for %s/%s: %s", resp.Status, vs.path, k, strings.Join(out.Errors, "; "))
+		return nil, fmt.Errorf("vault answered %s for %s/%s: %s", resp.Status, vs.path, k, strings.Join(out.Errors, "; "))
 	}
 	return out.Data.Data, nil
 }
@@ -239,7 +239,7 @@ func (c *Controller) writeSecret(ctx context.Context, es *unstructured.Unstructu
 	cur, err := client.Get(ctx, want.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		if merge {
-			return fmt.Errorf("Secret %s does not exist; creationPolicy Merge only updates an existing Secret", want.Name)
+			return fmt.Errorf("secret %s does not exist; creationPolicy Merge only updates an existing Secret", want.Name)
 		}
 		obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(want)
 		if err != nil {
@@ -258,7 +258,7 @@ func (c *Controller) writeSecret(ctx context.Context, es *unstructured.Unstructu
 		return err
 	}
 	if ctl := metav1.GetControllerOf(&s); !merge && ctl != nil && ctl.UID != es.GetUID() {
-		return fmt.Errorf("Secret %s is controlled by %s %s: change spec.target.name or delete that Secret", want.Name, ctl.Kind, ctl.Name)
+		return fmt.Errorf("secret %s is controlled by %s %s: change spec.target.name or delete that Secret", want.Name, ctl.Kind, ctl.Name)
 	}
 	if merge {
 		if s.Data == nil {

@@ -80,7 +80,7 @@ func (s *Server) verify(r *http.Request) (*auth, *apiError) {
 	if len(parts) != 5 || parts[3] != "s3" || parts[4] != "aws4_request" {
 		return nil, errorf(http.StatusBadRequest, "AuthorizationHeaderMalformed", "The authorization header is malformed; the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".")
 	}
-	if subtleEqual(parts[0], s.creds.AccessKeyID) == false {
+	if !subtleEqual(parts[0], s.creds.AccessKeyID) {
 		return nil, errorf(http.StatusForbidden, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
 	}
 	if parts[2] != s.region {

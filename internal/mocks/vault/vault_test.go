@@ -21,7 +21,7 @@ import (
 const token = "s.test-token-0123456789"
 
 // start serves a vault.Server and returns a real Vault client for it.
-func start(t *testing.T, opts ...vault.Option) (*api.Client, *vault.Server) {
+func start(t *testing.T, opts ...vault.Option) *api.Client {
 	t.Helper()
 	s, err := vault.New(token, opts...)
 	if err != nil {
@@ -29,7 +29,7 @@ func start(t *testing.T, opts ...vault.Option) (*api.Client, *vault.Server) {
 	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return client(t, srv.URL, token), s
+	return client(t, srv.URL, token)
 }
 
 func client(t *testing.T, addr, tok string) *api.Client {
@@ -48,7 +48,7 @@ func client(t *testing.T, addr, tok string) *api.Client {
 func TestKVv2RoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c, _ := start(t)
+	c := start(t)
 	kv := c.KVv2("secret")
 
 	if _, err := kv.Get(ctx, "app/db"); !errors.Is(err, api.ErrSecretNotFound) {
@@ -148,7 +148,7 @@ func TestKVv2RoundTrip(t *testing.T) {
 func TestMaxVersionsPrunesOldest(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c, _ := start(t)
+	c := start(t)
 	kv := c.KVv2("secret")
 	if err := kv.PutMetadata(ctx, "p", api.KVMetadataPutInput{MaxVersions: 2}); err != nil {
 		t.Fatal(err)
@@ -170,7 +170,7 @@ func TestMaxVersionsPrunesOldest(t *testing.T) {
 func TestList(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c, _ := start(t)
+	c := start(t)
 	kv := c.KVv2("secret")
 	for _, p := range []string{"app/db", "app/api", "app/nested/x", "other"} {
 		if _, err := kv.Put(ctx, p, map[string]any{"k": "v"}); err != nil {
@@ -211,7 +211,7 @@ func TestList(t *testing.T) {
 func TestSystemEndpoints(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c, _ := start(t, vault.WithMounts("secret", "kv"))
+	c := start(t, vault.WithMounts("secret", "kv"))
 
 	h, err := c.Sys().HealthWithContext(ctx)
 	if err != nil {
@@ -274,7 +274,7 @@ func TestStatePersistsAcrossRestarts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	file := filepath.Join(t.TempDir(), "state", "vault.json")
-	c, _ := start(t, vault.WithStateFile(file))
+	c := start(t, vault.WithStateFile(file))
 	if _, err := c.KVv2("secret").Put(ctx, "app/db", map[string]any{"password": "kept"}); err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestStatePersistsAcrossRestarts(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("state file mode %v, want 0600", fi.Mode().Perm())
 	}
-	c2, _ := start(t, vault.WithStateFile(file))
+	c2 := start(t, vault.WithStateFile(file))
 	got, err := c2.KVv2("secret").Get(ctx, "app/db")
 	if err != nil {
 		t.Fatal(err)
@@ -330,7 +330,7 @@ func TestSeed(t *testing.T) {
 	seed := write("secret/app/db: {username: app, password: pw, port: 5432}\napp/api: {token: abc}\n")
 	start(t, vault.WithStateFile(state), vault.WithSeed(seed))
 	// the same seed again: no new versions
-	c, _ := start(t, vault.WithStateFile(state), vault.WithSeed(seed))
+	c := start(t, vault.WithStateFile(state), vault.WithSeed(seed))
 	kv := c.KVv2("secret")
 	db, err := kv.Get(ctx, "app/db")
 	if err != nil {
@@ -343,7 +343,7 @@ func TestSeed(t *testing.T) {
 		t.Fatalf("seeded app/api (default mount) = %v, %v", api, err)
 	}
 	// a changed seed writes a new version
-	c, _ = start(t, vault.WithStateFile(state), vault.WithSeed(write("secret/app/db: {username: app, password: new}\n")))
+	c = start(t, vault.WithStateFile(state), vault.WithSeed(write("secret/app/db: {username: app, password: new}\n")))
 	db, err = c.KVv2("secret").Get(ctx, "app/db")
 	if err != nil {
 		t.Fatal(err)
@@ -377,7 +377,7 @@ func TestNeverLogsSecrets(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c, _ := start(t, vault.WithLogger(logger), vault.WithSeed(vault.Seed{"seeded": {"k": "seed-value-xyz"}}))
+	c := start(t, vault.WithLogger(logger), vault.WithSeed(vault.Seed{"seeded": {"k": "seed-value-xyz"}}))
 	ctx := context.Background()
 	if _, err := c.KVv2("secret").Put(ctx, "p", map[string]any{"k": "written-value-xyz"}); err != nil {
 		t.Fatal(err)
