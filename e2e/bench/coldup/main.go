@@ -1,0 +1,178 @@
+// Command coldup measures a cold `devctl up --ci` of examples/hello side by
+// side with `kind create cluster` on the same node image, in one run, and
+// prints both, the ratio, and the time of an unchanged second up:
+//
+//	go run ./e2e/bench/coldup -devctl bin/devctl -runs 3
+//
+// Rounds alternate (kind, then devctl) so both see the same machine load.
+// The service's image is built once before the first round, as on a
+// developer's machine that ran `devctl up` before; each devctl round starts
+// a fresh daemon and deletes its environment at the end.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	"sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/log"
+
+	"github.com/devctl/devctl/e2e/harness"
+)
+
+func main() {
+	bin := flag.String("devctl", "bin/devctl", "the devctl binary")
+	runs := flag.Int("runs", 2, "rounds of kind create cluster and devctl up")
+	flag.Parse()
+	if err := run(*bin, *runs); err != nil {
+		fmt.Fprintln(os.Stderr, "coldup:", err)
+		os.Exit(1)
+	}
+}
+
+func run(bin string, runs int) error {
+	ctx := context.Background()
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return err
+	}
+	image, err := harness.NodeImage(ctx)
+	if err != nil {
+		return err
+	}
+	environ, err := harness.Env(os.Environ())
+	if err != nil {
+		return err
+	}
+	// kind runs docker through the wrapper on hosts without CAP_SYS_RESOURCE.
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			_ = os.Setenv("PATH", v)
+		}
+	}
+	root, err := harness.RepoRoot()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "coldup")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(work) }()
+	project := filepath.Join(work, "hello")
+	if err := sh(work, "cp", "-r", filepath.Join(root, "examples", "hello"), project); err != nil {
+		return err
+	}
+	_ = os.RemoveAll(filepath.Join(project, "bin"))
+	for _, args := range [][]string{{"init", "-q", "-b", "bench"}, {"-c", "user.email=b@example.com", "-c", "user.name=b", "commit", "-q", "--allow-empty", "-m", "init"}} {
+		if err := sh(project, "git", args...); err != nil {
+			return err
+		}
+	}
+
+	var kindTimes, upTimes, warmTimes []time.Duration
+	for i := range runs {
+		name := fmt.Sprintf("coldup-kind-%d", i)
+		d, err := kindCreate(name, image)
+		if err != nil {
+			return err
+		}
+		kindTimes = append(kindTimes, d)
+		fmt.Printf("round %d: kind create cluster %6.1fs\n", i+1, d.Seconds())
+
+		cold, warm, err := devctlUp(bin, project, image, environ, filepath.Join(work, fmt.Sprint(i)))
+		if err != nil {
+			return err
+		}
+		upTimes, warmTimes = append(upTimes, cold), append(warmTimes, warm)
+		fmt.Printf("round %d: devctl up --ci      %6.1fs (ratio %.2f), unchanged up %.2fs\n", i+1, cold.Seconds(), cold.Seconds()/d.Seconds(), warm.Seconds())
+	}
+	k, u, w := median(kindTimes), median(upTimes), median(warmTimes)
+	fmt.Printf("\nmedian of %d: kind create cluster %.1fs, devctl up --ci %.1fs, ratio %.2f; unchanged devctl up %.2fs\n",
+		runs, k.Seconds(), u.Seconds(), u.Seconds()/k.Seconds(), w.Seconds())
+	return nil
+}
+
+// kindCreate times what `kind create cluster --image IMAGE` does, with the
+// kubelet patch this host's cgroup v1 needs (devctl applies the same one).
+func kindCreate(name, image string) (time.Duration, error) {
+	p := cluster.NewProvider(cluster.ProviderWithDocker(), cluster.ProviderWithLogger(log.NoopLogger{}))
+	cfg := &v1alpha4.Cluster{
+		TypeMeta:             v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
+		Nodes:                []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole}},
+		KubeadmConfigPatches: []string{"kind: KubeletConfiguration\nfailCgroupV1: false\n"},
+	}
+	kubeconfig := filepath.Join(os.TempDir(), name+".kubeconfig")
+	defer func() { _ = os.Remove(kubeconfig) }()
+	start := time.Now()
+	err := p.Create(name, cluster.CreateWithV1Alpha4Config(cfg), cluster.CreateWithNodeImage(image),
+		cluster.CreateWithKubeconfigPath(kubeconfig), cluster.CreateWithDisplayUsage(false), cluster.CreateWithDisplaySalutation(false))
+	d := time.Since(start)
+	if derr := p.Delete(name, kubeconfig); derr != nil && err == nil {
+		err = derr
+	}
+	return d, err
+}
+
+// devctlUp times a cold `devctl up --ci` (new daemon, new cluster) and an
+// unchanged second one, then deletes the environment.
+func devctlUp(bin, project, image string, environ []string, state string) (cold, warm time.Duration, err error) {
+	sock, err := os.MkdirTemp("", "cu")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() { _ = os.RemoveAll(sock) }()
+	env := append(slices.Clone(environ), "DEVCTL_SOCKET="+filepath.Join(sock, "d.sock"), "DEVCTL_STATE_DIR="+state, "DEVCTL_NODE_IMAGE="+image)
+	devctl := func(args ...string) (time.Duration, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir, cmd.Env = project, env
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		start := time.Now()
+		err := cmd.Run()
+		if err != nil {
+			return 0, fmt.Errorf("devctl %s: %w\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return time.Since(start), nil
+	}
+	defer func() {
+		_, _ = devctl("down")
+		_, _ = devctl("daemon", "stop")
+	}()
+	// Start the daemon first: its start-up is not part of an up.
+	if _, err := devctl("ls"); err != nil {
+		return 0, 0, err
+	}
+	if cold, err = devctl("up", "--ci"); err != nil {
+		return 0, 0, err
+	}
+	warm, err = devctl("up", "--ci")
+	return cold, warm, err
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func sh(dir, name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, io.MultiWriter(&out)
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, out.String())
+	}
+	return nil
+}
