@@ -12,7 +12,7 @@ AGENT_ARCHES ?= $(shell $(GO) env GOARCH)
 AGENT_BIN := internal/agent/agentbin/bin
 export DEVCTL_E2E_CACHE ?= $(HOME)/.cache/devctl-e2e
 
-.PHONY: help build agent install unit integration e2e test k8s-tools e2e-images lint vet fmt verify clean
+.PHONY: help build agent install unit integration e2e test test-deps k8s-tools e2e-images lint vet fmt verify clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -47,7 +47,16 @@ e2e: build e2e-images ## end-to-end tests: the built binary against a real kind 
 	DEVCTL_BIN=$(BIN)/devctl DEVCTL_NODE_IMAGE="$$(e2e/images/build.sh --print-image)" \
 		$(GO) test -tags e2e -count=1 -timeout 40m -v ./e2e/...
 
-test: unit integration e2e ## everything CI runs
+test-deps: ## check (and on Debian, install) what the tests need beyond install.sh: tmux for the TUI end-to-end test
+	@missing=(); for c in tmux; do command -v $$c >/dev/null || missing+=($$c); done; \
+	if [ $${#missing[@]} -gt 0 ]; then \
+		command -v apt-get >/dev/null || { echo "the tests need: $${missing[*]} (install them with your package manager)"; exit 1; }; \
+		echo "installing $${missing[*]} for the tests ..."; \
+		if [ "$$(id -u)" = 0 ]; then s=; else s=sudo; fi; \
+		$$s apt-get update -qq && $$s env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$${missing[@]}" >/dev/null; \
+	fi
+
+test: test-deps unit integration e2e ## everything CI runs
 
 vet: ## go vet
 	$(GO) vet ./...

@@ -47,6 +47,21 @@ elapsed() { echo "$(( $(date +%s) - start ))s"; }
 die() { echo "install.sh: $*" >&2; exit 1; }
 sudo_() { if [ $root = yes ]; then "$@"; else sudo "$@"; fi; }
 
+# node_image_estimate says how long the node image build will take, from
+# what is already cached (the Kubernetes binaries are most of it).
+node_image_estimate() {
+  local cache k8s
+  cache=${DEVCTL_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/devctl-e2e}
+  k8s=$(sed -n 's/^KUBERNETES_VERSION=//p' "$here/e2e/tools/versions.env")
+  if docker image inspect "$("$here/e2e/images/build.sh" --print-image)" >/dev/null 2>&1; then
+    echo "already built, seconds"
+  elif [ -d "$cache/kubernetes-$k8s/bin" ]; then
+    echo "the Kubernetes binaries are cached: about 5 minutes"
+  else
+    echo "nothing cached yet: about 15-25 minutes on 2 cores (cached afterwards)"
+  fi
+}
+
 step "Go toolchain"
 command -v go >/dev/null || die "Go is not installed: install Go $(sed -n 's/^go //p' "$here/go.mod") or newer from your package manager"
 echo "$(go version)"
@@ -108,7 +123,13 @@ if [ $images = yes ]; then
     fi
   fi
   if [ -z "$image" ]; then
-    echo "building the kind node image from source (cold: about 45-60 minutes on 2 cores; cached afterwards, seconds when nothing changed)"
+    if ! command -v debootstrap >/dev/null; then
+      command -v apt-get >/dev/null || die "building the node image needs debootstrap: install it (it makes the node's Debian root filesystem) and run ./install.sh again"
+      echo "installing Debian's debootstrap (the node image's root filesystem is made with it) ..."
+      sudo_ apt-get update -qq
+      sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+    fi
+    echo "building the kind node image from source: $(node_image_estimate)"
     image=$("$here/e2e/images/build.sh" | tail -n 1)
   fi
   echo "$image" >"$confdir/node-image"

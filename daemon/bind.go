@@ -147,6 +147,20 @@ func (a releasesAdapter) Deploy(ctx context.Context, kubeconfig string, r *golde
 type clusterAdapter struct {
 	log     *slog.Logger
 	clients *kube.Clients
+
+	mu sync.Mutex
+	// admitted records the namespaces whose admission policies this daemon
+	// installed, per client (a client is one kubeconfig content: a cluster).
+	admitted map[*kube.Client]map[string]bool
+}
+
+func (a *clusterAdapter) Reachable(ctx context.Context, kubeconfig string) error {
+	c, err := a.clients.For(kubeconfig)
+	if err != nil {
+		return err
+	}
+	_, err = c.Set.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	return err
 }
 
 func (a *clusterAdapter) WaitReady(ctx context.Context, kubeconfig, ns, release string) error {
@@ -190,6 +204,12 @@ func (a *clusterAdapter) InstallAdmission(ctx context.Context, kubeconfig, ns st
 	if err != nil {
 		return err
 	}
+	a.mu.Lock()
+	done := a.admitted[c][ns]
+	a.mu.Unlock()
+	if done {
+		return nil
+	}
 	if err := c.EnsureNamespace(ctx, ns, policy.PodSecurityLabels()); err != nil {
 		return fmt.Errorf("label namespace %s for Pod Security admission: %w", ns, err)
 	}
@@ -197,7 +217,19 @@ func (a *clusterAdapter) InstallAdmission(ctx context.Context, kubeconfig, ns st
 	if err != nil {
 		return err
 	}
-	return c.ApplyAdmission(ctx, objs)
+	if err := c.ApplyAdmission(ctx, objs); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.admitted == nil {
+		a.admitted = map[*kube.Client]map[string]bool{}
+	}
+	if a.admitted[c] == nil {
+		a.admitted[c] = map[string]bool{}
+	}
+	a.admitted[c][ns] = true
+	return nil
 }
 
 func (a *clusterAdapter) Forget(kubeconfig string) { a.clients.Forget(kubeconfig) }

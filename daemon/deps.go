@@ -47,6 +47,8 @@ type Cluster interface {
 	Logs(ctx context.Context, kubeconfig, namespace, release string, follow bool, tail int, w io.Writer) error
 	Diagnose(ctx context.Context, kubeconfig, namespace string) string
 	InstallAdmission(ctx context.Context, kubeconfig, namespace string) error
+	// Reachable says whether the API server answers.
+	Reachable(ctx context.Context, kubeconfig string) error
 	// Forget drops what is cached for a kubeconfig (its cluster is gone).
 	Forget(kubeconfig string)
 }

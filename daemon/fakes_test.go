@@ -205,6 +205,15 @@ func (f *fakeDeps) Deploy(_ context.Context, kubeconfig string, r *goldenpath.Re
 
 func (f *fakeDeps) InstallAdmission(context.Context, string, string) error { return nil }
 
+func (f *fakeDeps) Reachable(_ context.Context, kubeconfig string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.clusters[strings.TrimPrefix(kubeconfig, "/kube/")]; !ok {
+		return errors.New("connection refused")
+	}
+	return nil
+}
+
 func (f *fakeDeps) WaitReady(context.Context, string, string, string) error { return f.ReadyErr }
 
 func (f *fakeDeps) Forward(_ context.Context, _, _, _ string, remote, local int) (Forward, error) {

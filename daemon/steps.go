@@ -158,6 +158,21 @@ func (e *configError) Error() string { return e.err.Error() }
 func (e *configError) Unwrap() error { return e.err }
 
 func runCluster(ctx context.Context, r *Run) (string, error) {
+	// A cluster an earlier up finished, whose API server answers on the
+	// kubeconfig it left, is there: asking the provider (docker ps, docker
+	// exec) again costs a second and a half on every up.
+	if kc := r.prev.Status.Kubeconfig; kc != "" && r.prev.Status.ObservedGeneration > 0 {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := r.r.deps.Cluster.Reachable(rctx, kc)
+		cancel()
+		if err == nil {
+			r.mu.Lock()
+			r.kubeconfig = kc
+			r.mu.Unlock()
+			return "exists", nil
+		}
+		r.logf(StepCluster, "", api.SourceProgress, api.LevelInfo, "the cluster does not answer (%v): asking %s", err, r.Spec.Provider)
+	}
 	pctx := envs.ContextWithProgress(ctx, func(p envs.Progress) {
 		level, msg := api.LevelInfo, p.Message
 		switch p.State {
