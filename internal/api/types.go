@@ -107,7 +107,10 @@ type EnvStatus struct {
 	// and the last log lines of the services.
 	Diagnostics string `json:"diagnostics,omitempty"`
 	// Watching says whether the daemon watches the sources for changes.
-	Watching  bool      `json:"watching"`
+	Watching bool `json:"watching"`
+	// Rebuilds are the last rebuilds and live updates, oldest first (a
+	// bounded history).
+	Rebuilds  []Rebuild `json:"rebuilds,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
 }
@@ -196,6 +199,34 @@ type Step struct {
 	Status   StepStatus    `json:"status"`
 	Detail   string        `json:"detail,omitempty"`
 	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration"`
+}
+
+// Rebuild is one finished rebuild or live update of some services, with the
+// time each phase took and the time from the first saved change to the new
+// version serving.
+type Rebuild struct {
+	Run      int64    `json:"run"`
+	Services []string `json:"services"`
+	// Mode is "live" (files synced into the running container) or "image"
+	// (a new image built, delivered and rolled out).
+	Mode string `json:"mode"`
+	// Reason says what triggered it: "main.go changed", "3 files changed".
+	Reason  string    `json:"reason,omitempty"`
+	Started time.Time `json:"started"`
+	// Phases are detect, build, deliver, update and ready, in order.
+	Phases []PhaseTime `json:"phases,omitempty"`
+	// SaveToServing is from the first change seen to the new version
+	// answering; zero when the rebuild failed.
+	SaveToServing time.Duration `json:"saveToServing"`
+	// Error is the failure (compiler output with file:line); the previous
+	// version keeps serving.
+	Error string `json:"error,omitempty"`
+}
+
+// PhaseTime is how long one phase of a rebuild took.
+type PhaseTime struct {
+	Name     string        `json:"name"`
 	Duration time.Duration `json:"duration"`
 }
 
