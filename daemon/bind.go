@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/devctl/devctl/envs"
+	"github.com/devctl/devctl/internal/api"
 	"github.com/devctl/devctl/internal/build"
 	"github.com/devctl/devctl/internal/git"
 	"github.com/devctl/devctl/internal/goldenpath"
@@ -185,6 +186,14 @@ func (a *clusterAdapter) Logs(ctx context.Context, kubeconfig, ns, release strin
 		return err
 	}
 	return c.Logs(ctx, ns, release, follow, tail, w)
+}
+
+func (a *clusterAdapter) Resources(ctx context.Context, kubeconfig string, namespaces []string) ([]api.Resource, error) {
+	c, err := a.clients.For(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	return c.Resources(ctx, namespaces...)
 }
 
 func (a *clusterAdapter) Diagnose(ctx context.Context, kubeconfig, ns string) string {

@@ -46,6 +46,9 @@ type Cluster interface {
 	Forward(ctx context.Context, kubeconfig, namespace, release string, remotePort, localPort int) (Forward, error)
 	Logs(ctx context.Context, kubeconfig, namespace, release string, follow bool, tail int, w io.Writer) error
 	Diagnose(ctx context.Context, kubeconfig, namespace string) string
+	// Resources lists the Deployments, Pods and Services of the namespaces
+	// with readiness and the reason for what is not ready.
+	Resources(ctx context.Context, kubeconfig string, namespaces []string) ([]api.Resource, error)
 	InstallAdmission(ctx context.Context, kubeconfig, namespace string) error
 	// Reachable says whether the API server answers.
 	Reachable(ctx context.Context, kubeconfig string) error

@@ -38,12 +38,13 @@ type fakeDeps struct {
 	forwards []*fakeForward
 	forgot   []string
 
-	UpErr     error
-	BuildErr  error
-	DeployErr error
-	ReadyErr  error
-	ListErr   error
-	PingErr   error
+	UpErr        error
+	BuildErr     error
+	DeployErr    error
+	ReadyErr     error
+	ListErr      error
+	PingErr      error
+	ResourcesErr error
 	// Gates: when set, the call waits for a value (or the context).
 	UpGate    chan struct{}
 	BuildGate chan struct{}
@@ -239,6 +240,21 @@ func (f *fakeDeps) Forward(_ context.Context, _, _, _ string, remote, local int)
 func (f *fakeDeps) Logs(_ context.Context, _, _, release string, _ bool, _ int, w io.Writer) error {
 	_, err := fmt.Fprintf(w, "log line of %s\n", release)
 	return err
+}
+
+func (f *fakeDeps) Resources(_ context.Context, _ string, namespaces []string) ([]api.Resource, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ResourcesErr != nil {
+		return nil, f.ResourcesErr
+	}
+	var out []api.Resource
+	for _, ns := range namespaces {
+		for name := range f.digests {
+			out = append(out, api.Resource{Kind: api.KindDeployment, Namespace: ns, Name: name, Service: name, Ready: "1/1", OK: true, Status: "Available"})
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeDeps) Diagnose(context.Context, string, string) string {

@@ -29,6 +29,7 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("GET /v1/envs/{name}", d.handleGet)
 	mux.HandleFunc("DELETE /v1/envs/{name}", d.handleDown)
 	mux.HandleFunc("GET /v1/envs/{name}/logs", d.handleLogs)
+	mux.HandleFunc("GET /v1/envs/{name}/resources", d.handleResources)
 	mux.HandleFunc("GET /v1/events", d.handleEvents)
 	mux.HandleFunc("POST /v1/shutdown", d.handleShutdown)
 	return mux

@@ -258,3 +258,55 @@ func decodeError(resp *http.Response) error {
 	}
 	return se
 }
+
+// Resources lists the Deployments, Pods and Services of an environment with
+// their readiness and the reason for what is not ready.
+func (c *Client) Resources(ctx context.Context, env string) (*Resources, error) {
+	var r Resources
+	if err := c.do(ctx, http.MethodGet, "/envs/"+url.PathEscape(env)+"/resources", nil, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// LogLines streams the log lines of an environment's service pods, each
+// line as the daemon sends it ("pod | text" when the service has several
+// pods). The channel is closed when the stream ends; the returned func
+// reports why (nil for ctx cancellation or the end of the logs).
+func (c *Client) LogLines(ctx context.Context, env string, o LogOptions) (<-chan string, func() error, error) {
+	q := url.Values{}
+	if o.Service != "" {
+		q.Set("service", o.Service)
+	}
+	if o.Follow {
+		q.Set("follow", "true")
+	}
+	if o.Tail > 0 {
+		q.Set("tail", strconv.Itoa(o.Tail))
+	}
+	resp, err := c.stream(ctx, "/envs/"+url.PathEscape(env)+"/logs?"+q.Encode())
+	if err != nil {
+		return nil, nil, err
+	}
+	ch := make(chan string, 256)
+	var streamErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(ch)
+		defer func() { _ = resp.Body.Close() }()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			select {
+			case ch <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+		if err := sc.Err(); err != nil && ctx.Err() == nil {
+			streamErr = fmt.Errorf("log stream: %w", err)
+		}
+	}()
+	return ch, func() error { <-done; return streamErr }, nil
+}

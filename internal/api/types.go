@@ -240,6 +240,53 @@ type Finding struct {
 	Message  string `json:"message"`
 	Fix      string `json:"fix,omitempty"`
 	Waived   bool   `json:"waived,omitempty"`
+	// Waiver says who waived the finding and until when (set when Waived).
+	Waiver *Waiver `json:"waiver,omitempty"`
+}
+
+// Waiver is the waiver a finding is waived by.
+type Waiver struct {
+	Approver string    `json:"approver"`
+	Reason   string    `json:"reason,omitempty"`
+	Ticket   string    `json:"ticket,omitempty"`
+	Expires  time.Time `json:"expires,omitzero"`
+}
+
+// ResourceKind is the kind of a resource GET /v1/envs/{name}/resources lists.
+type ResourceKind string
+
+// Resource kinds.
+const (
+	KindDeployment ResourceKind = "Deployment"
+	KindPod        ResourceKind = "Pod"
+	KindService    ResourceKind = "Service"
+)
+
+// Resource is one Deployment, Pod or Service of an environment, with its
+// readiness and, when it is not ready, the real reason: a container's
+// waiting or terminated reason, a failing probe, the scheduler's message or
+// the last warning event.
+type Resource struct {
+	Kind      ResourceKind `json:"kind"`
+	Namespace string       `json:"namespace"`
+	Name      string       `json:"name"`
+	// Service is the release (app.kubernetes.io/instance) the object belongs to.
+	Service string `json:"service,omitempty"`
+	// Ready is "ready/desired": replicas, containers or endpoints.
+	Ready string `json:"ready"`
+	OK    bool   `json:"ok"`
+	// Status is a short state: Running, CrashLoopBackOff, ClusterIP, ...
+	Status   string    `json:"status"`
+	Restarts int32     `json:"restarts,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Created  time.Time `json:"created,omitzero"`
+}
+
+// Resources is what GET /v1/envs/{name}/resources answers.
+type Resources struct {
+	Env        string     `json:"env"`
+	Namespaces []string   `json:"namespaces"`
+	Items      []Resource `json:"items"`
 }
 
 // ProjectRef says where a project is and which branch; the daemon resolves

@@ -132,10 +132,14 @@ func (c *Checker) Check(ctx context.Context, p *Project, rels []*Release) (*poli
 func Findings(r *policy.Report) []api.Finding {
 	out := make([]api.Finding, 0, len(r.Findings)+len(r.Waived))
 	conv := func(f policy.Finding, waived bool) api.Finding {
-		return api.Finding{
+		out := api.Finding{
 			Rule: f.Rule, Severity: f.Severity.String(), Object: f.Object.String(), Path: f.Path,
 			Source: f.Source.String(), Message: f.Message, Fix: f.Fix, Waived: waived,
 		}
+		if w := f.Waiver; waived && w != nil {
+			out.Waiver = &api.Waiver{Approver: w.Approver, Reason: w.Reason, Ticket: w.Ticket, Expires: w.Expires}
+		}
+		return out
 	}
 	for _, f := range r.Findings {
 		out = append(out, conv(f, false))
