@@ -26,6 +26,7 @@ them against the platform's policies, on a laptop and in CI.
 
   devctl init      write devctl.yaml for this repository
   devctl up        bring this branch's environment up (starts the daemon when needed)
+  devctl tui       watch every environment: resources, logs, findings, rebuilds
   devctl check     check the rendered manifests against policy (pre-push, CI)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -41,6 +42,7 @@ them against the platform's policies, on a laptop and in CI.
 		newLsCommand(g, streams),
 		newStatusCommand(g, streams),
 		newLogsCommand(g, streams),
+		newTUICommand(g, streams),
 		newDaemonCommand(g, streams),
 		newInitCommand(streams),
 		newCheckCommand(g, streams),

@@ -17,6 +17,7 @@ import (
 type upOptions struct {
 	project   projectOptions
 	ci        bool
+	noTUI     bool
 	watch     bool
 	noWatch   bool
 	nodeImage string
@@ -32,7 +33,9 @@ func newUpCommand(g *globalOptions, s Streams) *cobra.Command {
 build the services' images, deliver them, render the golden-path chart, check policy,
 install or upgrade the release when something changed, wait until the service answers,
 and print its URL. The daemon is started in the background when it is not running;
-the environment keeps running after this command returns.
+the environment keeps running after this command returns. On a terminal the run is
+followed in the terminal UI (` + "`devctl tui`" + `; --no-tui prints the steps instead); leaving
+it with q leaves the environment running.
 
 With --ci (and whenever stdout is not a terminal) there is no animation: each timed
 phase is printed, the exit code is 0 when the environment is healthy, and on failure
@@ -42,6 +45,7 @@ the pods' events and last log lines are printed.`,
 	}
 	o.project.addFlags(cmd.Flags(), true)
 	cmd.Flags().BoolVar(&o.ci, "ci", false, "no UI: print timed phases, exit non-zero unless healthy; the sources are not watched unless --watch")
+	cmd.Flags().BoolVar(&o.noTUI, "no-tui", false, "on a terminal, print the steps instead of opening the terminal UI")
 	cmd.Flags().BoolVar(&o.watch, "watch", false, "rebuild when the sources change (default, except with --ci)")
 	cmd.Flags().BoolVar(&o.noWatch, "no-watch", false, "do not rebuild when the sources change")
 	cmd.Flags().StringVar(&o.nodeImage, "node-image", os.Getenv("DEVCTL_NODE_IMAGE"), "kind node image (env DEVCTL_NODE_IMAGE; default: devctl.yaml, then the image install.sh recorded, then kind's default)")
@@ -94,6 +98,12 @@ func runUp(ctx context.Context, g *globalOptions, s Streams, o *upOptions) error
 		return err
 	}
 	fmt.Fprintf(s.Out, "environment %s (branch %s, generation %d)\n", env.Name, orDash(env.Spec.Branch), env.Generation)
+	if !plain && !o.noTUI && isTerminal(s.In) {
+		// On a terminal the run is followed in the TUI; leaving it leaves
+		// the environment coming up (or up).
+		cancel()
+		return runTUI(context.WithoutCancel(ctx), c, s, env.Name, env.Name)
+	}
 	final, err := follow(ctx, events, streamErr, env.Generation, st, g.verbose)
 	if err != nil {
 		return err
@@ -198,7 +208,7 @@ func printReady(w io.Writer, e *api.Environment) {
 	}
 }
 
-func isTerminal(w io.Writer) bool {
+func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
