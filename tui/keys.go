@@ -19,7 +19,7 @@ func newKeyMap() keyMap {
 	return keyMap{
 		Quit:      b("q", "quit (environments keep running)", "q", "ctrl+c"),
 		Help:      b("?", "this help", "?"),
-		Command:   b(":", "command (:envs :res :logs [svc] :findings :rebuilds :up :down :source build|pods|devctl :q)", ":"),
+		Command:   b(":", "command: envs [name], res, logs [svc], findings, rebuilds, up, down, open, source pods|build|devctl, q", ":"),
 		Filter:    b("/", "filter the logs (regexp); esc clears", "/"),
 		NextPage:  b("tab", "next view", "tab"),
 		PrevPage:  b("shift+tab", "previous view", "shift+tab"),

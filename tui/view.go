@@ -51,6 +51,9 @@ func (m *Model) Render() string {
 		case numPages:
 		}
 	}
+	if !m.connected && m.connErr != "" {
+		body = append([]string{m.st.bad.Render(fmt.Sprintf("daemon unreachable: %s; reconnecting (attempt %d)", m.connErr, m.attempts))}, body...)
+	}
 	h := m.bodyHeight()
 	if len(body) > h {
 		body = body[:h]
@@ -93,7 +96,7 @@ func (m *Model) titleLine() string {
 	case m.connected && m.health != nil:
 		s += m.st.dim.Render(fmt.Sprintf("  │ daemon %s, %d env(s)", m.health.Version, len(m.envs)))
 	case m.connErr != "":
-		s += "  " + m.st.bad.Render(fmt.Sprintf("│ daemon unreachable: %s; reconnecting (attempt %d)", m.connErr, m.attempts))
+		s += "  " + m.st.bad.Render("│ no daemon, reconnecting…")
 	default:
 		s += m.st.dim.Render("  │ connecting to the daemon…")
 	}
@@ -225,7 +228,7 @@ func (m *Model) envsBody() []string {
 		}
 		return []string{"", "  no environments yet: run `devctl up` in a project (it starts one per git branch)"}
 	}
-	rows := [][]string{{"  NAME", "BRANCH", "PHASE", "AGE", "WATCH", "LAST REBUILD", "PROVIDER", "URL"}}
+	rows := [][]string{{"  NAME", "BRANCH", "PHASE", "URL", "AGE", "WATCH", "LAST REBUILD", "PROVIDER"}}
 	for _, e := range m.envs {
 		mark := "  "
 		if e.Name == m.opts.Current {
@@ -252,7 +255,7 @@ func (m *Model) envsBody() []string {
 				break
 			}
 		}
-		rows = append(rows, []string{mark + e.Name, dash(e.Spec.Branch), string(e.Status.Phase), age(m.now, e.Status.CreatedAt), watch, last, dash(e.Spec.Provider), url})
+		rows = append(rows, []string{mark + e.Name, dash(e.Spec.Branch), string(e.Status.Phase), url, age(m.now, e.Status.CreatedAt), watch, last, dash(e.Spec.Provider)})
 	}
 	lines := table(rows)
 	out := []string{m.st.header.Render(lines[0])}
@@ -361,7 +364,11 @@ func (m *Model) resourcesBody() []string {
 		if it.OK {
 			out = append(out, m.st.ok.Render(fmt.Sprintf("  %s %s is ready (%s)", strings.ToLower(string(it.Kind)), it.Name, it.Ready)))
 		} else {
-			out = append(out, m.st.bad.Render(fmt.Sprintf("  %s %s is not ready: ", strings.ToLower(string(it.Kind)), it.Name))+it.Reason)
+			head := m.st.bad.Render(fmt.Sprintf("  %s %s is not ready:", strings.ToLower(string(it.Kind)), it.Name))
+			out = append(out, head)
+			for _, l := range strings.Split(ansi.Wordwrap(it.Reason, max(10, m.width-4), " ;,"), "\n") {
+				out = append(out, "    "+l)
+			}
 		}
 	}
 	return out
@@ -637,7 +644,20 @@ func (m *Model) helpBody() []string {
 		h := b.Help()
 		rows = append(rows, []string{"  " + h.Key, h.Desc})
 	}
-	for _, l := range table(rows) {
+	lines := table(rows)
+	h := m.bodyHeight() - 1
+	if len(lines) <= h {
+		return append(out, lines...)
+	}
+	// Two columns when one does not fit.
+	half := (len(lines) + 1) / 2
+	colW := m.width / 2
+	for i := 0; i < half; i++ {
+		l := ansi.Truncate(lines[i], colW-1, "…")
+		l += strings.Repeat(" ", max(0, colW-ansi.StringWidth(l)))
+		if i+half < len(lines) {
+			l += ansi.Truncate(lines[i+half], colW, "…")
+		}
 		out = append(out, l)
 	}
 	return out
