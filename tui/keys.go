@@ -4,12 +4,12 @@ import "charm.land/bubbles/v2/key"
 
 // keyMap is every key the TUI answers to; the help overlay lists them all.
 type keyMap struct {
-	Quit, Help, Command, Filter, NextPage, PrevPage   key.Binding
-	Envs, Resources, Logs, Findings, Rebuilds         key.Binding
-	Up, Down, Top, Bottom, PageUp, PageDown, Select   key.Binding
-	EnvUp, EnvDown, Open                              key.Binding
+	Quit, Help, Command, Filter, NextPage, PrevPage    key.Binding
+	Envs, Resources, Logs, Findings, Rebuilds          key.Binding
+	Up, Down, Top, Bottom, PageUp, PageDown, Select    key.Binding
+	EnvUp, EnvDown, Open                               key.Binding
 	Follow, Source, NextErr, PrevErr, Wrap, Time, Copy key.Binding
-	Clear                                             key.Binding
+	Clear                                              key.Binding
 }
 
 func newKeyMap() keyMap {

@@ -482,7 +482,7 @@ func (m *Model) findingLines() []string {
 	}
 	open, waived := countFindings(e.Status.Findings)
 	if open+waived == 0 {
-		return []string{"", m.st.ok.Render("  ✓ no findings: the last render of "+e.Name+" passes every policy rule"), "",
+		return []string{"", m.st.ok.Render("  ✓ no findings: the last render of " + e.Name + " passes every policy rule"), "",
 			m.st.dim.Render("  a new finding after a save shows here by itself")}
 	}
 	out := []string{fmt.Sprintf("  %d finding(s), %d waived, in the last render of %s", open, waived, e.Name)}
