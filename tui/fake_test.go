@@ -71,7 +71,7 @@ func sampleEnvs() []api.Environment {
 			CreatedAt:  t0.Add(-2 * time.Hour),
 			Services:   []api.ServiceStatus{{Name: "hello", Port: 8080, URL: "http://127.0.0.1:41234", Ready: true, Revision: 3}},
 			Findings: []api.Finding{
-				{Rule: "no-latest-tag", Severity: "high", Object: "Deployment hello/bad", Path: "spec.template.spec.containers[0].image", Source: "bad.yaml:12", Message: `image "nginx:latest" has no pinned tag`, Fix: "pin the image to a digest or a version tag"},
+				{Rule: "no-latest-tag", Severity: "high", Object: "Deployment hello/bad", Path: "spec.template.spec.containers[0].image", Source: "/src/hello/k8s/bad.yaml:12", Message: `image "nginx:latest" has no pinned tag`, Fix: "pin the image to a digest or a version tag"},
 				{Rule: "resources-limits", Severity: "medium", Object: "Deployment hello/bad", Path: "spec.template.spec.containers[0].resources.limits", Source: "bad.yaml:14", Message: "container nginx has no memory limit", Fix: "set resources.limits.memory"},
 				{Rule: "read-only-root", Severity: "medium", Object: "Deployment hello/hello", Source: "charts/golden-path/templates/deployment.yaml:40", Message: "root filesystem is writable", Waived: true,
 					Waiver: &api.Waiver{Approver: "dx@example.com", Reason: "writes a cache", Expires: time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC)}},

@@ -512,13 +512,13 @@ func (m *Model) findingLines() []string {
 		}
 		out = append(out, "", style.Render(fmt.Sprintf("%s (%d)", strings.ToUpper(sev), len(fs))))
 		for _, f := range fs {
-			out = append(out, m.findingRows(f)...)
+			out = append(out, m.findingRows(e.Spec.Dir, f)...)
 		}
 	}
 	if len(waivedList) > 0 {
 		out = append(out, "", m.st.dim.Render(fmt.Sprintf("WAIVED (%d)", len(waivedList))))
 		for _, f := range waivedList {
-			out = append(out, m.findingRows(f)...)
+			out = append(out, m.findingRows(e.Spec.Dir, f)...)
 			who, until := "-", "no expiry"
 			if w := f.Waiver; w != nil {
 				who = dash(w.Approver)
@@ -535,9 +535,14 @@ func (m *Model) findingLines() []string {
 	return out
 }
 
-func (m *Model) findingRows(f api.Finding) []string {
+// findingRows renders a finding: rule and object, file:line (relative to
+// the project) and field, message, fix.
+func (m *Model) findingRows(dir string, f api.Finding) []string {
 	out := []string{fmt.Sprintf("  %s  %s", m.st.header.Render(f.Rule), f.Object)}
 	loc := dash(f.Source)
+	if dir != "" {
+		loc = strings.TrimPrefix(loc, strings.TrimSuffix(dir, "/")+"/")
+	}
 	if f.Path != "" {
 		loc += "  " + f.Path
 	}

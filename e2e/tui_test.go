@@ -1,0 +1,258 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/devctl/devctl/internal/api"
+)
+
+// badManifest is a Deployment devctl.yaml lists under manifests: it is
+// checked, not deployed, and breaks a medium-severity rule (no resource
+// limits), so the environment comes up and the finding shows.
+const badManifest = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: bad-worker
+  labels:
+    app.kubernetes.io/name: bad-worker
+    devctl.dev/team: platform-dx
+    devctl.dev/owner: dx@example.com
+    devctl.dev/cost-center: cc-0042
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: bad-worker}
+  template:
+    metadata:
+      labels: {app: bad-worker}
+    spec:
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 1000
+        runAsGroup: 1000
+        seccompProfile: {type: RuntimeDefault}
+      containers:
+        - name: worker
+          image: registry.example.com/worker:1.0.0
+          resources:
+            requests: {cpu: 10m, memory: 16Mi}
+          readinessProbe:
+            tcpSocket: {port: 9000}
+          livenessProbe:
+            tcpSocket: {port: 9000}
+          securityContext:
+            readOnlyRootFilesystem: true
+            allowPrivilegeEscalation: false
+            capabilities: {drop: [ALL]}
+`
+
+// tmuxSession is one tmux session on a private tmux server.
+type tmuxSession struct {
+	t      *testing.T
+	socket string
+	name   string
+}
+
+// startTmux runs script in a new detached tmux session of the given size.
+// The pane stays after the program exits, so its last words can be read.
+func startTmux(t *testing.T, ctx context.Context, socket, name, dir, script string, w, h int) *tmuxSession {
+	t.Helper()
+	s := &tmuxSession{t: t, socket: socket, name: name}
+	path := filepath.Join(t.TempDir(), name+".sh")
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.tmux(ctx, "new-session", "-d", "-s", name, "-x", fmt.Sprint(w), "-y", fmt.Sprint(h), "-c", dir, "sh "+path)
+	s.tmux(ctx, "set-option", "-t", name, "remain-on-exit", "on")
+	return s
+}
+
+func (s *tmuxSession) tmux(ctx context.Context, args ...string) string {
+	s.t.Helper()
+	out, err := exec.CommandContext(ctx, "tmux", append([]string{"-L", s.socket}, args...)...).CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("tmux %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func (s *tmuxSession) keys(ctx context.Context, keys ...string) {
+	s.t.Helper()
+	s.tmux(ctx, append([]string{"send-keys", "-t", s.name}, keys...)...)
+}
+
+func (s *tmuxSession) capture(ctx context.Context) string {
+	s.t.Helper()
+	return s.tmux(ctx, "capture-pane", "-p", "-t", s.name)
+}
+
+// waitFor polls the screen until every want is on it and returns it.
+func (s *tmuxSession) waitFor(ctx context.Context, timeout time.Duration, want ...string) string {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var screen string
+	for {
+		screen = s.capture(ctx)
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(screen, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return screen
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("after %s the screen has no %q:\n%s", timeout, missing, screen)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// shellScript exports the sandbox's environment and runs the command.
+func shellScript(environ []string, cmd string) string {
+	var b strings.Builder
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.ContainsAny(k, " -.(){}") || strings.HasPrefix(k, "TMUX") {
+			continue
+		}
+		fmt.Fprintf(&b, "export %s='%s'\n", k, strings.ReplaceAll(v, "'", `'\''`))
+	}
+	b.WriteString("unset NO_COLOR\n")
+	b.WriteString(cmd + "\necho \"[exit $?]\"\n")
+	return b.String()
+}
+
+// TestTUIOnKind runs `devctl tui` in tmux against a real daemon and a real
+// kind environment of examples/hello with a bad manifest: the environment's
+// status, a log line the service printed, the resources, the policy
+// finding and the last run appear; every view is captured at 120x40 and
+// the environments view at 80x24 after a resize; q leaves the environment
+// running; and `devctl up` on a terminal opens the TUI.
+func TestTUIOnKind(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Fatal("tmux is not installed: the TUI end-to-end test drives devctl in tmux. Install it with `make test-deps` (Debian: apt-get install tmux)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	dir := copyExample(t)
+	if err := os.MkdirAll(filepath.Join(dir, "k8s"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "k8s", "bad.yaml"), []byte(badManifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(filepath.Join(dir, "devctl.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = append(cfg, "manifests: [k8s/bad.yaml]\npolicy:\n  failOn: critical\n"...)
+	if err := os.WriteFile(filepath.Join(dir, "devctl.yaml"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := newDevctlEnv(t, ctx, dir)
+	socket := fmt.Sprintf("devctl-e2e-tui-%d", os.Getpid())
+	t.Cleanup(func() {
+		_ = exec.Command("tmux", "-L", socket, "kill-server").Run()
+		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer ccancel()
+		if t.Failed() {
+			if b, err := os.ReadFile(filepath.Join(e.state, "daemon.log")); err == nil {
+				t.Logf("daemon.log:\n%s", b)
+			}
+		}
+		e.run(cctx, "down")
+		e.run(cctx, "daemon", "stop")
+	})
+
+	out := e.mustRun(ctx, "up", "--ci")
+	m := urlLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no URL for hello in:\n%s", out)
+	}
+	url := m[1]
+	var list []api.Environment
+	if err := json.Unmarshal([]byte(e.mustRun(ctx, "ls", "-o", "json")), &list); err != nil || len(list) != 1 {
+		t.Fatalf("ls: %v %+v", err, list)
+	}
+	name := list[0].Name
+	if len(list[0].Status.Findings) == 0 {
+		t.Fatalf("the bad manifest gave no findings: %+v", list[0].Status)
+	}
+
+	// Attach from another directory.
+	tui := startTmux(t, ctx, socket, "tui", "/", shellScript(e.environ, e.bin+" tui"), 120, 40)
+	show := func(view, screen string) { t.Logf("%s view at 120x40:\n%s", view, screen) }
+	show("environments", tui.waitFor(ctx, time.Minute, name, "Ready", url, "1 Environments"))
+
+	tui.keys(ctx, "2")
+	show("resources", tui.waitFor(ctx, time.Minute, "Deployment", "Pod", "Service", "ClusterIP 8080/TCP", "is ready"))
+
+	tui.keys(ctx, "3")
+	tui.waitFor(ctx, time.Minute, "[pods of hello]", "listening")
+	if _, err := get(ctx, url+"/from-the-tui-e2e"); err != nil {
+		t.Logf("GET %s/from-the-tui-e2e: %v (a 404 is fine: the request is logged)", url, err)
+	}
+	show("logs", tui.waitFor(ctx, time.Minute, "path=/from-the-tui-e2e"))
+	tui.keys(ctx, "/")
+	tui.keys(ctx, "-l", "from-the")
+	tui.keys(ctx, "Enter")
+	screen := tui.waitFor(ctx, 30*time.Second, "filter /from-the/")
+	if strings.Contains(screen, "listening") {
+		t.Errorf("the filter shows a line that does not match:\n%s", screen)
+	}
+	show("logs, filtered", screen)
+	tui.keys(ctx, "Escape")
+	tui.keys(ctx, "s")
+	show("logs, build source", tui.waitFor(ctx, 30*time.Second, "[build]"))
+	tui.keys(ctx, "s")
+	show("logs, devctl source", tui.waitFor(ctx, 30*time.Second, "[devctl]", "policy:"))
+
+	tui.keys(ctx, "4")
+	show("findings", tui.waitFor(ctx, 30*time.Second, "MEDIUM", "resource-limits", "Deployment", "bad-worker", "k8s/bad.yaml", "fix:"))
+
+	tui.keys(ctx, "5")
+	show("rebuilds", tui.waitFor(ctx, 30*time.Second, "last run #", "deploy", "ready"))
+
+	tui.keys(ctx, "?")
+	show("help", tui.waitFor(ctx, 30*time.Second, "keys", "follow / pause"))
+	tui.keys(ctx, "x")
+
+	tui.tmux(ctx, "resize-window", "-t", "tui", "-x", "80", "-y", "24")
+	tui.keys(ctx, "1")
+	screen = tui.waitFor(ctx, 30*time.Second, name, "Ready")
+	lines := strings.Split(strings.TrimRight(screen, "\n"), "\n")
+	for _, l := range lines {
+		if len([]rune(l)) > 80 {
+			t.Errorf("a line is wider than 80 after the resize: %q", l)
+		}
+	}
+	t.Logf("environments view at 80x24:\n%s", screen)
+
+	tui.keys(ctx, "q")
+	screen = tui.waitFor(ctx, 30*time.Second, "keeps running", "devctl tui "+name, "[exit 0]")
+	t.Logf("after q:\n%s", screen)
+	if st := e.status(ctx, name); st.Status.Phase != api.PhaseReady {
+		t.Errorf("after q the environment is %s, want Ready", st.Status.Phase)
+	}
+
+	// `devctl up` on a terminal follows the run in the TUI.
+	up := startTmux(t, ctx, socket, "up", dir, shellScript(e.environ, e.bin+" up"), 120, 40)
+	screen = up.waitFor(ctx, 5*time.Minute, "1 Environments", "* "+name)
+	t.Logf("devctl up on a terminal:\n%s", screen)
+	up.waitFor(ctx, 5*time.Minute, "Ready")
+	up.keys(ctx, "q")
+	up.waitFor(ctx, 30*time.Second, "keeps running", "[exit 0]")
+}
