@@ -164,7 +164,10 @@ func (m *Model) Init() tea.Cmd {
 
 // Goodbye is what to print when the TUI has quit.
 func (m *Model) Goodbye() string {
-	name := m.selected
+	name := ""
+	if e := m.env(); e != nil {
+		name = e.Name
+	}
 	if name == "" {
 		return "devctl tui: left; nothing was stopped. Come back with `devctl tui`.\n"
 	}
@@ -195,6 +198,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		// The snapshots that open the stream bring every environment again.
 		m.envs = nil
 		m.logs.streaming = false
+		if m.flash == flashGone {
+			m.flash = "reconnected to the daemon"
+		}
 		return m, waitEvents(msg.events, msg.end)
 	case disconnectedMsg:
 		wasConnected := m.connected || m.attempts == 0
@@ -203,7 +209,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.attempts++
 		m.stopLogs()
 		if wasConnected && m.health != nil {
-			m.flash = "the daemon went away; reconnecting"
+			m.flash = flashGone
 		}
 		return m, reconnectAfter(backoff(m.attempts - 1))
 	case reconnectMsg:
@@ -275,6 +281,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 type logRetryMsg struct{ id int }
+
+const flashGone = "the daemon went away; reconnecting"
 
 // continueLogs re-arms the reader of the open pod stream.
 func (m *Model) continueLogs(id int) tea.Cmd {

@@ -293,8 +293,8 @@ func TestReconnectsWhenTheDaemonGoesAway(t *testing.T) {
 		t.Fatalf("reconnect gave %v", msgs)
 	}
 	m.Update(msgs[0])
-	if !m.connected || m.attempts != 0 {
-		t.Errorf("not connected again: %+v", msgs[0])
+	if !m.connected || m.attempts != 0 || m.flash != "reconnected to the daemon" {
+		t.Errorf("not connected again: %+v, flash %q", msgs[0], m.flash)
 	}
 }
 
@@ -335,6 +335,10 @@ func TestCommandsAndHelp(t *testing.T) {
 	}
 	if g := m.Goodbye(); !strings.Contains(g, "hello-main keeps running") || !strings.Contains(g, "devctl tui hello-main") {
 		t.Errorf("goodbye = %q", g)
+	}
+	empty := New(context.Background(), &fakeDaemon{}, Options{Current: "not-there"})
+	if g := empty.Goodbye(); strings.Contains(g, "not-there") {
+		t.Errorf("goodbye names an environment that does not exist: %q", g)
 	}
 }
 
