@@ -250,7 +250,8 @@ func (f *fakeDeps) Resources(_ context.Context, _ string, namespaces []string) (
 	}
 	var out []api.Resource
 	for _, ns := range namespaces {
-		for name := range f.digests {
+		for key := range f.digests { // kubeconfig/release
+			name := key[strings.LastIndex(key, "/")+1:]
 			out = append(out, api.Resource{Kind: api.KindDeployment, Namespace: ns, Name: name, Service: name, Ready: "1/1", OK: true, Status: "Available"})
 		}
 	}
