@@ -447,10 +447,12 @@ func (m *Model) renderLine(l *Line) []string {
 		prefix += m.st.pods[m.logs.podColor[l.Pod]].Render(l.Pod) + " │ "
 	}
 	text := strings.ReplaceAll(l.Text, "\t", "    ")
-	if l.Level == api.LevelError {
+	switch l.Level {
+	case api.LevelError:
 		text = m.st.bad.Render(text)
-	} else if l.Level == api.LevelWarn {
+	case api.LevelWarn:
 		text = m.st.warn.Render(text)
+	case api.LevelDebug, api.LevelInfo:
 	}
 	line := prefix + text
 	if !m.logs.wrap || ansi.StringWidth(line) <= m.width {
