@@ -61,6 +61,7 @@ type tmuxSession struct {
 	t      *testing.T
 	socket string
 	name   string
+	exited bool
 }
 
 // startTmux runs script in a new detached tmux session of the given size.
@@ -91,8 +92,13 @@ func (s *tmuxSession) keys(ctx context.Context, keys ...string) {
 	s.tmux(ctx, append([]string{"send-keys", "-t", s.name}, keys...)...)
 }
 
+// capture is the screen; once the program has exited, it is the whole
+// pane history with wrapped lines joined.
 func (s *tmuxSession) capture(ctx context.Context) string {
 	s.t.Helper()
+	if s.exited {
+		return s.tmux(ctx, "capture-pane", "-p", "-J", "-S", "-", "-t", s.name)
+	}
 	return s.tmux(ctx, "capture-pane", "-p", "-t", s.name)
 }
 
@@ -139,8 +145,9 @@ func shellScript(environ []string, cmd string) string {
 // kind environment of examples/hello with a bad manifest: the environment's
 // status, a log line the service printed, the resources, the policy
 // finding and the last run appear; every view is captured at 120x40 and
-// the environments view at 80x24 after a resize; q leaves the environment
-// running; and `devctl up` on a terminal opens the TUI.
+// the environments view at 80x24 after a resize; u runs an up from the
+// TUI; q leaves the environment running; and `devctl up` on a terminal
+// opens the TUI.
 func TestTUIOnKind(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatal("tmux is not installed: the TUI end-to-end test drives devctl in tmux. Install it with `make test-deps` (Debian: apt-get install tmux)")
@@ -215,10 +222,16 @@ func TestTUIOnKind(t *testing.T) {
 	}
 	show("logs, filtered", screen)
 	tui.keys(ctx, "Escape")
+	// Wait for the escape to land: an escape and a key sent together read
+	// as alt+key.
+	tui.waitFor(ctx, 30*time.Second, "msg=listening")
 	tui.keys(ctx, "s")
 	show("logs, build source", tui.waitFor(ctx, 30*time.Second, "[build]"))
+	// devctl's own lines come with runs: ask for one from the TUI (u).
+	tui.keys(ctx, "u")
 	tui.keys(ctx, "s")
-	show("logs, devctl source", tui.waitFor(ctx, 30*time.Second, "[devctl]", "policy:"))
+	show("logs, devctl source", tui.waitFor(ctx, 3*time.Minute, "[devctl]", "policy: [medium] resource-limits"))
+	tui.waitFor(ctx, 3*time.Minute, "Ready")
 
 	tui.keys(ctx, "4")
 	show("findings", tui.waitFor(ctx, 30*time.Second, "MEDIUM", "resource-limits", "Deployment", "bad-worker", "k8s/bad.yaml", "fix:"))
@@ -242,7 +255,8 @@ func TestTUIOnKind(t *testing.T) {
 	t.Logf("environments view at 80x24:\n%s", screen)
 
 	tui.keys(ctx, "q")
-	screen = tui.waitFor(ctx, 30*time.Second, "keeps running", "devctl tui "+name, "[exit 0]")
+	tui.exited = true
+	screen = tui.waitFor(ctx, 30*time.Second, name+" keeps running", "devctl tui "+name, "[exit 0]")
 	t.Logf("after q:\n%s", screen)
 	if st := e.status(ctx, name); st.Status.Phase != api.PhaseReady {
 		t.Errorf("after q the environment is %s, want Ready", st.Status.Phase)
@@ -254,5 +268,6 @@ func TestTUIOnKind(t *testing.T) {
 	t.Logf("devctl up on a terminal:\n%s", screen)
 	up.waitFor(ctx, 5*time.Minute, "Ready")
 	up.keys(ctx, "q")
-	up.waitFor(ctx, 30*time.Second, "keeps running", "[exit 0]")
+	up.exited = true
+	t.Logf("after q:\n%s", up.waitFor(ctx, 30*time.Second, name+" keeps running", "[exit 0]"))
 }

@@ -164,14 +164,10 @@ func (m *Model) Init() tea.Cmd {
 
 // Goodbye is what to print when the TUI has quit.
 func (m *Model) Goodbye() string {
-	name := ""
 	if e := m.env(); e != nil {
-		name = e.Name
+		return fmt.Sprintf("Left the TUI; %s keeps running.\n  back:    devctl tui %s\n  stop it: devctl down %s\n", e.Name, e.Name, e.Name)
 	}
-	if name == "" {
-		return "devctl tui: left; nothing was stopped. Come back with `devctl tui`.\n"
-	}
-	return fmt.Sprintf("devctl tui: left; %s keeps running. Come back with `devctl tui %s`; stop it with `devctl down` in its directory.\n", name, name)
+	return "Left the TUI; nothing was stopped.\n  back: devctl tui\n"
 }
 
 // Update applies a message. It does no I/O.

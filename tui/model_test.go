@@ -333,7 +333,7 @@ func TestCommandsAndHelp(t *testing.T) {
 	if cmd := press(m, "q"); cmd == nil || !m.quit {
 		t.Error("q does not quit")
 	}
-	if g := m.Goodbye(); !strings.Contains(g, "hello-main keeps running") || !strings.Contains(g, "devctl tui hello-main") {
+	if g := m.Goodbye(); !strings.Contains(g, "hello-main keeps running") || !strings.Contains(g, "devctl tui hello-main") || !strings.Contains(g, "devctl down hello-main") {
 		t.Errorf("goodbye = %q", g)
 	}
 	empty := New(context.Background(), &fakeDaemon{}, Options{Current: "not-there"})
