@@ -118,6 +118,8 @@ type Model struct {
 	selected string
 	cursor   [numPages]int
 
+	runs map[string]*runMark // per environment
+
 	res        map[string]*api.Resources
 	resErr     string
 	resTicking bool
@@ -302,6 +304,7 @@ func (m *Model) apply(ev *api.Event) {
 		} else {
 			m.envs = slices.Insert(m.envs, i, *ev.Environment)
 		}
+		m.noteSteps(ev.Environment)
 	case api.EventDeleted:
 		m.envs = slices.DeleteFunc(m.envs, func(e api.Environment) bool { return e.Name == ev.Env })
 		delete(m.res, ev.Env)
@@ -310,13 +313,84 @@ func (m *Model) apply(ev *api.Event) {
 	}
 }
 
-func (m *Model) addEventLine(ev *api.Event) {
-	el := m.logs.envRings[ev.Env]
+// runMark is what the devctl log source has said about an environment's run.
+type runMark struct {
+	run     int64
+	started string
+	steps   map[string]bool
+	ended   bool
+}
+
+// noteSteps adds devctl's own lines for the steps of the environment's run
+// that started or ended since the last event: the devctl source tells a
+// run's story even when the TUI attached after it began.
+func (m *Model) noteSteps(e *api.Environment) {
+	run := e.Status.Run
+	if run == nil {
+		return
+	}
+	if m.runs == nil {
+		m.runs = map[string]*runMark{}
+	}
+	mk := m.runs[e.Name]
+	el := m.envLogs(e.Name)
+	push := func(t time.Time, lvl api.Level, text string) {
+		l := Line{Time: t, Level: lvl, Text: text}
+		el.devctl.Push(l)
+		if e.Name == m.selected && m.logs.source == srcDevctl && m.logs.filter != nil && m.logs.filter.MatchString(text) {
+			m.logs.matched.Push(l)
+		}
+	}
+	if mk == nil || mk.run != run.ID {
+		mk = &runMark{run: run.ID, steps: map[string]bool{}}
+		m.runs[e.Name] = mk
+		push(run.Started, api.LevelInfo, fmt.Sprintf("run #%d %s (%s) started", run.ID, run.Request.Kind, dash(run.Request.Reason)))
+	}
+	for _, st := range run.Steps {
+		switch st.Status {
+		case api.StepRunning:
+			if mk.started != st.Name && !mk.steps[st.Name] {
+				mk.started = st.Name
+				push(st.Started, api.LevelInfo, st.Name+": started")
+			}
+		case api.StepDone, api.StepSkipped, api.StepFailed:
+			if mk.steps[st.Name] {
+				continue
+			}
+			mk.steps[st.Name] = true
+			lvl, what := api.LevelInfo, string(st.Status)
+			if st.Status == api.StepFailed {
+				lvl = api.LevelError
+			}
+			text := fmt.Sprintf("%s: %s in %s", st.Name, what, dur(st.Duration))
+			if st.Detail != "" {
+				text += ": " + st.Detail
+			}
+			push(st.Started.Add(st.Duration), lvl, text)
+		}
+	}
+	if !run.Active() && !mk.ended {
+		mk.ended = true
+		if run.Error != "" {
+			push(run.Ended, api.LevelError, fmt.Sprintf("run #%d failed after %s: %s", run.ID, dur(run.Ended.Sub(run.Started)), run.Error))
+		} else {
+			push(run.Ended, api.LevelInfo, fmt.Sprintf("run #%d ended in %s: %s", run.ID, dur(run.Ended.Sub(run.Started)), e.Status.Phase))
+		}
+	}
+}
+
+func (m *Model) envLogs(env string) *envLogs {
+	el := m.logs.envRings[env]
 	if el == nil {
 		size := min(m.opts.RingSize, 5000)
 		el = &envLogs{build: NewRing(size), devctl: NewRing(size)}
-		m.logs.envRings[ev.Env] = el
+		m.logs.envRings[env] = el
 	}
+	return el
+}
+
+func (m *Model) addEventLine(ev *api.Event) {
+	el := m.envLogs(ev.Env)
 	text := ev.Message
 	if ev.Step != "" {
 		text = ev.Step + ": " + text
@@ -466,11 +540,7 @@ func (m *Model) ensureLogs() tea.Cmd {
 func (m *Model) cur() *Ring {
 	switch m.logs.source {
 	case srcBuild, srcDevctl:
-		el := m.logs.envRings[m.selected]
-		if el == nil {
-			el = &envLogs{build: NewRing(min(m.opts.RingSize, 5000)), devctl: NewRing(min(m.opts.RingSize, 5000))}
-			m.logs.envRings[m.selected] = el
-		}
+		el := m.envLogs(m.selected)
 		if m.logs.source == srcBuild {
 			return el.build
 		}

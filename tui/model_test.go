@@ -423,6 +423,7 @@ func TestGolden(t *testing.T) {
 		{name: "logs-filter-120x40", w: 120, h: 40, keys: []string{"3", "/", "E", "R", "R", "O", "R", "enter"}, prep: func(m *Model) {
 			feedPods(m, "a | ok", "a | ERROR one", "a | fine", "a | ERROR two")
 		}},
+		{name: "logs-devctl-120x40", w: 120, h: 40, keys: []string{"3", "s", "s"}},
 		{name: "findings-120x40", w: 120, h: 40, keys: []string{"4"}},
 		{name: "findings-none-120x40", w: 120, h: 40, keys: []string{"j", "4"}},
 		{name: "rebuilds-120x40", w: 120, h: 40, keys: []string{"5"}},
@@ -463,5 +464,30 @@ func TestGolden(t *testing.T) {
 				t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", tc.name, got, want)
 			}
 		})
+	}
+}
+
+func TestDevctlSourceTellsTheRunAfterAttaching(t *testing.T) {
+	t.Parallel()
+	m, _ := newTestModel(t, 120, 40)
+	press(m, "3", "s", "s")
+	s := screen(m)
+	for _, want := range []string{"run #7 rebuild (main.go changed) started", "build: done in 900ms: hello: go build", "deploy: done in 300ms: revision 3", "run #7 ended in 1.5s: Ready"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the devctl source has no %q:\n%s", want, s)
+		}
+	}
+	// The same snapshot again adds nothing; a new run adds its lines.
+	e := sampleEnvs()[0]
+	n := m.view().Len()
+	m.Update(eventsMsg{stream: m.stream, events: []api.Event{{Type: api.EventEnv, Env: e.Name, Environment: &e}}})
+	if m.view().Len() != n {
+		t.Errorf("a repeated snapshot added %d lines", m.view().Len()-n)
+	}
+	e.Status.Run = &api.Run{ID: 8, Request: api.Request{Kind: api.RunRebuild, Reason: "main.go changed"}, Started: t0,
+		Steps: []api.Step{{Name: "build", Status: api.StepFailed, Duration: time.Second}}, Ended: t0.Add(time.Second), Error: "build: ./main.go:3:1: syntax error"}
+	m.Update(eventsMsg{stream: m.stream, events: []api.Event{{Type: api.EventEnv, Env: e.Name, Environment: &e}}})
+	if s := screen(m); !strings.Contains(s, "build: failed in 1.0s") || !strings.Contains(s, "run #8 failed after 1.0s: build: ./main.go:3:1: syntax error") {
+		t.Errorf("the failed run is not told:\n%s", s)
 	}
 }
