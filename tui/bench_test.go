@@ -12,8 +12,14 @@ import (
 // through the model in the batches the stream reader delivers (one per
 // 16 ms frame) and renders a frame after each batch, as the program does.
 // It reports the p99 View time and the heap after the ring filled and at
-// the end: a flat heap means memory does not grow with the lines.
+// the end: a flat heap means memory does not grow with the lines. The
+// filter case runs with a `/` regexp that matches one line in ten.
 func BenchmarkLogFlood(b *testing.B) {
+	b.Run("follow", func(b *testing.B) { logFlood(b, "") })
+	b.Run("filter", func(b *testing.B) { logFlood(b, `orders/\d*7 `) })
+}
+
+func logFlood(b *testing.B, filter string) {
 	const (
 		linesPerSec = 10000
 		seconds     = 10
@@ -27,6 +33,9 @@ func BenchmarkLogFlood(b *testing.B) {
 		m, _ := newTestModel(b, 120, 40)
 		m.logs.pods = NewRing(10000) // the default size
 		press(m, "3")
+		if filter != "" {
+			m.setFilter(filter)
+		}
 		views = views[:0]
 		n := 0
 		batch := make([]string, perFrame)
