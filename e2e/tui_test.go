@@ -146,7 +146,7 @@ func shellScript(environ []string, cmd string) string {
 // status, a log line the service printed, the resources, the policy
 // finding and the last run appear; every view is captured at 120x40 and
 // the environments view at 80x24 after a resize; u runs an up from the
-// TUI; q leaves the environment running; and `devctl up` on a terminal
+// TUI; a daemon restart is shown and survived; q leaves the environment running; and `devctl up` on a terminal
 // opens the TUI.
 func TestTUIOnKind(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
@@ -169,6 +169,10 @@ func TestTUIOnKind(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "devctl.yaml"), cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A branch of its own: an environment no other test names.
+	if out, err := exec.Command("git", "-C", dir, "checkout", "-q", "-b", "e2e/tui").CombinedOutput(); err != nil {
+		t.Fatalf("git checkout: %v %s", err, out)
+	}
 	e := newDevctlEnv(t, ctx, dir)
 	socket := fmt.Sprintf("devctl-e2e-tui-%d", os.Getpid())
 	t.Cleanup(func() {
@@ -190,13 +194,24 @@ func TestTUIOnKind(t *testing.T) {
 		t.Fatalf("no URL for hello in:\n%s", out)
 	}
 	url := m[1]
+	// The daemon also rediscovers clusters other tests left on this
+	// machine: find ours by its directory.
 	var list []api.Environment
-	if err := json.Unmarshal([]byte(e.mustRun(ctx, "ls", "-o", "json")), &list); err != nil || len(list) != 1 {
-		t.Fatalf("ls: %v %+v", err, list)
+	if err := json.Unmarshal([]byte(e.mustRun(ctx, "ls", "-o", "json")), &list); err != nil {
+		t.Fatal(err)
 	}
-	name := list[0].Name
-	if len(list[0].Status.Findings) == 0 {
-		t.Fatalf("the bad manifest gave no findings: %+v", list[0].Status)
+	var env *api.Environment
+	for i := range list {
+		if list[i].Spec.Dir == dir {
+			env = &list[i]
+		}
+	}
+	if env == nil || !strings.HasPrefix(env.Name, "hello-e2e-tui-") {
+		t.Fatalf("no environment for %s in %+v", dir, list)
+	}
+	name := env.Name
+	if len(env.Status.Findings) == 0 {
+		t.Fatalf("the bad manifest gave no findings: %+v", env.Status)
 	}
 
 	// Attach from another directory.
@@ -242,6 +257,13 @@ func TestTUIOnKind(t *testing.T) {
 	tui.keys(ctx, "?")
 	show("help", tui.waitFor(ctx, 30*time.Second, "keys", "follow / pause"))
 	tui.keys(ctx, "x")
+
+	// The daemon restarts: the TUI says so, reconnects by itself and shows
+	// the environment the new daemon rediscovered.
+	e.mustRun(ctx, "daemon", "stop")
+	show("environments, daemon stopped", tui.waitFor(ctx, 30*time.Second, "daemon unreachable", "reconnecting"))
+	e.mustRun(ctx, "up", "--ci")
+	show("environments, daemon back", tui.waitFor(ctx, time.Minute, "reconnected to the daemon", name, "Ready"))
 
 	tui.tmux(ctx, "resize-window", "-t", "tui", "-x", "80", "-y", "24")
 	tui.keys(ctx, "1")
