@@ -257,6 +257,8 @@ func TestTUIOnKind(t *testing.T) {
 	tui.keys(ctx, "?")
 	show("help", tui.waitFor(ctx, 30*time.Second, "keys", "follow / pause"))
 	tui.keys(ctx, "x")
+	tui.keys(ctx, "1")
+	tui.waitFor(ctx, 30*time.Second, "BRANCH", "PROVIDER")
 
 	// The daemon restarts: the TUI says so, reconnects by itself and shows
 	// the environment the new daemon rediscovered.
@@ -266,13 +268,24 @@ func TestTUIOnKind(t *testing.T) {
 	show("environments, daemon back", tui.waitFor(ctx, time.Minute, "reconnected to the daemon", name, "Ready"))
 
 	tui.tmux(ctx, "resize-window", "-t", "tui", "-x", "80", "-y", "24")
-	tui.keys(ctx, "1")
-	screen = tui.waitFor(ctx, 30*time.Second, name, "Ready")
-	lines := strings.Split(strings.TrimRight(screen, "\n"), "\n")
-	for _, l := range lines {
-		if len([]rune(l)) > 80 {
-			t.Errorf("a line is wider than 80 after the resize: %q", l)
+	// Wait for the pane to be 80x24 and the TUI to have drawn into it.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		screen = tui.waitFor(ctx, 30*time.Second, name, "Ready", "BRANCH")
+		lines := strings.Split(strings.TrimRight(screen, "\n"), "\n")
+		wide := ""
+		for _, l := range lines {
+			if len([]rune(l)) > 80 {
+				wide = l
+			}
 		}
+		if len(lines) <= 24 && wide == "" && strings.Contains(screen, "…") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the resize to 80x24: %d lines, a line of %d cells:\n%s", len(lines), len([]rune(wide)), screen)
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
 	t.Logf("environments view at 80x24:\n%s", screen)
 
