@@ -491,3 +491,28 @@ func TestDevctlSourceTellsTheRunAfterAttaching(t *testing.T) {
 		t.Errorf("the failed run is not told:\n%s", s)
 	}
 }
+
+func TestPodLogStreamReopensAfterARollout(t *testing.T) {
+	t.Parallel()
+	m, _ := newTestModel(t, 120, 40)
+	press(m, "3")
+	first := m.logs.streamID
+	if !m.logs.streaming {
+		t.Fatal("no pod log stream")
+	}
+	// The old pod went away: the stream ends with its last lines.
+	_, cmd := m.Update(logLinesMsg{id: first, lines: []string{"shutting down"}, done: true, at: t0})
+	if m.logs.streaming || cmd == nil {
+		t.Fatalf("streaming %v after the end, retry %v", m.logs.streaming, cmd != nil)
+	}
+	_, cmd = m.Update(logRetryMsg{id: first})
+	if !m.logs.streaming || m.logs.streamID == first || cmd == nil {
+		t.Fatalf("the stream was not opened again: streaming %v id %d (was %d)", m.logs.streaming, m.logs.streamID, first)
+	}
+	// Lines of the old stream are dropped.
+	n := m.logs.pods.Len()
+	m.Update(logLinesMsg{id: first, lines: []string{"stale"}, at: t0})
+	if m.logs.pods.Len() != n {
+		t.Error("a line of a closed stream was added")
+	}
+}
