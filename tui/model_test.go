@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -514,5 +515,31 @@ func TestPodLogStreamReopensAfterARollout(t *testing.T) {
 	m.Update(logLinesMsg{id: first, lines: []string{"stale"}, at: t0})
 	if m.logs.pods.Len() != n {
 		t.Error("a line of a closed stream was added")
+	}
+}
+
+// TestNoColor checks NO_COLOR: no colour codes at all, while the selection
+// stays visible in reverse video.
+func TestNoColor(t *testing.T) {
+	t.Parallel()
+	colour := regexp.MustCompile(`\x1b\[[0-9;]*(3[0-9]|9[0-7]|38;)`)
+	for _, noColor := range []bool{true, false} {
+		f := &fakeDaemon{}
+		m := New(context.Background(), f, Options{NoColor: noColor, Now: func() time.Time { return t0 }})
+		m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+		m.Update(connectedMsg{health: &api.Health{Version: "v0.test"}, events: make(chan api.Event), end: func() error { return nil }})
+		var evs []api.Event
+		for _, e := range sampleEnvs() {
+			e := e
+			evs = append(evs, api.Event{Type: api.EventSnapshot, Env: e.Name, Environment: &e})
+		}
+		m.Update(eventsMsg{events: evs, stream: m.stream})
+		out := m.Render()
+		if got := colour.MatchString(out); got == noColor {
+			t.Errorf("NoColor %v: colour codes present = %v", noColor, got)
+		}
+		if !strings.Contains(out, "\x1b[7m") && !strings.Contains(out, ";7m") && !strings.Contains(out, "[7;") {
+			t.Errorf("NoColor %v: no reverse video for the selection", noColor)
+		}
 	}
 }
