@@ -308,6 +308,8 @@ func (m *Model) apply(ev *api.Event) {
 	case api.EventDeleted:
 		m.envs = slices.DeleteFunc(m.envs, func(e api.Environment) bool { return e.Name == ev.Env })
 		delete(m.res, ev.Env)
+		delete(m.runs, ev.Env)
+		delete(m.logs.envRings, ev.Env)
 	case api.EventLog:
 		m.addEventLine(ev)
 	}
@@ -495,6 +497,8 @@ func (m *Model) selectEnv(name string) {
 	m.cursor[pageRebuilds] = 0
 	m.logs.service = ""
 	m.stopLogs()
+	m.logs.pods.Reset()
+	m.logs.podColor = map[string]int{}
 	m.resetLogView()
 }
 
@@ -525,8 +529,12 @@ func (m *Model) ensureLogs() tea.Cmd {
 	if m.logs.streaming && m.logs.env == e.Name {
 		return nil
 	}
-	if e.Status.Phase != api.PhaseReady && e.Status.Phase != api.PhaseBuilding && e.Status.Phase != api.PhaseDeploying && e.Status.Phase != api.PhaseWaiting && e.Status.Phase != api.PhaseDelivering {
+	switch e.Status.Phase {
+	case api.PhasePending, api.PhaseCreating, api.PhaseDeleting:
+		// No pods to follow yet, or not any more.
 		return nil
+	case api.PhaseBuilding, api.PhaseDelivering, api.PhaseDeploying, api.PhaseWaiting, api.PhaseReady, api.PhaseFailed, api.PhaseUnknown:
+		// A failed environment's crashing pod is what the logs are for.
 	}
 	m.stopLogs()
 	ctx, cancel := context.WithCancel(m.ctx)

@@ -543,3 +543,20 @@ func TestNoColor(t *testing.T) {
 		}
 	}
 }
+
+func TestSwitchingEnvironmentsSwitchesThePodLogs(t *testing.T) {
+	t.Parallel()
+	m, _ := newTestModel(t, 120, 40)
+	press(m, "3")
+	feedPods(m, "hello-1 | from hello-main")
+	if m.logs.pods.Len() != 1 {
+		t.Fatal("no line")
+	}
+	m.Update(eventsMsg{stream: m.stream, events: []api.Event{{Type: api.EventDeleted, Env: "hello-main"}}})
+	if m.selected != "shop-feature-x" || m.logs.pods.Len() != 0 || m.logs.envRings["hello-main"] != nil {
+		t.Errorf("after the switch: selected %q, %d pod lines, rings of the deleted env kept: %v", m.selected, m.logs.pods.Len(), m.logs.envRings["hello-main"] != nil)
+	}
+	if s := screen(m); strings.Contains(s, "from hello-main") {
+		t.Errorf("another environment's lines are shown:\n%s", s)
+	}
+}
