@@ -214,8 +214,9 @@ func TestTUIOnKind(t *testing.T) {
 		t.Fatalf("the bad manifest gave no findings: %+v", env.Status)
 	}
 
-	// Attach from another directory.
-	tui := startTmux(t, ctx, socket, "tui", "/", shellScript(e.environ, e.bin+" tui"), 120, 40)
+	// Attach from another directory, naming the environment (other
+	// environments on this machine may come first in the list).
+	tui := startTmux(t, ctx, socket, "tui", "/", shellScript(e.environ, e.bin+" tui "+name), 120, 40)
 	show := func(view, screen string) { t.Logf("%s view at 120x40:\n%s", view, screen) }
 	show("environments", tui.waitFor(ctx, time.Minute, name, "Ready", url, "1 Environments"))
 
