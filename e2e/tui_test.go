@@ -280,7 +280,9 @@ func TestTUIOnKind(t *testing.T) {
 				wide = l
 			}
 		}
-		if len(lines) <= 24 && wide == "" && strings.Contains(screen, "…") {
+		// The narrow layout puts PHASE before BRANCH.
+		narrow := strings.Index(screen, "PHASE") < strings.Index(screen, "BRANCH")
+		if len(lines) <= 24 && wide == "" && narrow {
 			break
 		}
 		if time.Now().After(deadline) {

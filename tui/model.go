@@ -318,7 +318,7 @@ func (m *Model) apply(ev *api.Event) {
 // runMark is what the devctl log source has said about an environment's run.
 type runMark struct {
 	run     int64
-	started string
+	started map[string]bool
 	steps   map[string]bool
 	ended   bool
 }
@@ -344,15 +344,15 @@ func (m *Model) noteSteps(e *api.Environment) {
 		}
 	}
 	if mk == nil || mk.run != run.ID {
-		mk = &runMark{run: run.ID, steps: map[string]bool{}}
+		mk = &runMark{run: run.ID, started: map[string]bool{}, steps: map[string]bool{}}
 		m.runs[e.Name] = mk
 		push(run.Started, api.LevelInfo, fmt.Sprintf("run #%d %s (%s) started", run.ID, run.Request.Kind, dash(run.Request.Reason)))
 	}
 	for _, st := range run.Steps {
 		switch st.Status {
 		case api.StepRunning:
-			if mk.started != st.Name && !mk.steps[st.Name] {
-				mk.started = st.Name
+			if !mk.started[st.Name] && !mk.steps[st.Name] {
+				mk.started[st.Name] = true
 				push(st.Started, api.LevelInfo, st.Name+": started")
 			}
 		case api.StepDone, api.StepSkipped, api.StepFailed:

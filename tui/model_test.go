@@ -491,6 +491,16 @@ func TestDevctlSourceTellsTheRunAfterAttaching(t *testing.T) {
 	if s := screen(m); !strings.Contains(s, "build: failed in 1.0s") || !strings.Contains(s, "run #8 failed after 1.0s: build: ./main.go:3:1: syntax error") {
 		t.Errorf("the failed run is not told:\n%s", s)
 	}
+	// Steps running side by side are told once each.
+	par := sampleEnvs()[0]
+	par.Status.Run = &api.Run{ID: 9, Request: api.Request{Kind: api.RunUp}, Started: t0, Steps: []api.Step{
+		{Name: "cluster", Status: api.StepRunning, Started: t0}, {Name: "build", Status: api.StepRunning, Started: t0}}}
+	for range 3 {
+		m.Update(eventsMsg{stream: m.stream, events: []api.Event{{Type: api.EventEnv, Env: par.Name, Environment: &par}}})
+	}
+	if s := screen(m); strings.Count(s, "build: started") != 1 || strings.Count(s, "cluster: started") != 1 {
+		t.Errorf("parallel steps told more than once:\n%s", s)
+	}
 }
 
 func TestPodLogStreamReopensAfterARollout(t *testing.T) {

@@ -257,6 +257,12 @@ func (m *Model) envsBody() []string {
 		}
 		rows = append(rows, []string{mark + e.Name, dash(e.Spec.Branch), string(e.Status.Phase), url, age(m.now, e.Status.CreatedAt), watch, last, dash(e.Spec.Provider)})
 	}
+	if m.width < 100 {
+		// Narrow: name, phase and URL first, the rest as far as it fits.
+		for i, r := range rows {
+			rows[i] = []string{r[0], r[2], r[3], r[4], r[1], r[6]}
+		}
+	}
 	lines := table(rows)
 	out := []string{m.st.header.Render(lines[0])}
 	for i, l := range lines[1:] {
