@@ -146,6 +146,13 @@ func runMocks(ctx context.Context, r *Run) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if slices.Contains(st.deps, config.DepSecrets) {
+		if _, err := os.Stat(r.project.SecretsFile()); err != nil {
+			r.logf(StepMocks, "", api.SourceConfig, api.LevelWarn,
+				"no %s: the secrets store starts empty, and an ExternalSecret reading it stays unsynced; write it as path: {KEY: value} (git ignores it)",
+				r.project.SecretsFile())
+		}
+	}
 	vals, err := mockValues(r.project, st)
 	if err != nil {
 		return "", &configError{err}
