@@ -138,6 +138,20 @@ func TestMocksOnKind(t *testing.T) {
 	dir := copyShop(t)
 	e := newDevctlEnv(t, ctx, dir)
 	e.environ = append(e.environ, "DEVCTL_POSTGRES_IMAGE="+pg, "DEVCTL_MOCKS_BIN="+mocksBin)
+	const prefix = "shop-e2e-mocks-"
+	kindProvider := cluster.NewProvider(cluster.ProviderWithLogger(harness.KindLogger(t, 0)))
+	// Registered first, so it runs last: a failed test leaves no cluster.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		clusters, _ := kindProvider.List()
+		for _, c := range clusters {
+			if strings.HasPrefix(c, prefix) {
+				_ = kindProvider.Delete(c, "")
+			}
+		}
+	})
 	t.Cleanup(func() {
 		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer ccancel()
@@ -161,18 +175,21 @@ func TestMocksOnKind(t *testing.T) {
 	}
 	url := m[1]
 
+	// ls also lists other kind clusters on the machine: find ours.
 	var list []api.Environment
-	if err := json.Unmarshal([]byte(e.mustRun(ctx, "ls", "-o", "json")), &list); err != nil || len(list) != 1 {
-		t.Fatalf("ls: %v %+v", err, list)
+	if err := json.Unmarshal([]byte(e.mustRun(ctx, "ls", "-o", "json")), &list); err != nil {
+		t.Fatal(err)
 	}
-	name := list[0].Name
-	kindProvider := cluster.NewProvider(cluster.ProviderWithLogger(harness.KindLogger(t, 0)))
-	harness.ExportLogsOnFailure(t, kindProvider, name)
-	t.Cleanup(func() {
-		if t.Failed() {
-			_ = kindProvider.Delete(name, "")
+	name := ""
+	for _, env := range list {
+		if strings.HasPrefix(env.Name, prefix) && env.Spec.Project == "shop" {
+			name = env.Name
 		}
-	})
+	}
+	if name == "" {
+		t.Fatalf("no %s* environment in ls: %+v", prefix, list)
+	}
+	harness.ExportLogsOnFailure(t, kindProvider, name)
 
 	// The time each dependency took to answer, after the install.
 	st := e.status(ctx, name)
