@@ -236,12 +236,13 @@ func TestMocksOnKind(t *testing.T) {
 		t.Errorf("GET /metrics = %d %v:\n%.2000s", code, err, body)
 	}
 
-	// RED in status, from the daemon's scrapes of /metrics.
-	for range 20 {
-		_, _, _ = call(ctx, "GET", url+"/orders", "")
-	}
+	// RED in status, from the daemon's scrapes of /metrics (every 5 s, so
+	// the traffic goes on while waiting).
 	deadline := time.Now().Add(90 * time.Second)
 	for {
+		for range 10 {
+			_, _, _ = call(ctx, "GET", url+"/orders", "")
+		}
 		st = e.status(ctx, name)
 		svc := st.Status.Service("shop")
 		if svc != nil && svc.RED != nil && svc.RED.Requests > 0 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -135,7 +136,14 @@ func (a *app) putReceipt(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusRequestEntityTooLarge, "receipts are at most 10 MiB")
 		return
 	}
-	if err := a.receipts.Put(r.Context(), key, http.MaxBytesReader(w, r.Body, maxBody), r.ContentLength); err != nil {
+	// The SDK computes a checksum of the body before sending it, which over
+	// plain HTTP needs a seekable body: read it (at most maxBody) first.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		a.fail(w, http.StatusRequestEntityTooLarge, "receipts are at most 10 MiB: "+err.Error())
+		return
+	}
+	if err := a.receipts.Put(r.Context(), key, bytes.NewReader(body), int64(len(body))); err != nil {
 		a.error(w, "put receipt", err)
 		return
 	}
