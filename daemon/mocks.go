@@ -168,6 +168,7 @@ func runMocks(ctx context.Context, r *Run) (string, error) {
 	if rel.ValuesDigest, err = helm.ValuesDigest(vals); err != nil {
 		return "", err
 	}
+	start := time.Now()
 	res, err := r.r.deps.Releases.Deploy(ctx, r.kubeconfig, rel)
 	if err != nil {
 		return "", fmt.Errorf("install the platform stand-ins: %w", err)
@@ -179,7 +180,7 @@ func runMocks(ctx context.Context, r *Run) (string, error) {
 			how = "installed"
 		}
 	}
-	detail := fmt.Sprintf("%s %s (revision %d): %s", mocks.Release, how, res.Revision, strings.Join(st.deps, ", "))
+	detail := fmt.Sprintf("%s %s (revision %d, %.1fs): %s", mocks.Release, how, res.Revision, time.Since(start).Seconds(), strings.Join(st.deps, ", "))
 	if len(loaded) > 0 {
 		detail += "; loaded " + strings.Join(loaded, ", ")
 	}
@@ -187,7 +188,8 @@ func runMocks(ctx context.Context, r *Run) (string, error) {
 }
 
 // deliverMockImages loads the stand-ins' images into the environment the
-// way the services' images are delivered, unless this daemon already did.
+// way the services' images are delivered (at once), unless this daemon
+// already did; it returns what it loaded, with how long each took.
 func deliverMockImages(ctx context.Context, r *Run, st *mockState) ([]string, error) {
 	type image struct {
 		ref     string
@@ -201,8 +203,10 @@ func deliverMockImages(ctx context.Context, r *Run, st *mockState) ([]string, er
 		ref := st.postgresImage
 		todo = append(todo, image{ref, func() (io.ReadCloser, error) { return r.r.deps.Images.Save(ctx, ref) }})
 	}
-	var loaded []string
-	for _, im := range todo {
+	loaded := make([]string, len(todo))
+	errs := make([]error, len(todo))
+	var wg sync.WaitGroup
+	for i, im := range todo {
 		key := deliveredKey(r.kubeconfig, im.ref)
 		delivered.Lock()
 		done := delivered.m[key] && !r.newCluster
@@ -210,17 +214,25 @@ func deliverMockImages(ctx context.Context, r *Run, st *mockState) ([]string, er
 		if done {
 			continue
 		}
-		start := time.Now()
-		if err := r.r.deps.Environments.LoadImages(ctx, r.Env, r.Spec.Provider, im.archive); err != nil {
-			return loaded, fmt.Errorf("load %s: %w", im.ref, err)
-		}
-		r.logf(StepMocks, "", api.SourceProgress, api.LevelInfo, "loaded %s (%.1fs)", im.ref, time.Since(start).Seconds())
-		delivered.Lock()
-		delivered.m[key] = true
-		delivered.Unlock()
-		loaded = append(loaded, im.ref)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			if err := r.r.deps.Environments.LoadImages(ctx, r.Env, r.Spec.Provider, im.archive); err != nil {
+				errs[i] = fmt.Errorf("load %s: %w", im.ref, err)
+				return
+			}
+			delivered.Lock()
+			delivered.m[key] = true
+			delivered.Unlock()
+			loaded[i] = fmt.Sprintf("%s (%.1fs)", im.ref, time.Since(start).Seconds())
+		}()
 	}
-	return loaded, nil
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(loaded, func(s string) bool { return s == "" }), nil
 }
 
 // mockValues are the platform-mocks chart's values for the project. The
