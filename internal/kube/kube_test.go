@@ -202,7 +202,7 @@ func TestStuckReasonWaitsForAMissingSecret(t *testing.T) {
 	if why := fakeClient(pod(time.Second)).stuckReason(ctx, "ns", "web"); why != "" {
 		t.Errorf("a new pod waiting for its Secret is stuck: %s", why)
 	}
-	if why := fakeClient(pod(2 * ConfigGrace)).stuckReason(ctx, "ns", "web"); !strings.Contains(why, `secret "web-secrets" not found`) {
+	if why := fakeClient(pod(2*ConfigGrace)).stuckReason(ctx, "ns", "web"); !strings.Contains(why, `secret "web-secrets" not found`) {
 		t.Errorf("stuckReason after the grace = %q", why)
 	}
 }
