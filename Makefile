@@ -17,8 +17,9 @@ export DEVCTL_E2E_CACHE ?= $(HOME)/.cache/devctl-e2e
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-build: agent ## build bin/devctl (static, trimmed, versioned, with the live-update agent embedded)
+build: agent ## build bin/devctl (static, trimmed, versioned, with the live-update agent embedded) and bin/devctl-mocks
 	CGO_ENABLED=0 $(GO) build -tags agentembed -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/devctl ./cmd/devctl
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/devctl-mocks ./cmd/devctl-mocks
 
 agent: ## build the live-update agent for linux/$(AGENT_ARCHES) into $(AGENT_BIN) (build embeds it)
 	@for arch in $(AGENT_ARCHES); do \
@@ -38,13 +39,18 @@ k8s-tools: ## build the fast control plane (etcd, kube-apiserver, controller-man
 
 integration: k8s-tools e2e-images ## integration tests: a real Docker engine, a local control plane, a kind cluster
 	DEVCTL_NODE_IMAGE="$$(e2e/images/build.sh --print-image)" \
+		DEVCTL_POSTGRES_IMAGE="$$(e2e/images/postgres.sh --print-image)" \
 		$(GO) test -race -count=1 -timeout 30m -run 'Integration' ./...
 
-e2e-images: ## build the offline kind node image and test images; cached; prints the node image last
-	e2e/images/build.sh
+e2e-images: ## build the offline kind node image, test images and PostgreSQL image (in parallel); cached; prints the node image last
+	@e2e/images/postgres.sh >/dev/null & pg=$$!; \
+	e2e/images/build.sh; rc=$$?; \
+	wait $$pg || { echo "e2e/images/postgres.sh failed (see above)" >&2; exit 1; }; \
+	exit $$rc
 
 e2e: build e2e-images ## end-to-end tests: the built binary against a real kind cluster
 	DEVCTL_BIN=$(BIN)/devctl DEVCTL_NODE_IMAGE="$$(e2e/images/build.sh --print-image)" \
+		DEVCTL_POSTGRES_IMAGE="$$(e2e/images/postgres.sh --print-image)" \
 		$(GO) test -tags e2e -count=1 -timeout 40m -v ./e2e/...
 
 test-deps: ## check (and on Debian, install) what the tests need beyond install.sh: tmux for the TUI end-to-end test

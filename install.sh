@@ -105,6 +105,8 @@ step "devctl"
 make -C "$here" --no-print-directory build >/dev/null
 mkdir -p "$prefix/bin"
 install -m 0755 "$here/bin/devctl" "$prefix/bin/devctl"
+# The platform stand-ins' static binary: devctl runs it in a FROM scratch image.
+install -m 0755 "$here/bin/devctl-mocks" "$prefix/bin/devctl-mocks"
 echo "installed $prefix/bin/devctl ($("$prefix/bin/devctl" version))"
 case ":$PATH:" in *":$prefix/bin:"*) ;; *) echo "note: add $prefix/bin to your PATH" ;; esac
 

@@ -27,6 +27,16 @@ var renderCases = []struct {
 			"podAnnotations": map[string]any{"example.com/scrape": "true"},
 		})
 	}},
+	{"dependencies", func() map[string]any {
+		on := map[string]any{"enabled": true}
+		return with(map[string]any{
+			"env": map[string]any{"LOG_LEVEL": "debug"},
+			"dependencies": map[string]any{
+				"postgres": on, "s3": on, "metrics": on,
+				"secrets": map[string]any{"enabled": true, "key": "shop/api"},
+			},
+		})
+	}},
 	{"env-map", func() map[string]any {
 		return with(map[string]any{
 			"env":           map[string]any{"B_NUM": 3, "A_STR": "x"},

@@ -34,6 +34,7 @@ func RealDeps(log *slog.Logger) (Deps, func()) {
 		Images:       img,
 		Releases:     releasesAdapter{log: log},
 		Cluster:      &clusterAdapter{log: log, clients: clients},
+		Platform:     &platformAdapter{log: log, clients: clients, images: img},
 		Checker:      goldenpath.NewChecker(log),
 		Git:          git.Describe,
 		NodeImage:    InstalledNodeImage,

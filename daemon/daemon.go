@@ -111,6 +111,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer close(runnerDone)
 		d.runner.run(runCtx, runChanges)
 	}()
+	redDone := make(chan struct{})
+	go func() {
+		defer close(redDone)
+		newREDScraper(d.store).run(runCtx)
+	}()
 	known := d.store.List(d.ctx)
 	lastRun := int64(0)
 	if st != nil {
@@ -133,6 +138,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	_ = srv.Shutdown(shutdownCtx)
 	runCancel()
 	<-runnerDone
+	<-redDone
 	d.runner.forwards.closeAll()
 	pcancel()
 	<-persistDone

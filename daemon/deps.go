@@ -68,6 +68,9 @@ type Deps struct {
 	Images       Images
 	Releases     Releases
 	Cluster      Cluster
+	// Platform makes and checks the platform stand-ins (mocks.go); nil
+	// when devctl cannot install them.
+	Platform Platform
 	// Checker checks rendered releases against policy.
 	Checker *goldenpath.Checker
 	// Git describes the repository of a folder (git.Describe).

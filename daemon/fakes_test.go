@@ -51,6 +51,8 @@ type fakeDeps struct {
 	ListGate  chan struct{}
 	// buildStarted receives the service of every build that starts.
 	buildStarted chan string
+	// Platform, when set, stands in for the platform stand-ins (mocks_test.go).
+	Platform Platform
 }
 
 func newFakeDeps() *fakeDeps {
@@ -62,7 +64,7 @@ func newFakeDeps() *fakeDeps {
 
 func (f *fakeDeps) deps() Deps {
 	return Deps{
-		Environments: f, Images: f, Releases: f, Cluster: f,
+		Environments: f, Images: f, Releases: f, Cluster: f, Platform: f.Platform,
 		Checker: goldenpath.NewChecker(nil),
 		Git: func(_ context.Context, dir string) (git.Info, error) {
 			return git.Info{Root: dir, Repo: "hello", Branch: "main"}, nil

@@ -149,6 +149,7 @@ type Run struct {
 	mu         sync.Mutex
 	images     map[string]string // service → image built
 	releases   []*goldenpath.Release
+	mocks      *mockState // the platform stand-ins (mocks.go)
 }
 
 func newRun(e api.Environment, r *runner) *Run {
@@ -235,6 +236,9 @@ func (run *Run) doParallel(ctx context.Context, g parallel) error {
 
 // doStep times s and reports it as StepStarted and StepEnded.
 func (run *Run) doStep(ctx context.Context, s Step) error {
+	if o, ok := s.(interface{ absent(*Run) bool }); ok && o.absent(run) {
+		return nil // not part of this project's runs: not reported
+	}
 	run.dispatch(StepStarted{Name: run.Env, Run: run.ID, Step: s.Name(), Phase: s.Phase(), At: time.Now()})
 	detail, err := s.Run(ctx, run)
 	end := StepEnded{Name: run.Env, Run: run.ID, Step: s.Name(), Status: api.StepDone, Detail: detail, At: time.Now()}

@@ -254,7 +254,7 @@ func reduce(s *State, a Action, now time.Time) bool {
 		}
 	case Logged:
 		return false
-	case StepStarted, StepEnded, ClusterObserved, ServicesDeclared, ImageBuilt, ServiceDeployed, ServiceReady, FindingsUpdated, WatchChanged:
+	case StepStarted, StepEnded, ClusterObserved, ServicesDeclared, ImageBuilt, ServiceDeployed, ServiceReady, FindingsUpdated, WatchChanged, MetricsObserved:
 		if e == nil || !observe(e, a.(observation)) {
 			return false
 		}
@@ -339,6 +339,12 @@ func observe(e *api.Environment, a observation) bool {
 		if a.URL != "" {
 			s.URL = a.URL
 		}
+	case MetricsObserved:
+		s := e.Status.Service(a.Service)
+		if s == nil {
+			return false
+		}
+		s.RED = a.RED
 	case FindingsUpdated:
 		e.Status.Findings = slices.Clone(a.Findings)
 	case WatchChanged:

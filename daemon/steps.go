@@ -88,7 +88,8 @@ var (
 func plan(kind api.RunKind) []Step {
 	switch kind {
 	case api.RunUp:
-		return []Step{configStep, parallel{clusterStep, buildStep}, deliverStep, renderStep, policyStep, deployStep, readyStep}
+		return []Step{configStep, parallel{clusterStep, buildStep, mockImagesStep}, parallel{deliverStep, mocksStep},
+			dependenciesStep, renderStep, policyStep, deployStep, readyStep}
 	case api.RunRebuild:
 		return []Step{configStep, buildStep, deliverStep, renderStep, policyStep, deployStep, readyStep}
 	case api.RunResume:

@@ -140,6 +140,24 @@ type ServiceStatus struct {
 	Revision     int    `json:"revision,omitempty"`
 	URL          string `json:"url,omitempty"`
 	Ready        bool   `json:"ready"`
+	// RED is what the daemon's scrapes of the service's /metrics say; nil
+	// when it exposes no standard HTTP metrics.
+	RED *RED `json:"red,omitempty"`
+}
+
+// RED is a service's request rate, error ratio and latency percentiles
+// over the last minute of scrapes (internal/metrics).
+type RED struct {
+	// At is when the newest scrape was taken; Window is the time covered.
+	At            time.Time     `json:"at"`
+	Window        time.Duration `json:"window"`
+	Requests      float64       `json:"requests"`
+	RatePerSecond float64       `json:"ratePerSecond"`
+	ErrorRatio    float64       `json:"errorRatio"`
+	// Percentiles are absent without a latency histogram or requests.
+	P50 *time.Duration `json:"p50,omitempty"`
+	P95 *time.Duration `json:"p95,omitempty"`
+	P99 *time.Duration `json:"p99,omitempty"`
 }
 
 // RunKind says what a run does.

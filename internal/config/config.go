@@ -63,6 +63,11 @@ type Config struct {
 	Cluster    Cluster  `yaml:"cluster,omitempty"`
 	Policy     Policy   `yaml:"policy,omitempty"`
 	Manifests  []string `yaml:"manifests,omitempty"`
+	// Dependencies are the platform dependencies every service uses
+	// (secrets, postgres, s3, metrics); devctl up installs stand-ins.
+	Dependencies []string `yaml:"dependencies,omitempty"`
+	// Mocks configures the stand-ins.
+	Mocks Mocks `yaml:"mocks,omitempty"`
 	// Services holds at least one service.
 	Services []Service `yaml:"services"`
 
@@ -109,6 +114,9 @@ type Service struct {
 	// Values overrides golden-path chart values.
 	Values map[string]any `yaml:"values,omitempty"`
 	Watch  Watch          `yaml:"watch,omitempty"`
+	// Dependencies are platform dependencies of this service, beside the
+	// project's.
+	Dependencies []string `yaml:"dependencies,omitempty"`
 }
 
 // GoBuild compiles Package (relative to the service context) with

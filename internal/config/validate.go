@@ -63,6 +63,9 @@ func (c *Config) Validate() error {
 		v.path(field, m, true)
 	}
 
+	v.validateDependencies("dependencies", c.Dependencies)
+	v.validateMocks()
+
 	if len(c.Services) == 0 {
 		v.add("services", "at least one service is required; run `devctl init` to detect one")
 	}
@@ -107,6 +110,7 @@ func (c *Config) Validate() error {
 				v.add(field+".values."+key, "devctl sets this value itself: %s", ReservedValues[key])
 			}
 		}
+		v.validateDependencies(field+".dependencies", s.Dependencies)
 		for j, p := range s.Watch.Ignore {
 			if strings.TrimSpace(p) == "" {
 				v.add(fmt.Sprintf("%s.watch.ignore[%d]", field, j), "empty pattern")

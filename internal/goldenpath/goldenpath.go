@@ -145,6 +145,15 @@ func Values(p *Project, s *config.Service, image string, t Target) map[string]an
 	if env, ok := v["env"].(map[string]any); ok {
 		env["PORT"] = strconv.Itoa(s.Port)
 	}
+	// Which dependencies' env vars, ExternalSecret and ServiceMonitor the
+	// chart renders is devctl.yaml's dependencies, not a value to override.
+	if deps := p.ServiceDependencies(s); len(deps) > 0 {
+		m := map[string]any{}
+		for _, d := range config.Dependencies {
+			m[d] = map[string]any{"enabled": slices.Contains(deps, d)}
+		}
+		merge(v, map[string]any{"dependencies": m})
+	}
 	merge(v, map[string]any{
 		"image":       map[string]any{"repository": repo, "tag": tag},
 		"service":     map[string]any{"port": s.Port},

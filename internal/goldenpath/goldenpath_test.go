@@ -187,3 +187,55 @@ func TestLoad(t *testing.T) {
 		t.Error("a missing -f file loaded")
 	}
 }
+
+// Dependencies declared in devctl.yaml decide what the chart injects; a
+// service's values cannot turn one on or off, and the rendered release
+// names Secrets, never their values.
+func TestDependenciesRenderAndCheck(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p := project(map[string]any{"dependencies": map[string]any{
+		"postgres": map[string]any{"enabled": false}, "s3": map[string]any{"enabled": true},
+		"secrets": map[string]any{"key": "shop/web"},
+	}})
+	p.Dependencies = []string{config.DepMetrics}
+	p.Services[0].Dependencies = []string{config.DepPostgres, config.DepSecrets}
+	v := Values(p, &p.Services[0], "devctl.local/hello/web:abc", Target{})
+	for path, want := range map[string]any{
+		"dependencies.postgres.enabled": true, "dependencies.secrets.enabled": true, "dependencies.metrics.enabled": true,
+		"dependencies.s3.enabled": false, "dependencies.secrets.key": "shop/web",
+	} {
+		if got := lookup(v, path); got != want {
+			t.Errorf("%s = %v, want %v", path, got, want)
+		}
+	}
+	rels, err := Render(ctx, p, Target{Env: "hello-main", Branch: "main"}, CheckImages(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := rels[0].Manifest
+	for _, want := range []string{"kind: ExternalSecret", "kind: ServiceMonitor", "name: PGPASSWORD", "name: DATABASE_URL", "name: web-secrets", `key: "shop/web"`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("manifest lacks %q:\n%s", want, m)
+		}
+	}
+	if strings.Contains(m, "AWS_ACCESS_KEY_ID") {
+		t.Error("s3 env injected though s3 is not declared")
+	}
+	rep, err := NewChecker(nil).Check(ctx, p, rels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 0 {
+		t.Errorf("findings: %+v", rep.Findings)
+	}
+	// No dependencies: the values are what they were before dependencies
+	// existed, so existing releases are not upgraded.
+	p2 := project(nil)
+	if v := Values(p2, &p2.Services[0], "x:y", Target{}); v["dependencies"] != nil {
+		t.Errorf("dependencies set without any declared: %v", v["dependencies"])
+	}
+}

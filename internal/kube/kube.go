@@ -137,6 +137,10 @@ func rolledOut(d *appsv1.Deployment) bool {
 		s.AvailableReplicas >= want && s.Replicas == s.UpdatedReplicas
 }
 
+// ConfigGrace is how long a pod may wait for a missing Secret or ConfigMap
+// before WaitRollout calls it stuck.
+var ConfigGrace = time.Minute
+
 // stuckReason names a container waiting reason that will not fix itself.
 func (c *Client) stuckReason(ctx context.Context, ns, release string) string {
 	pods, err := c.Set.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: InstanceLabel + "=" + release})
@@ -150,7 +154,15 @@ func (c *Client) stuckReason(ctx context.Context, ns, release string) string {
 				continue
 			}
 			switch w.Reason {
-			case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError":
+			case "CreateContainerConfigError":
+				// A Secret or ConfigMap a controller writes (External
+				// Secrets) may appear just after the pod; the kubelet
+				// retries, so only a lasting absence is stuck.
+				if strings.Contains(w.Message, "not found") && time.Since(p.CreationTimestamp.Time) < ConfigGrace {
+					continue
+				}
+				return fmt.Sprintf("pod %s: %s: %s", p.Name, w.Reason, w.Message)
+			case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerError":
 				return fmt.Sprintf("pod %s: %s: %s", p.Name, w.Reason, w.Message)
 			case "CrashLoopBackOff":
 				if cs.RestartCount >= 3 {

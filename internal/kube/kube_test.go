@@ -185,3 +185,24 @@ func TestClientsFollowTheKubeconfigContent(t *testing.T) {
 		t.Errorf("missing kubeconfig: %v", err)
 	}
 }
+
+// A Secret that an External Secrets controller has not written yet is
+// waited for; one missing for longer than ConfigGrace is stuck.
+func TestStuckReasonWaitsForAMissingSecret(t *testing.T) {
+	t.Parallel()
+	pod := func(age time.Duration) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "ns", Labels: map[string]string{InstanceLabel: "web"},
+				CreationTimestamp: metav1.NewTime(time.Now().Add(-age))},
+			Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{
+				Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: `secret "web-secrets" not found`}}}}},
+		}
+	}
+	ctx := context.Background()
+	if why := fakeClient(pod(time.Second)).stuckReason(ctx, "ns", "web"); why != "" {
+		t.Errorf("a new pod waiting for its Secret is stuck: %s", why)
+	}
+	if why := fakeClient(pod(2*ConfigGrace)).stuckReason(ctx, "ns", "web"); !strings.Contains(why, `secret "web-secrets" not found`) {
+		t.Errorf("stuckReason after the grace = %q", why)
+	}
+}

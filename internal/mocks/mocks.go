@@ -65,6 +65,14 @@ func Instance(release, component string) string { return release + "-" + compone
 // VaultTokenSecret is the Secret holding the Vault token (key "token").
 func VaultTokenSecret(release string) string { return Instance(release, ComponentVault) + "-token" }
 
+// The connection Secrets the chart writes (its postgres.connectionSecret
+// and s3.connectionSecret defaults), shaped like the production claims';
+// the golden-path chart's dependencies.*.connectionSecret name the same.
+const (
+	PostgresSecret = "postgres"
+	S3Secret       = "s3"
+)
+
 // ImageRepository is the repository of the stand-ins' image.
 const ImageRepository = "devctl.local/platform-mocks"
 

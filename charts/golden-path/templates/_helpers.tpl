@@ -110,3 +110,37 @@ directories that do not collide with the chart's own mounts.
 {{- end -}}
 {{- .Values.live.tokenSecret | default (printf "%s-devctl-agent" (include "golden-path.name" .)) -}}
 {{- end -}}
+
+{{/*
+golden-path.secretsTarget is the Secret the service's ExternalSecret writes.
+*/}}
+{{- define "golden-path.secretsTarget" -}}
+{{- printf "%s-secrets" (include "golden-path.name" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+golden-path.dependencyEnv: the env vars of the declared dependencies, each
+read from the connection Secret the platform's claim (or devctl's stand-in)
+writes, so no value is ever in the chart or the release.
+*/}}
+{{- define "golden-path.dependencyEnv" -}}
+{{- $deps := .Values.dependencies -}}
+{{- if $deps.postgres.enabled }}
+{{- range $name, $key := dict "PGHOST" "PGHOST" "PGPORT" "PGPORT" "PGDATABASE" "PGDATABASE" "PGUSER" "PGUSER" "PGPASSWORD" "PGPASSWORD" "PGSSLMODE" "PGSSLMODE" "DATABASE_URL" "DATABASE_URL" }}
+- name: {{ $name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $deps.postgres.connectionSecret }}
+      key: {{ $key }}
+{{- end }}
+{{- end }}
+{{- if $deps.s3.enabled }}
+{{- range $name, $key := dict "AWS_ENDPOINT_URL_S3" "endpoint" "S3_BUCKET" "bucket" "AWS_REGION" "region" "AWS_ACCESS_KEY_ID" "accessKeyId" "AWS_SECRET_ACCESS_KEY" "secretAccessKey" }}
+- name: {{ $name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $deps.s3.connectionSecret }}
+      key: {{ $key }}
+{{- end }}
+{{- end }}
+{{- end -}}

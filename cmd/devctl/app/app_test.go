@@ -194,6 +194,10 @@ func TestInitWritesConfigAndScratchDockerfile(t *testing.T) {
 	if !strings.Contains(string(df), "FROM scratch") {
 		t.Errorf("Dockerfile = %q", df)
 	}
+	gi, _ := os.ReadFile(filepath.Join(dir, ".gitignore"))
+	if !strings.Contains(string(gi), "/.devctl/secrets.yaml\n") {
+		t.Errorf(".gitignore does not ignore the secrets seed file: %q", gi)
+	}
 	_, errOut, code = run(t, dir, "init")
 	if code == 0 || !strings.Contains(errOut, "already exists") {
 		t.Errorf("second init must refuse: %d %q", code, errOut)

@@ -205,6 +205,11 @@ func printStatus(w io.Writer, e *api.Environment) {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\trev %d\t%s\n", sv.Name, ready, orDash(sv.URL), sv.Revision, orDash(sv.Image))
 		}
 		_ = tw.Flush()
+		for _, sv := range st.Services {
+			if sv.RED != nil {
+				fmt.Fprintf(w, "  %s RED: %s\n", sv.Name, formatRED(sv.RED))
+			}
+		}
 	}
 	if run := st.Run; run != nil {
 		state := "running"
@@ -297,4 +302,16 @@ func newLogsCommand(g *globalOptions, s Streams) *cobra.Command {
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep streaming new lines")
 	cmd.Flags().IntVar(&tail, "tail", 0, "only the last N lines (0: all)")
 	return cmd
+}
+
+// formatRED is one line of rate, errors and latency percentiles.
+func formatRED(r *api.RED) string {
+	ms := func(d *time.Duration) string {
+		if d == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.1fms", float64(*d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2f req/s, %.1f%% errors, p50 %s p95 %s p99 %s (%d requests in the last %.0fs)",
+		r.RatePerSecond, 100*r.ErrorRatio, ms(r.P50), ms(r.P95), ms(r.P99), int64(r.Requests), r.Window.Seconds())
 }

@@ -23,7 +23,9 @@ func newInitCommand(s Streams) *cobra.Command {
 		Long: `Write devctl.yaml for the repository in the current directory. With a Dockerfile,
 the service is built from it (the port comes from EXPOSE). With a Go main package and no
 Dockerfile, devctl compiles a static binary and init also writes a FROM scratch Dockerfile,
-so no base image is ever pulled. Existing files are kept unless --force.`,
+so no base image is ever pulled. init also adds .devctl/secrets.yaml (the seed of the
+local secrets store, see dependencies in devctl.yaml) to .gitignore. Existing files
+are kept unless --force.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
@@ -64,6 +66,13 @@ so no base image is ever pulled. Existing files are kept unless --force.`,
 			}
 			if err := os.WriteFile(path, b, 0o644); err != nil {
 				return fmt.Errorf("write %s: %w", path, err)
+			}
+			// The secrets store's seed file holds secret values: keep it out
+			// of git before anyone writes it.
+			if changed, err := config.EnsureGitignore(dir); err != nil {
+				return err
+			} else if changed {
+				written = append(written, filepath.Join(dir, ".gitignore")+" (ignores "+config.DefaultSecretsFile+")")
 			}
 			for _, n := range notes {
 				fmt.Fprintf(s.Out, "  %s\n", n)

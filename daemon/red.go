@@ -1,0 +1,134 @@
+package daemon
+
+import (
+	"context"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/metrics"
+)
+
+// MetricsObserved records a service's RED figures (nil: none).
+type MetricsObserved struct {
+	Name, Service string
+	RED           *api.RED
+}
+
+func (a MetricsObserved) envName() string { return a.Name }
+func (MetricsObserved) observation()      {}
+
+// redInterval is how often ready services' /metrics are scraped; the
+// figures cover the last minute (metrics.Scraper's default window).
+const redInterval = 5 * time.Second
+
+// redScraper is the controller that scrapes every ready service's /metrics
+// through its port-forward and dispatches RED figures. A service without
+// standard HTTP metrics (or without /metrics) is asked again only every
+// minute and shows none.
+type redScraper struct {
+	store    *Store
+	interval time.Duration
+
+	mu       sync.Mutex
+	scrapers map[string]*metrics.Scraper // by env/service/url
+	quiet    map[string]time.Time        // not before, after a failure
+}
+
+func newREDScraper(s *Store) *redScraper {
+	return &redScraper{store: s, interval: redInterval, scrapers: map[string]*metrics.Scraper{}, quiet: map[string]time.Time{}}
+}
+
+func (r *redScraper) run(ctx context.Context) {
+	t := time.NewTicker(r.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.scrapeAll(ctx)
+	}
+}
+
+func (r *redScraper) scrapeAll(ctx context.Context) {
+	live := map[string]bool{}
+	var wg sync.WaitGroup
+	for _, e := range r.store.List(ctx) {
+		if e.Status.Phase != api.PhaseReady {
+			continue
+		}
+		for _, s := range e.Status.Services {
+			if !s.Ready || s.URL == "" {
+				continue
+			}
+			key := e.Name + "/" + s.Name + "/" + s.URL
+			live[key] = true
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.scrape(ctx, key, e.Name, s)
+			}()
+		}
+	}
+	wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k := range r.scrapers {
+		if !live[k] {
+			delete(r.scrapers, k)
+			delete(r.quiet, k)
+		}
+	}
+}
+
+func (r *redScraper) scrape(ctx context.Context, key, env string, s api.ServiceStatus) {
+	now := time.Now()
+	r.mu.Lock()
+	if now.Before(r.quiet[key]) {
+		r.mu.Unlock()
+		return
+	}
+	sc := r.scrapers[key]
+	if sc == nil {
+		sc = metrics.NewScraper(strings.TrimSuffix(s.URL, "/") + "/metrics")
+		r.scrapers[key] = sc
+	}
+	r.mu.Unlock()
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err := sc.Scrape(sctx)
+	cancel()
+	if err != nil {
+		r.mu.Lock()
+		r.quiet[key] = now.Add(time.Minute)
+		delete(r.scrapers, key) // the window starts again
+		r.mu.Unlock()
+		if s.RED != nil {
+			r.store.Dispatch(MetricsObserved{Name: env, Service: s.Name})
+		}
+		return
+	}
+	red, ok := sc.RED()
+	if !ok {
+		return
+	}
+	r.store.Dispatch(MetricsObserved{Name: env, Service: s.Name, RED: toAPIRED(red, now)})
+}
+
+func toAPIRED(m metrics.RED, at time.Time) *api.RED {
+	pct := func(d time.Duration) *time.Duration {
+		if d == metrics.NoLatency {
+			return nil
+		}
+		return &d
+	}
+	ratio := m.ErrorRatio
+	if math.IsNaN(ratio) {
+		ratio = 0
+	}
+	return &api.RED{At: at, Window: m.Window, Requests: m.Requests, RatePerSecond: m.RatePerSecond,
+		ErrorRatio: ratio, P50: pct(m.P50), P95: pct(m.P95), P99: pct(m.P99)}
+}
