@@ -13,12 +13,14 @@ import (
 
 	"github.com/devctl/devctl/envs"
 	"github.com/devctl/devctl/internal/build"
+	"github.com/devctl/devctl/internal/build/goimage"
 	"github.com/devctl/devctl/internal/git"
 	"github.com/devctl/devctl/internal/goldenpath"
 	"github.com/devctl/devctl/internal/helm"
 	"github.com/devctl/devctl/internal/kube"
 	"github.com/devctl/devctl/internal/paths"
 	"github.com/devctl/devctl/internal/policy"
+	"github.com/devctl/devctl/internal/watch"
 )
 
 // RealDeps binds the daemon to the real libraries: envs, the Docker Engine
@@ -36,6 +38,8 @@ func RealDeps(log *slog.Logger) (Deps, func()) {
 		Checker:      goldenpath.NewChecker(log),
 		Git:          git.Describe,
 		NodeImage:    InstalledNodeImage,
+		GoImages:     goimage.New(goimage.WithLogger(log)),
+		Watch:        watch.New,
 	}
 	return deps, img.close
 }

@@ -42,6 +42,7 @@ type Daemon struct {
 	deps                      Deps
 	store                     *Store
 	runner                    *runner
+	watchers                  *watchers
 	started                   time.Time
 
 	ctx      context.Context
@@ -111,6 +112,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer close(runnerDone)
 		d.runner.run(runCtx, runChanges)
 	}()
+	watchDone := make(chan struct{})
+	if d.deps.Watch != nil {
+		ws := newWatchers(d.store, d.deps.Watch, d.log)
+		d.watchers = ws
+		d.runner.attachLive(ws)
+		wchanges := d.store.Watch()
+		go func() {
+			defer close(watchDone)
+			ws.run(runCtx, wchanges)
+		}()
+	} else {
+		close(watchDone)
+	}
 	known := d.store.List(d.ctx)
 	lastRun := int64(0)
 	if st != nil {
@@ -133,6 +147,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	_ = srv.Shutdown(shutdownCtx)
 	runCancel()
 	<-runnerDone
+	<-watchDone
 	d.runner.forwards.closeAll()
 	pcancel()
 	<-persistDone

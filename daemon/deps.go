@@ -72,4 +72,9 @@ type Deps struct {
 	// NodeImage is the node image used when neither the request nor
 	// devctl.yaml names one (what install.sh recorded).
 	NodeImage func() string
+	// GoImages builds Go services without Docker; nil builds them with
+	// their Dockerfile.
+	GoImages GoImages
+	// Watch starts a source watcher (watch.New); nil watches nothing.
+	Watch Watcher
 }

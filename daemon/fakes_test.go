@@ -50,6 +50,8 @@ type fakeDeps struct {
 	ListGate  chan struct{}
 	// buildStarted receives the service of every build that starts.
 	buildStarted chan string
+	// watch starts source watchers; nil watches nothing.
+	watch Watcher
 }
 
 func newFakeDeps() *fakeDeps {
@@ -63,6 +65,7 @@ func (f *fakeDeps) deps() Deps {
 	return Deps{
 		Environments: f, Images: f, Releases: f, Cluster: f,
 		Checker: goldenpath.NewChecker(nil),
+		Watch:   f.watch,
 		Git: func(_ context.Context, dir string) (git.Info, error) {
 			return git.Info{Root: dir, Repo: "hello", Branch: "main"}, nil
 		},

@@ -112,6 +112,9 @@ func (r *runner) execute(ctx context.Context, e api.Environment) (fin RunFinishe
 		}
 	}()
 	err := run.do(ctx, plan(run.Kind)...)
+	if run.Kind == api.RunRebuild && ctx.Err() == nil {
+		r.store.Dispatch(RebuildRecorded{Name: e.Name, Rebuild: run.rebuildRecord(ModeImage, err, time.Now())})
+	}
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
@@ -137,7 +140,9 @@ type Run struct {
 	Kind     api.RunKind
 	Spec     api.EnvSpec
 	Services []string // the services this run builds and deploys; nil is all
+	Request  api.Request
 	prev     api.Environment
+	started  time.Time
 
 	r *runner
 
@@ -149,13 +154,15 @@ type Run struct {
 	mu         sync.Mutex
 	images     map[string]string // service → image built
 	releases   []*goldenpath.Release
+	stepTimes  map[string]time.Duration
+	goImages   map[string]goBuilt // image ref → the Go builder's image
 }
 
 func newRun(e api.Environment, r *runner) *Run {
 	run := e.Status.Run
 	return &Run{
 		ID: run.ID, Env: e.Name, Kind: run.Request.Kind, Spec: e.Spec, Services: run.Request.Services,
-		prev: e, r: r, kubeconfig: e.Status.Kubeconfig, namespace: e.Status.Namespace,
+		Request: run.Request, started: run.Started, prev: e, r: r, kubeconfig: e.Status.Kubeconfig, namespace: e.Status.Namespace,
 		images: map[string]string{},
 	}
 }
@@ -235,9 +242,11 @@ func (run *Run) doParallel(ctx context.Context, g parallel) error {
 
 // doStep times s and reports it as StepStarted and StepEnded.
 func (run *Run) doStep(ctx context.Context, s Step) error {
-	run.dispatch(StepStarted{Name: run.Env, Run: run.ID, Step: s.Name(), Phase: s.Phase(), At: time.Now()})
+	begin := time.Now()
+	run.dispatch(StepStarted{Name: run.Env, Run: run.ID, Step: s.Name(), Phase: s.Phase(), At: begin})
 	detail, err := s.Run(ctx, run)
 	end := StepEnded{Name: run.Env, Run: run.ID, Step: s.Name(), Status: api.StepDone, Detail: detail, At: time.Now()}
+	run.noteStep(s.Name(), end.At.Sub(begin))
 	var sk skipped
 	switch {
 	case errors.As(err, &sk):

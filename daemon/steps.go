@@ -137,6 +137,9 @@ func preflight(ctx context.Context, deps Deps, p *goldenpath.Project, spec api.E
 	}
 	for i := range p.Services {
 		s := &p.Services[i]
+		if s.Go != nil && deps.GoImages != nil {
+			continue // built without a Dockerfile
+		}
 		df := filepath.Join(p.ContextDir(s), s.Dockerfile)
 		if _, err := os.Stat(df); err != nil {
 			hint := ""
@@ -215,6 +218,14 @@ func runBuild(ctx context.Context, r *Run) (string, error) {
 	var parts []string
 	for _, name := range r.targets() {
 		s := p.Service(name)
+		if r.r.usesGoBuilder(s) {
+			part, err := r.buildGo(ctx, p, s)
+			if err != nil {
+				return "", fmt.Errorf("build %s: %w", s.Name, buildFailure(err))
+			}
+			parts = append(parts, part)
+			continue
+		}
 		out := r.outputWriter(StepBuild, name, api.SourceBuild)
 		spec := build.Spec{
 			Image:      goldenpath.ImageRepository(p.Name, s.Name),
@@ -229,7 +240,7 @@ func runBuild(ctx context.Context, r *Run) (string, error) {
 		res, err := r.r.deps.Images.Build(ctx, spec)
 		_ = out.Close()
 		if err != nil {
-			return "", fmt.Errorf("build %s: %w", s.Name, err)
+			return "", fmt.Errorf("build %s: %w", s.Name, buildFailure(err))
 		}
 		r.mu.Lock()
 		r.images[s.Name] = res.Ref
@@ -255,11 +266,22 @@ func runDeliver(ctx context.Context, r *Run) (string, error) {
 	if len(refs) == 0 {
 		return skip("images already in the cluster")
 	}
-	err := r.r.deps.Environments.LoadImages(ctx, r.Env, r.Spec.Provider, func() (io.ReadCloser, error) {
-		return r.r.deps.Images.Save(ctx, refs...)
-	})
+	goArchive, dockerRefs, err := r.goArchive(refs)
 	if err != nil {
 		return "", err
+	}
+	if goArchive != nil {
+		if err := r.r.deps.Environments.LoadImages(ctx, r.Env, r.Spec.Provider, goArchive); err != nil {
+			return "", err
+		}
+	}
+	if len(dockerRefs) > 0 {
+		err := r.r.deps.Environments.LoadImages(ctx, r.Env, r.Spec.Provider, func() (io.ReadCloser, error) {
+			return r.r.deps.Images.Save(ctx, dockerRefs...)
+		})
+		if err != nil {
+			return "", err
+		}
 	}
 	return "loaded " + strings.Join(refs, ", "), nil
 }

@@ -41,6 +41,7 @@ them against the platform's policies, on a laptop and in CI.
 		newLsCommand(g, streams),
 		newStatusCommand(g, streams),
 		newLogsCommand(g, streams),
+		newWatchCommand(g, streams),
 		newDaemonCommand(g, streams),
 		newInitCommand(streams),
 		newCheckCommand(g, streams),
