@@ -95,6 +95,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.store = NewStore(st, d.log)
 	d.runner = newRunner(d.store, d.deps, d.log)
+	d.runner.stateDir = d.stateDir
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	defer d.cancel()
 

@@ -122,3 +122,13 @@ type outputError struct {
 
 func (e *outputError) Error() string { return e.err.Error() + "\n" + e.output }
 func (e *outputError) Unwrap() error { return e.err }
+
+// mergeFiles adds the files of b missing from a.
+func mergeFiles(a, b []string) []string {
+	for _, f := range b {
+		if !slices.Contains(a, f) {
+			a = append(a, f)
+		}
+	}
+	return a
+}

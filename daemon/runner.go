@@ -33,6 +33,9 @@ type runner struct {
 	wg      sync.WaitGroup
 
 	forwards *forwards
+	// stateDir holds the agents' tokens.
+	stateDir string
+	live     liveState
 }
 
 func newRunner(s *Store, deps Deps, log *slog.Logger) *runner {
@@ -111,9 +114,19 @@ func (r *runner) execute(ctx context.Context, e api.Environment) (fin RunFinishe
 			fin.Err = fmt.Sprintf("internal error: %v (see the daemon log)", p)
 		}
 	}()
-	err := run.do(ctx, plan(run.Kind)...)
+	steps, mode := plan(run.Kind), ModeImage
+	if run.Kind == api.RunRebuild && run.Request.Live {
+		steps, mode = livePlan(), ModeLive
+	}
+	err := run.do(ctx, steps...)
 	if run.Kind == api.RunRebuild && ctx.Err() == nil {
-		r.store.Dispatch(RebuildRecorded{Name: e.Name, Rebuild: run.rebuildRecord(ModeImage, err, time.Now())})
+		r.store.Dispatch(RebuildRecorded{Name: e.Name, Rebuild: run.rebuildRecord(mode, err, time.Now())})
+		if mode == ModeLive && errors.Is(err, errLiveUnavailable) {
+			// Not a failure of the change: rebuild it as an image.
+			r.store.Dispatch(RebuildRequested{Name: e.Name, Services: run.Request.Services, Changed: run.Request.Changed,
+				Reason: run.Request.Reason + " (as an image: " + firstLine(err.Error()) + ")"})
+			err = nil
+		}
 	}
 	switch {
 	case err == nil:
@@ -156,6 +169,7 @@ type Run struct {
 	releases   []*goldenpath.Release
 	stepTimes  map[string]time.Duration
 	goImages   map[string]goBuilt // image ref → the Go builder's image
+	agentRef   string             // the live-update agent image in the cluster
 }
 
 func newRun(e api.Environment, r *runner) *Run {

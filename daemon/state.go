@@ -52,6 +52,10 @@ type RebuildRequested struct {
 	// Changed is when the first change was seen; zero when not asked for
 	// by a change.
 	Changed time.Time
+	// Live asks for Files (relative to the project folder) to be synced
+	// into the running containers instead of a new image.
+	Live  bool
+	Files []string
 }
 
 // DownRequested asks for an environment to be deleted. A run under way is
@@ -209,7 +213,8 @@ func reduce(s *State, a Action, now time.Time) bool {
 			return false
 		}
 		e.Generation++
-		enqueue(s, e, api.Request{Kind: api.RunRebuild, Generation: e.Generation, Services: slices.Clone(a.Services), Reason: a.Reason, At: now, Changed: a.Changed}, now)
+		enqueue(s, e, api.Request{Kind: api.RunRebuild, Generation: e.Generation, Services: slices.Clone(a.Services), Reason: a.Reason, At: now, Changed: a.Changed,
+			Live: a.Live, Files: slices.Clone(a.Files)}, now)
 	case DownRequested:
 		if e == nil {
 			return false
@@ -403,6 +408,13 @@ func mergeRequests(q *api.Request, r api.Request) *api.Request {
 				}
 			}
 			q.Generation, q.Reason, q.At, q.Changed = r.Generation, r.Reason, r.At, earliest(q.Changed, r.Changed)
+			// Two live updates are one; with an image rebuild, the image
+			// carries every change.
+			if q.Live && r.Live {
+				q.Files = mergeFiles(q.Files, r.Files)
+			} else {
+				q.Live, q.Files = false, nil
+			}
 			return q
 		case api.RunResume:
 			return &r
@@ -417,7 +429,7 @@ func mergeRequests(q *api.Request, r api.Request) *api.Request {
 // (its last up failed, or never finished) becomes a full up.
 func start(s *State, e *api.Environment, req api.Request, now time.Time) {
 	if req.Kind == api.RunRebuild && e.Status.Phase != api.PhaseReady {
-		req.Kind, req.Services = api.RunUp, nil
+		req.Kind, req.Services, req.Live, req.Files = api.RunUp, nil, false, nil
 	}
 	s.LastRun++
 	e.Status.Run = &api.Run{ID: s.LastRun, Request: req, Started: now}
@@ -510,7 +522,7 @@ func recoverEnv(s *State, e *api.Environment, now time.Time) bool {
 		req := run.Request
 		req.Kind, req.Reason, req.At = kind, "the daemon restarted during a "+string(run.Request.Kind), now
 		if kind == api.RunUp {
-			req.Services = nil
+			req.Services, req.Live, req.Files = nil, false, nil
 		}
 		if e.Status.Queued != nil {
 			req = *mergeRequests(&req, *e.Status.Queued)
@@ -547,11 +559,13 @@ func copyEnv(e *api.Environment) api.Environment {
 		rc := *r
 		rc.Steps = slices.Clone(r.Steps)
 		rc.Request.Services = slices.Clone(r.Request.Services)
+		rc.Request.Files = slices.Clone(r.Request.Files)
 		c.Status.Run = &rc
 	}
 	if q := e.Status.Queued; q != nil {
 		qc := *q
 		qc.Services = slices.Clone(q.Services)
+		qc.Files = slices.Clone(q.Files)
 		c.Status.Queued = &qc
 	}
 	return c

@@ -256,6 +256,9 @@ func runBuild(ctx context.Context, r *Run) (string, error) {
 }
 
 func runDeliver(ctx context.Context, r *Run) (string, error) {
+	if err := r.deliverAgent(ctx); err != nil {
+		return "", err
+	}
 	var refs []string
 	for _, name := range r.targets() {
 		ref := r.images[name]
@@ -303,6 +306,9 @@ func runRender(ctx context.Context, r *Run) (string, error) {
 	var names []string
 	for name := range images {
 		names = append(names, name)
+	}
+	if err := r.liveValues(); err != nil {
+		return "", err
 	}
 	rels, err := goldenpath.Render(ctx, r.project, r.target(), images, names...)
 	if err != nil {

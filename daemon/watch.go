@@ -39,8 +39,9 @@ type watchers struct {
 	store *Store
 	start Watcher
 	log   *slog.Logger
-	// live decides whether a batch is a live update (live.go); nil never.
-	live func(e api.Environment, w *watchedProject, b watch.Batch) bool
+	// goBuilder says Go services are compiled by devctl, so a change of
+	// their sources can be a live update of the binary.
+	goBuilder bool
 
 	mu sync.Mutex
 	m  map[string]*envWatch
@@ -293,20 +294,16 @@ func (ws *watchers) handle(ctx context.Context, name string, wp *watchedProject,
 	if !ok {
 		return
 	}
-	a := decide(e, wp, b)
-	if a == nil {
-		return
+	if a := decide(e, wp, b, ws.goBuilder); a != nil {
+		ws.store.Dispatch(a)
 	}
-	if _, ok := a.(RebuildRequested); ok && ws.live != nil && ws.live(e, wp, b) {
-		return // handled as a live update
-	}
-	ws.store.Dispatch(a)
 }
 
-// decide is what a batch asks for: nothing, a rebuild of the services whose
-// context changed, or an up when the project's configuration changed (or
-// the kernel dropped events, so anything may have).
-func decide(e api.Environment, wp *watchedProject, b watch.Batch) Action {
+// decide is what a batch asks for: nothing, a live update or a rebuild of
+// the services whose context changed, or an up when the project's
+// configuration changed (or the kernel dropped events, so anything may
+// have). A live update needs every change to be one live: covers.
+func decide(e api.Environment, wp *watchedProject, b watch.Batch, goBuilder bool) Action {
 	if b.Overflow {
 		return UpRequested{Name: e.Name, Spec: e.Spec, Reason: "file events were dropped: rebuilding everything"}
 	}
@@ -315,14 +312,23 @@ func decide(e api.Environment, wp *watchedProject, b watch.Batch) Action {
 			return UpRequested{Name: e.Name, Spec: e.Spec, Reason: rel + " changed"}
 		}
 	}
-	var svcs, files []string
-	for _, s := range wp.services {
-		if ch := b.Changes[s]; len(ch) > 0 {
-			svcs = append(svcs, s)
-			for _, f := range ch {
-				if !slices.Contains(files, f) {
-					files = append(files, f)
-				}
+	var svcs, files, projectFiles []string
+	live := true
+	for _, name := range wp.services {
+		ch := b.Changes[name]
+		if len(ch) == 0 {
+			continue
+		}
+		svcs = append(svcs, name)
+		s := wp.project.Service(name)
+		live = live && liveDecision(s, goBuilder, ch)
+		for _, f := range ch {
+			if !slices.Contains(files, f) {
+				files = append(files, f)
+			}
+			pf := filepath.ToSlash(filepath.Join(s.Context, f))
+			if !slices.Contains(projectFiles, pf) {
+				projectFiles = append(projectFiles, pf)
 			}
 		}
 	}
@@ -333,7 +339,11 @@ func decide(e api.Environment, wp *watchedProject, b watch.Batch) Action {
 	if len(files) > 1 {
 		reason = fmt.Sprintf("%d files changed", len(files))
 	}
-	return RebuildRequested{Name: e.Name, Services: svcs, Reason: reason, Changed: b.First}
+	a := RebuildRequested{Name: e.Name, Services: svcs, Reason: reason, Changed: b.First}
+	if live {
+		a.Live, a.Files = true, projectFiles
+	}
+	return a
 }
 
 func (ws *watchers) stop(name string) {

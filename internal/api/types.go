@@ -169,6 +169,12 @@ type Request struct {
 	// Reason says who asked: "devctl up", "3 files changed", ...
 	Reason string    `json:"reason,omitempty"`
 	At     time.Time `json:"at"`
+	// Live asks for a live update of Services (Files synced into the
+	// running containers) instead of an image rebuild.
+	Live bool `json:"live,omitempty"`
+	// Files are the changed files of a live update, relative to the
+	// project folder.
+	Files []string `json:"files,omitempty"`
 	// Changed is when the first source change this request answers was
 	// seen (zero when no change asked for it): save → serving starts here.
 	Changed time.Time `json:"changed,omitzero"`
