@@ -49,7 +49,16 @@ func TestInnerLoopOnKind(t *testing.T) {
 		t.Fatalf("git checkout: %v %s", err, out)
 	}
 	writeE2EFile(t, filepath.Join(dir, "Dockerfile"), pulledBaseDockerfile)
+	// Image rebuilds first: live update is turned on half-way.
+	configPath := filepath.Join(dir, "devctl.yaml")
+	liveConfig := readE2EFile(t, configPath)
+	const liveLine = "    live: {}\n"
+	if !strings.Contains(liveConfig, liveLine) {
+		t.Fatalf("examples/hello/devctl.yaml no longer has %q: update this test", liveLine)
+	}
+	writeE2EFile(t, configPath, strings.Replace(liveConfig, liveLine, "", 1))
 	e := newDevctlEnv(t, ctx, dir)
+	e.environ = append(e.environ, "DEVCTL_AGENT_BINARY="+buildAgent(ctx, t))
 	t.Cleanup(func() {
 		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer ccancel()
@@ -153,6 +162,30 @@ func TestInnerLoopOnKind(t *testing.T) {
 		t.Errorf("reason %q: fewer than the 2,000 files written", got)
 	}
 
+	// Live update: devctl.yaml changed, so an up deploys live mode; then a
+	// saved .go file is compiled and the binary alone goes to the agent in
+	// the scratch container: no new image, no new Helm revision.
+	upsBefore := st.Status.Run.ID
+	writeE2EFile(t, configPath, liveConfig)
+	st = waitRun(ctx, t, e, name, upsBefore, api.RunUp)
+	if st.Status.Run.Error != "" {
+		t.Fatalf("up for live mode: %s", st.Status.Run.Error)
+	}
+	revision := st.Status.Service("hello").Revision
+	for i, word := range []string{"live-one", "live-two", "live-three"} {
+		n := len(st.Status.Rebuilds)
+		writeE2EFile(t, mainGo, strings.Replace(src, greeting, `c.Greeting = "`+word+`"`, 1))
+		waitBody(ctx, t, url, word, 2*time.Minute)
+		st = waitRebuilds(ctx, t, e, name, n+1)
+		last := st.Status.Rebuilds[len(st.Status.Rebuilds)-1]
+		if last.Mode != "live" || last.Error != "" {
+			t.Fatalf("edit %d: %s rebuild %q, want a live update", i, last.Mode, last.Error)
+		}
+	}
+	if rels := helmList(ctx, t, st); len(rels) != 1 || rels[0].Version != revision {
+		t.Errorf("helm ls after live updates: %s, want revision %d still", describeReleases(rels), revision)
+	}
+
 	// The daemon's own figures.
 	for _, rb := range st.Status.Rebuilds {
 		var phases []string
@@ -200,6 +233,44 @@ func getFresh(ctx context.Context, url string) (string, error) {
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
+}
+
+// waitRun polls until a run of kind after run `after` has ended.
+func waitRun(ctx context.Context, t *testing.T, e *devctlEnv, name string, after int64, kind api.RunKind) api.Environment {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	c := e.client()
+	for {
+		got, err := c.Get(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := got.Status.Run; r != nil && r.ID > after && r.Request.Kind == kind && !r.Active() && got.Status.Queued == nil {
+			return *got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s run after #%d", kind, after)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// buildAgent compiles the live-update agent for the nodes (make build
+// embeds it in devctl; the test's devctl is a plain go build).
+func buildAgent(ctx context.Context, t *testing.T) string {
+	t.Helper()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "devctl-agent")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/devctl-agent")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build devctl-agent: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // waitRebuilds polls devctl status until n rebuilds are recorded and none
