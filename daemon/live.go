@@ -339,7 +339,7 @@ func runSync(ctx context.Context, r *Run) (string, error) {
 		url, err := r.r.forwards.ensureKey(fctx, r.Env+"/"+s.Name+"/agent", r.kubeconfig, r.namespace, s.Name, agentPort, 0)
 		cancel()
 		if err != nil {
-			return "", fmt.Errorf("%w: no agent for %s: %v", errLiveUnavailable, name, err)
+			return "", fmt.Errorf("%w: no agent for %s: %w", errLiveUnavailable, name, err)
 		}
 		res, err := agent.Sync(ctx, url, token, agent.Batch{Generation: uint64(r.Request.Generation), Files: files,
 			Action: agent.Action{Run: s.Live.Run, Restart: restart}})
@@ -348,9 +348,9 @@ func runSync(ctx context.Context, r *Run) (string, error) {
 		case errors.As(err, &ae):
 			return "", fmt.Errorf("%s: the new version does not start: %w", name, err)
 		case errors.Is(err, agent.ErrUnauthorized), errors.Is(err, agent.ErrPathNotAllowed):
-			return "", fmt.Errorf("%w: %s: %v", errLiveUnavailable, name, err)
+			return "", fmt.Errorf("%w: %s: %w", errLiveUnavailable, name, err)
 		case err != nil:
-			return "", fmt.Errorf("%w: sync %s: %v", errLiveUnavailable, name, err)
+			return "", fmt.Errorf("%w: sync %s: %w", errLiveUnavailable, name, err)
 		}
 		what := fmt.Sprintf("%s: %d file(s) synced", name, len(files))
 		if restart {

@@ -213,6 +213,13 @@ func loadWatched(e api.Environment) (*watchedProject, error) {
 	for _, r := range wp.roots() {
 		fmt.Fprintf(&key, "\x00%s=%s:%q", r.Name, r.Dir, r.Ignore)
 	}
+	// What decides between a live update and an image rebuild.
+	for _, s := range p.Services {
+		fmt.Fprintf(&key, "\x00%s go=%v live=%v", s.Name, s.Go != nil, s.Live != nil)
+		if s.Live != nil {
+			fmt.Fprintf(&key, "%+v", *s.Live)
+		}
+	}
 	wp.key = key.String()
 	return wp, nil
 }
