@@ -52,6 +52,9 @@ type fakeDeps struct {
 	buildStarted chan string
 	// watch starts source watchers; nil watches nothing.
 	watch Watcher
+	// goImages builds Go services; nil builds them with the fake Build.
+	goImages GoImages
+	archives [][]byte // every image archive loaded
 }
 
 func newFakeDeps() *fakeDeps {
@@ -64,8 +67,9 @@ func newFakeDeps() *fakeDeps {
 func (f *fakeDeps) deps() Deps {
 	return Deps{
 		Environments: f, Images: f, Releases: f, Cluster: f,
-		Checker: goldenpath.NewChecker(nil),
-		Watch:   f.watch,
+		Checker:  goldenpath.NewChecker(nil),
+		Watch:    f.watch,
+		GoImages: f.goImages,
 		Git: func(_ context.Context, dir string) (git.Info, error) {
 			return git.Info{Root: dir, Repo: "hello", Branch: "main"}, nil
 		},
@@ -148,9 +152,14 @@ func (f *fakeDeps) LoadImages(_ context.Context, _, _ string, archive func() (io
 	if err != nil {
 		return err
 	}
+	b, err := io.ReadAll(rc)
 	_ = rc.Close()
+	if err != nil {
+		return err
+	}
 	f.mu.Lock()
 	f.loads++
+	f.archives = append(f.archives, b)
 	f.mu.Unlock()
 	return nil
 }
