@@ -316,7 +316,11 @@ func runSync(ctx context.Context, r *Run) (string, error) {
 			if !r.r.usesGoBuilder(s) {
 				return "", fmt.Errorf("%w: %s changed outside live.sync", errLiveUnavailable, name)
 			}
-			if _, err := r.buildGo(ctx, p, s); err != nil {
+			began := time.Now()
+			_, err := r.buildGo(ctx, p, s)
+			r.noteStep(StepBuild, time.Since(began))
+			r.noteStep(StepSync, -time.Since(began)) // counted once, as build
+			if err != nil {
 				return "", fmt.Errorf("build %s: %w", s.Name, buildFailure(err))
 			}
 			g := r.goImages[r.images[s.Name]]
@@ -335,12 +339,14 @@ func runSync(ctx context.Context, r *Run) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		url, err := r.r.forwards.ensureKey(fctx, r.Env+"/"+s.Name+"/agent", r.kubeconfig, r.namespace, s.Name, agentPort, 0)
-		cancel()
+		began := time.Now()
+		url, err := r.agentURL(ctx, s.Name)
 		if err != nil {
 			return "", fmt.Errorf("%w: no agent for %s: %w", errLiveUnavailable, name, err)
 		}
+		r.noteStep(StepDeliver, time.Since(began))
+		r.noteStep(StepSync, -time.Since(began))
+		began = time.Now()
 		res, err := agent.Sync(ctx, url, token, agent.Batch{Generation: uint64(r.Request.Generation), Files: files,
 			Action: agent.Action{Run: s.Live.Run, Restart: restart}})
 		var ae *agent.ActionError
@@ -352,6 +358,11 @@ func runSync(ctx context.Context, r *Run) (string, error) {
 		case err != nil:
 			return "", fmt.Errorf("%w: sync %s: %w", errLiveUnavailable, name, err)
 		}
+		// Sending is delivery; the rest (write, stop, start until it
+		// listens) is the update.
+		send := time.Since(began) - res.Timings.Total + res.Timings.Write
+		r.noteStep(StepDeliver, send)
+		r.noteStep(StepSync, -send)
 		what := fmt.Sprintf("%s: %d file(s) synced", name, len(files))
 		if restart {
 			what += ", restarted"
@@ -364,6 +375,14 @@ func runSync(ctx context.Context, r *Run) (string, error) {
 	return strings.Join(parts, "; "), nil
 }
 
+// agentURL is the local address of a port-forward to service's agent,
+// held like the service's own.
+func (run *Run) agentURL(ctx context.Context, service string) (string, error) {
+	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	return run.r.forwards.ensureKey(fctx, run.Env+"/"+service+"/agent", run.kubeconfig, run.namespace, service, agentPort, 0)
+}
+
 // attachLive tells the watchers whether Go services are compiled by devctl
 // (their sources then live-update).
 func (r *runner) attachLive(ws *watchers) { ws.goBuilder = r.deps.GoImages != nil }
@@ -374,4 +393,15 @@ func nameTag(ref string) (name.Tag, error) {
 		return name.Tag{}, fmt.Errorf("image name %s: %w", ref, err)
 	}
 	return t, nil
+}
+
+// warmAgent opens the forward to a live-mode service's agent once it is
+// ready, so the first save does not wait for it.
+func (run *Run) warmAgent(ctx context.Context, s *config.Service) {
+	if s.Live == nil || run.agentRef == "" {
+		return
+	}
+	if _, err := run.agentURL(ctx, s.Name); err != nil {
+		run.logf(StepReady, s.Name, api.SourceProgress, api.LevelWarn, "live update: no forward to the agent yet: %v", err)
+	}
 }

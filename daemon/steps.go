@@ -416,6 +416,7 @@ func runReady(ctx context.Context, r *Run) (string, error) {
 			return "", fmt.Errorf("%s does not answer on %s: %w", s.Name, url, err)
 		}
 		r.dispatch(ServiceReady{Name: r.Env, Service: s.Name, Ready: true, URL: url})
+		r.warmAgent(ctx, s)
 		urls = append(urls, s.Name+" "+url)
 	}
 	return strings.Join(urls, ", "), nil
