@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/devctl/devctl/envs"
 	"github.com/devctl/devctl/internal/api"
 	"github.com/devctl/devctl/internal/build"
@@ -163,6 +165,12 @@ func (f *fakeDeps) LoadImages(_ context.Context, _, _ string, archive func() (io
 	f.mu.Unlock()
 	return nil
 }
+
+func (f *fakeDeps) PullsFromRegistry(context.Context, string, string) (bool, error) {
+	return false, nil
+}
+
+func (f *fakeDeps) ApplyConfigMap(context.Context, string, *corev1.ConfigMap) error { return nil }
 
 func (f *fakeDeps) CheckProvider(name string) error {
 	if name != "" && name != "kind" && name != "fake" {

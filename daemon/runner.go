@@ -36,6 +36,10 @@ type runner struct {
 	// stateDir holds the agents' tokens.
 	stateDir string
 	live     liveState
+	// regPulls records per kubeconfig whether the cluster pulls from the
+	// registry.
+	regMu    sync.Mutex
+	regPulls map[string]bool
 }
 
 func newRunner(s *Store, deps Deps, log *slog.Logger) *runner {

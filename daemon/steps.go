@@ -269,7 +269,11 @@ func runDeliver(ctx context.Context, r *Run) (string, error) {
 	if len(refs) == 0 {
 		return skip("images already in the cluster")
 	}
-	goArchive, dockerRefs, err := r.goArchive(refs)
+	toLoad, pushed, err := r.pushGo(ctx, refs)
+	if err != nil {
+		return "", err
+	}
+	goArchive, dockerRefs, err := r.goArchive(toLoad)
 	if err != nil {
 		return "", err
 	}
@@ -286,7 +290,10 @@ func runDeliver(ctx context.Context, r *Run) (string, error) {
 			return "", err
 		}
 	}
-	return "loaded " + strings.Join(refs, ", "), nil
+	if len(toLoad) > 0 {
+		pushed = append(pushed, "loaded "+strings.Join(toLoad, ", "))
+	}
+	return strings.Join(pushed, "; "), nil
 }
 
 // runRender renders every service, not only the targets, so that the

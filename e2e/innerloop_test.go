@@ -15,10 +15,12 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/kind/pkg/cluster"
 
 	"github.com/devctl/devctl/e2e/harness"
 	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/kube"
 )
 
 // pulledBaseDockerfile needs two images from a registry; this machine has
@@ -109,6 +111,19 @@ func TestInnerLoopOnKind(t *testing.T) {
 	if body, err := get(ctx, url); err != nil || !strings.Contains(body, "hello") {
 		t.Fatalf("GET %s = %q, %v", url, body, err)
 	}
+	// Delivered by the daemon's registry, which the cluster announces
+	// (KEP-1755) for other tools.
+	if d := stepDetail(st.Status.Run, "deliver"); !strings.Contains(d, "pushed 1 image(s)") {
+		t.Errorf("deliver: %q, want a push to the registry", d)
+	}
+	kc, err := (&kube.Clients{}).For(st.Status.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := kc.Set.CoreV1().ConfigMaps("kube-public").Get(ctx, "local-registry-hosting", metav1.GetOptions{})
+	if err != nil || !strings.Contains(cm.Data["localRegistryHosting.v1"], "hostFromContainerRuntime: devctl.local") {
+		t.Errorf("kube-public/local-registry-hosting: %v %v", cm.Data, err)
+	}
 
 	// An edit is served, with no command run.
 	mainGo := filepath.Join(dir, "main.go")
@@ -142,6 +157,9 @@ func TestInnerLoopOnKind(t *testing.T) {
 	writeE2EFile(t, mainGo, strings.Replace(src, greeting, `c.Greeting = "fixed"`, 1))
 	waitBody(ctx, t, url, "fixed", 3*time.Minute)
 	st = waitRebuilds(ctx, t, e, name, rebuilds+2)
+	if d := stepDetail(st.Status.Run, "deliver"); !strings.Contains(d, "pushed 1 image(s)") {
+		t.Errorf("rebuild deliver: %q, want a push of the changed layer", d)
+	}
 
 	// A branch switch: 2,000 files at once are one rebuild.
 	before := len(st.Status.Rebuilds)
@@ -304,6 +322,18 @@ func (e *devctlEnv) client() *api.Client {
 	}
 	e.t.Fatal("no DEVCTL_SOCKET in the sandbox")
 	return nil
+}
+
+func stepDetail(run *api.Run, name string) string {
+	if run == nil {
+		return ""
+	}
+	for _, s := range run.Steps {
+		if s.Name == name {
+			return s.Detail
+		}
+	}
+	return ""
 }
 
 func writeE2EFile(t *testing.T, path, content string) {
