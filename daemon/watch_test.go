@@ -204,3 +204,39 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+func TestWatchOffForCIUntilResumed(t *testing.T) {
+	t.Parallel()
+	f := newFakeDeps()
+	f.watch = quickWatch
+	c := startDaemon(t, f, t.TempDir())
+	dir := writeProject(t, "web")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	events, _, err := c.Events(ctx, "hello-main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	acc, err := c.Up(ctx, api.UpRequest{ProjectRef: api.ProjectRef{Dir: dir}, Watch: &off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := settled(t, events, acc.Generation)
+	if e.Spec.Watch || e.Status.Watching {
+		t.Fatalf("up --ci: spec.watch %v, watching %v", e.Spec.Watch, e.Status.Watching)
+	}
+	writeFile(t, filepath.Join(dir, "web", "main.go"), "package main\n\nfunc main() { println(3) }\n")
+	time.Sleep(200 * time.Millisecond) // ten quiet windows
+	if got, _ := c.Get(ctx, "hello-main"); got.Status.Run.ID != e.Status.Run.ID {
+		t.Fatalf("not watched, yet run #%d started (%s)", got.Status.Run.ID, got.Status.Run.Request.Reason)
+	}
+	if _, err := c.SetWatch(ctx, "hello-main", true); err != nil {
+		t.Fatal(err)
+	}
+	watching(t, events, true)
+	writeFile(t, filepath.Join(dir, "web", "main.go"), "package main\n\nfunc main() { println(4) }\n")
+	if e = nextRun(t, events, e.Status.Run.ID); e.Status.Run.Request.Kind != api.RunRebuild {
+		t.Fatalf("after resume: %+v, want a rebuild", e.Status.Run.Request)
+	}
+}
