@@ -176,7 +176,7 @@ func run(bin, agentBin string, n int) error {
 		return err
 	}
 	time.Sleep(time.Second) // the watcher's up starts; the CLI's joins it
-	if _, err := devctl("up", "--ci"); err != nil {
+	if _, err := devctl("up", "--ci", "--watch"); err != nil {
 		return err
 	}
 	if err := idle(ctx, c, name); err != nil {
