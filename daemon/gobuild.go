@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"runtime"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -40,7 +41,16 @@ func (r *runner) usesGoBuilder(s *config.Service) bool {
 func (run *Run) buildGo(ctx context.Context, p *goldenpath.Project, s *config.Service) (string, error) {
 	out := run.outputWriter(StepBuild, s.Name, api.SourceBuild)
 	defer func() { _ = out.Close() }()
+	// A live service's sync folders are in its image, so the pod's sync
+	// volumes are seeded from it.
+	var copies []goimage.Copy
+	if s.Live != nil {
+		for _, sy := range s.Live.Sync {
+			copies = append(copies, goimage.Copy{Src: filepath.Join(p.ContextDir(s), sy.Path), Dest: sy.Dest})
+		}
+	}
 	res, err := run.r.deps.GoImages.Build(ctx, goimage.Spec{
+		Copies:  copies,
 		Dir:     p.ContextDir(s),
 		Package: s.Go.Package,
 		Name:    s.Name,

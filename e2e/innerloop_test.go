@@ -54,11 +54,11 @@ func TestInnerLoopOnKind(t *testing.T) {
 	// Image rebuilds first: live update is turned on half-way.
 	configPath := filepath.Join(dir, "devctl.yaml")
 	liveConfig := readE2EFile(t, configPath)
-	const liveLine = "    live: {}\n"
-	if !strings.Contains(liveConfig, liveLine) {
-		t.Fatalf("examples/hello/devctl.yaml no longer has %q: update this test", liveLine)
+	liveBlock := regexp.MustCompile(`(?m)^    live:\n(?:      .*\n)*`)
+	if !liveBlock.MatchString(liveConfig) {
+		t.Fatal("examples/hello/devctl.yaml has no live: block: update this test")
 	}
-	writeE2EFile(t, configPath, strings.Replace(liveConfig, liveLine, "", 1))
+	writeE2EFile(t, configPath, liveBlock.ReplaceAllString(liveConfig, ""))
 	e := newDevctlEnv(t, ctx, dir)
 	e.environ = append(e.environ, "DEVCTL_AGENT_BINARY="+buildAgent(ctx, t))
 	t.Cleanup(func() {
@@ -199,6 +199,18 @@ func TestInnerLoopOnKind(t *testing.T) {
 		if last.Mode != "live" || last.Error != "" {
 			t.Fatalf("edit %d: %s rebuild %q, want a live update", i, last.Mode, last.Error)
 		}
+	}
+	// A static file under live.sync: written into the running container,
+	// no compile, no restart.
+	n := len(st.Status.Rebuilds)
+	writeE2EFile(t, filepath.Join(dir, "static", "greeting.txt"), "static-one\n")
+	waitBody(ctx, t, url+"/static/greeting.txt", "static-one", 2*time.Minute)
+	st = waitRebuilds(ctx, t, e, name, n+1)
+	if last := st.Status.Rebuilds[len(st.Status.Rebuilds)-1]; last.Mode != "live" || last.Error != "" || !strings.Contains(stepDetail(st.Status.Run, "sync"), "1 file(s) synced in") {
+		t.Errorf("static file: %+v (sync: %q), want a live update without a restart", last, stepDetail(st.Status.Run, "sync"))
+	}
+	if body, err := getFresh(ctx, url); err != nil || !strings.Contains(body, "live-three") {
+		t.Errorf("after the static file GET / = %q, %v; want the last live binary still serving", body, err)
 	}
 	if rels := helmList(ctx, t, st); len(rels) != 1 || rels[0].Version != revision {
 		t.Errorf("helm ls after live updates: %s, want revision %d still", describeReleases(rels), revision)

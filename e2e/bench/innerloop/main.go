@@ -1,8 +1,8 @@
 // Command innerloop measures devctl's inner loop on a real kind cluster:
 // from writing a source file of examples/hello to the first HTTP answer
-// carrying the new text, N times for a full image rebuild (live update off)
-// and N times for a live update of the Go binary, and prints p50/p95 for
-// each beside the daemon's own save → serving records:
+// carrying the new text, N times each for a full image rebuild (live update
+// off), a live update of the Go binary and a live update of a static file,
+// and prints p50/p95 of each beside the daemon's own save → serving records:
 //
 //	go run ./e2e/bench/innerloop -devctl bin/devctl -n 10
 //
@@ -92,7 +92,8 @@ func run(bin, agentBin string, n int) error {
 	if err != nil {
 		return err
 	}
-	if !bytes.Contains(src, []byte(greeting)) || !bytes.Contains(liveConfig, []byte("    live: {}\n")) {
+	liveBlock := regexp.MustCompile(`(?m)^    live:\n(?:      .*\n)*`)
+	if !bytes.Contains(src, []byte(greeting)) || !liveBlock.Match(liveConfig) {
 		return fmt.Errorf("examples/hello changed: update this benchmark")
 	}
 	sock, err := os.MkdirTemp("", "il")
@@ -119,7 +120,7 @@ func run(bin, agentBin string, n int) error {
 	}()
 
 	// Image rebuilds: live update off.
-	if err := os.WriteFile(configPath, bytes.Replace(liveConfig, []byte("    live: {}\n"), nil, 1), 0o644); err != nil {
+	if err := os.WriteFile(configPath, liveBlock.ReplaceAll(liveConfig, nil), 0o644); err != nil {
 		return err
 	}
 	out, err := devctl("up", "--ci", "--watch")
@@ -143,12 +144,17 @@ func run(bin, agentBin string, n int) error {
 	if name == "" {
 		return fmt.Errorf("no hello-bench-innerloop environment")
 	}
-	edit := func(word string) (time.Duration, error) {
+	static := filepath.Join(project, "static", "greeting.txt")
+	edit := func(word string, file bool) (time.Duration, error) {
 		start := time.Now()
-		if err := os.WriteFile(mainGo, bytes.Replace(src, []byte(greeting), []byte(`c.Greeting = "`+word+`"`), 1), 0o644); err != nil {
+		path, content, at := mainGo, bytes.Replace(src, []byte(greeting), []byte(`c.Greeting = "`+word+`"`), 1), url
+		if file {
+			path, content, at = static, []byte(word+"\n"), url+"/static/greeting.txt"
+		}
+		if err := os.WriteFile(path, content, 0o644); err != nil {
 			return 0, err
 		}
-		if err := waitBody(ctx, url, word, 3*time.Minute); err != nil {
+		if err := waitBody(ctx, at, word, 3*time.Minute); err != nil {
 			return 0, err
 		}
 		d := time.Since(start)
@@ -157,7 +163,7 @@ func run(bin, agentBin string, n int) error {
 	measure := func(mode string) ([]time.Duration, error) {
 		var ds []time.Duration
 		for i := range n {
-			d, err := edit(fmt.Sprintf("%s-%d", mode, i))
+			d, err := edit(fmt.Sprintf("%s-%d", mode, i), mode == "static")
 			if err != nil {
 				return nil, err
 			}
@@ -186,12 +192,16 @@ func run(bin, agentBin string, n int) error {
 	if err != nil {
 		return err
 	}
+	staticTimes, err := measure("static")
+	if err != nil {
+		return err
+	}
 
 	fmt.Printf("\nwrite → first answer with the new text, %d edits each (polled every 20ms):\n", n)
 	for _, r := range []struct {
 		mode string
 		ds   []time.Duration
-	}{{"full image rebuild", image1}, {"live update, Go binary", live}} {
+	}{{"full image rebuild", image1}, {"live update, Go binary", live}, {"live update, static file", staticTimes}} {
 		fmt.Printf("  %-24s p50 %5dms  p95 %5dms\n", r.mode, pct(r.ds, 50).Milliseconds(), pct(r.ds, 95).Milliseconds())
 	}
 	e, err := c.Get(ctx, name)
