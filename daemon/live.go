@@ -351,12 +351,20 @@ func runSync(ctx context.Context, r *Run) (string, error) {
 			Action: agent.Action{Run: s.Live.Run, Restart: restart}})
 		var ae *agent.ActionError
 		switch {
+		case errors.As(err, &ae) && compile:
+			// A binary that does not start is taken back: the last one
+			// that did (or the image's) serves again.
+			back := r.restoreBinary(ctx, url, token, s.Name)
+			return "", fmt.Errorf("%s: the new version does not start (%s): %w", name, back, err)
 		case errors.As(err, &ae):
 			return "", fmt.Errorf("%s: the new version does not start: %w", name, err)
 		case errors.Is(err, agent.ErrUnauthorized), errors.Is(err, agent.ErrPathNotAllowed):
 			return "", fmt.Errorf("%w: %s: %w", errLiveUnavailable, name, err)
 		case err != nil:
 			return "", fmt.Errorf("%w: sync %s: %w", errLiveUnavailable, name, err)
+		}
+		if compile {
+			r.r.keepBinary(r.Env, s.Name, r.goImages[r.images[s.Name]].binary)
 		}
 		// Sending is delivery; the rest (write, stop, start until it
 		// listens) is the update.
@@ -373,6 +381,40 @@ func runSync(ctx context.Context, r *Run) (string, error) {
 		return skip("nothing to sync")
 	}
 	return strings.Join(parts, "; "), nil
+}
+
+// goodBinary is where the last binary that started is kept per service.
+func (r *runner) goodBinary(env, service string) string {
+	return filepath.Join(r.stateDir, "live", env+"."+service+".good")
+}
+
+// keepBinary copies a binary that started, to go back to it.
+func (r *runner) keepBinary(env, service, binary string) {
+	b, err := os.ReadFile(binary)
+	if err == nil {
+		tmp := r.goodBinary(env, service) + ".tmp"
+		if err = os.WriteFile(tmp, b, 0o700); err == nil {
+			err = os.Rename(tmp, r.goodBinary(env, service))
+		}
+	}
+	if err != nil {
+		r.log.Warn("keep the live binary", "env", env, "service", service, "err", err)
+	}
+}
+
+// restoreBinary puts back the last binary that started, or the image's,
+// and says which.
+func (run *Run) restoreBinary(ctx context.Context, url, token, service string) string {
+	dest := path.Join(goimage.AppDir, service)
+	f, what := agent.DeleteFile(dest), "the image's binary serves again"
+	if good, err := agent.LocalFile(dest, run.r.goodBinary(run.Env, service)); err == nil {
+		good.Mode = 0o755
+		f, what = good, "the previous binary serves again"
+	}
+	if _, err := agent.Sync(ctx, url, token, agent.Batch{Files: []agent.File{f}, Action: agent.Action{Restart: true}}); err != nil {
+		return "and going back failed: " + err.Error()
+	}
+	return what
 }
 
 // agentURL is the local address of a port-forward to service's agent,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -123,6 +124,13 @@ func (r *runner) execute(ctx context.Context, e api.Environment) (fin RunFinishe
 		steps, mode = livePlan(), ModeLive
 	}
 	err := run.do(ctx, steps...)
+	if err == nil && mode == ModeImage && run.project != nil && (run.Kind == api.RunRebuild || run.Kind == api.RunUp) {
+		// A new image (or pod) runs the image's binary: a failed live
+		// update goes back to that, not to an older synced one.
+		for _, svc := range run.targets() {
+			_ = os.Remove(r.goodBinary(e.Name, svc))
+		}
+	}
 	if run.Kind == api.RunRebuild && ctx.Err() == nil {
 		r.store.Dispatch(RebuildRecorded{Name: e.Name, Rebuild: run.rebuildRecord(mode, err, time.Now())})
 		if mode == ModeLive && errors.Is(err, errLiveUnavailable) {

@@ -212,6 +212,17 @@ func TestInnerLoopOnKind(t *testing.T) {
 	if body, err := getFresh(ctx, url); err != nil || !strings.Contains(body, "live-three") {
 		t.Errorf("after the static file GET / = %q, %v; want the last live binary still serving", body, err)
 	}
+	// A new binary that does not start is taken back: the last one that
+	// did keeps serving.
+	n = len(st.Status.Rebuilds)
+	writeE2EFile(t, mainGo, strings.Replace(strings.Replace(src, greeting, `c.Greeting = "crash"`, 1), "func main() {\n", "func main() {\n\tpanic(\"boom\")\n", 1))
+	st = waitRebuilds(ctx, t, e, name, n+1)
+	if last := st.Status.Rebuilds[len(st.Status.Rebuilds)-1]; !strings.Contains(last.Error, "does not start (the previous binary serves again)") || !strings.Contains(last.Error, "boom") {
+		t.Errorf("crashing binary: %q, want the start failure with the app's output, and the previous binary back", last.Error)
+	}
+	if body, err := getFresh(ctx, url); err != nil || !strings.Contains(body, "live-three") {
+		t.Errorf("after a crashing binary GET / = %q, %v; want live-three still serving", body, err)
+	}
 	if rels := helmList(ctx, t, st); len(rels) != 1 || rels[0].Version != revision {
 		t.Errorf("helm ls after live updates: %s, want revision %d still", describeReleases(rels), revision)
 	}
