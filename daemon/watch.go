@@ -160,8 +160,10 @@ func (ws *watchers) reconcileEnv(ctx context.Context, e api.Environment) {
 	}
 	wp, err := loadWatched(e)
 	if err == nil && running && cur.project.key == wp.key {
+		// Same folders: keep the watcher (and what it has seen but not
+		// handed out yet); the services' live: and go: may have changed.
 		ws.mu.Lock()
-		cur.observed = e.Status.ObservedGeneration
+		cur.observed, cur.project = e.Status.ObservedGeneration, wp
 		ws.mu.Unlock()
 		return
 	}
@@ -212,13 +214,6 @@ func loadWatched(e api.Environment) (*watchedProject, error) {
 	fmt.Fprintf(&key, "%s\x00%s\x00%q", p.Dir, p.ConfigPath(), wp.upPaths)
 	for _, r := range wp.roots() {
 		fmt.Fprintf(&key, "\x00%s=%s:%q", r.Name, r.Dir, r.Ignore)
-	}
-	// What decides between a live update and an image rebuild.
-	for _, s := range p.Services {
-		fmt.Fprintf(&key, "\x00%s go=%v live=%v", s.Name, s.Go != nil, s.Live != nil)
-		if s.Live != nil {
-			fmt.Fprintf(&key, "%+v", *s.Live)
-		}
 	}
 	wp.key = key.String()
 	return wp, nil
@@ -288,7 +283,10 @@ func (ws *watchers) startEnv(ctx context.Context, e api.Environment, wp *watched
 		defer ws.wg.Done()
 		defer close(ew.done)
 		for b := range w.Batches() {
-			ws.handle(wctx, e.Name, wp, b)
+			ws.mu.Lock()
+			cur := ew.project
+			ws.mu.Unlock()
+			ws.handle(wctx, e.Name, cur, b)
 		}
 	}()
 	ws.log.Info("watching", "env", e.Name, "dir", wp.project.Dir, "services", wp.services)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -238,5 +239,57 @@ func TestWatchOffForCIUntilResumed(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "web", "main.go"), "package main\n\nfunc main() { println(4) }\n")
 	if e = nextRun(t, events, e.Status.Run.ID); e.Status.Run.Request.Kind != api.RunRebuild {
 		t.Fatalf("after resume: %+v, want a rebuild", e.Status.Run.Request)
+	}
+}
+
+func TestWatchTakesUpLiveConfigWithoutLosingChanges(t *testing.T) {
+	t.Parallel()
+	f := newFakeDeps()
+	f.watch = quickWatch
+	c := startDaemon(t, f, t.TempDir())
+	dir := writeProject(t, "web")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	events, _, err := c.Events(ctx, "hello-main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upAndWait(t, c, dir)
+	watching(t, events, true)
+	ws := c.d.watchers
+	ws.mu.Lock()
+	before := ws.m["hello-main"].w
+	ws.mu.Unlock()
+
+	// live: added in devctl.yaml: an up, the same watcher, the new rules.
+	writeFile(t, filepath.Join(dir, "web", "static", "a.txt"), "1\n")
+	e := nextRun(t, events, 0)
+	writeFile(t, filepath.Join(dir, "devctl.yaml"), readFile(t, filepath.Join(dir, "devctl.yaml"))+"    live:\n      sync: [{path: static, dest: /static}]\n")
+	for e.Status.Run.Request.Kind != api.RunUp || e.Status.Run.Request.Reason != "devctl.yaml changed" {
+		e = nextRun(t, events, e.Status.Run.ID)
+	}
+	writeFile(t, filepath.Join(dir, "web", "static", "a.txt"), "2\n")
+	// The live update is tried (the fake pod has no agent, so it falls back
+	// to an image rebuild, which the test then sees too).
+	var live *api.Rebuild
+	for live == nil {
+		e = nextRun(t, events, e.Status.Run.ID)
+		for i := range e.Status.Rebuilds {
+			if r := &e.Status.Rebuilds[i]; r.Mode == ModeLive {
+				live = r
+			}
+		}
+	}
+	if live.Reason != "static/a.txt changed" || !strings.Contains(live.Error, "live update not possible") {
+		t.Errorf("live record %+v", live)
+	}
+	if e.Status.Run.Request.Kind != api.RunRebuild || !strings.Contains(e.Status.Run.Request.Reason, "(as an image: ") {
+		t.Errorf("fallback %+v, want an image rebuild", e.Status.Run.Request)
+	}
+	ws.mu.Lock()
+	after := ws.m["hello-main"].w
+	ws.mu.Unlock()
+	if after != before {
+		t.Error("the watcher was replaced although its folders did not change")
 	}
 }

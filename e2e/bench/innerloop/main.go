@@ -155,7 +155,9 @@ func run(bin, agentBin string, n int) error {
 			return 0, err
 		}
 		if err := waitBody(ctx, at, word, 3*time.Minute); err != nil {
-			return 0, err
+			st, _ := devctl("status", name)
+			log, _ := os.ReadFile(filepath.Join(work, "state", "daemon.log"))
+			return 0, fmt.Errorf("%w\n%s\ndaemon.log:\n%s", err, st, log)
 		}
 		d := time.Since(start)
 		return d, idle(ctx, c, name)
