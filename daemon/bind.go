@@ -11,15 +11,21 @@ import (
 	"strings"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/devctl/devctl/envs"
 	"github.com/devctl/devctl/internal/api"
 	"github.com/devctl/devctl/internal/build"
+	"github.com/devctl/devctl/internal/build/goimage"
 	"github.com/devctl/devctl/internal/git"
 	"github.com/devctl/devctl/internal/goldenpath"
 	"github.com/devctl/devctl/internal/helm"
 	"github.com/devctl/devctl/internal/kube"
 	"github.com/devctl/devctl/internal/paths"
 	"github.com/devctl/devctl/internal/policy"
+	"github.com/devctl/devctl/internal/watch"
 )
 
 // RealDeps binds the daemon to the real libraries: envs, the Docker Engine
@@ -29,8 +35,19 @@ import (
 func RealDeps(log *slog.Logger) (Deps, func()) {
 	img := &imagesAdapter{log: log}
 	clients := &kube.Clients{}
+	envOpts := []envs.Option{envs.WithLogger(log), envs.WithStateDir(paths.StateDir())}
+	closeAll := img.close
+	var reg Registry
+	if lr, err := newLocalRegistry(context.Background(), paths.StateDir(), log); err != nil {
+		log.Warn("no image registry: images are loaded into clusters", "err", err)
+	} else {
+		reg = lr
+		envOpts = append(envOpts, envs.WithRegistryHostsDir(lr.hostsDir))
+		closeAll = func() { img.close(); lr.close() }
+	}
 	deps := Deps{
-		Environments: envs.New(envs.WithLogger(log), envs.WithStateDir(paths.StateDir())),
+		Registry:     reg,
+		Environments: envs.New(envOpts...),
 		Images:       img,
 		Releases:     releasesAdapter{log: log},
 		Cluster:      &clusterAdapter{log: log, clients: clients},
@@ -38,8 +55,10 @@ func RealDeps(log *slog.Logger) (Deps, func()) {
 		Checker:      goldenpath.NewChecker(log),
 		Git:          git.Describe,
 		NodeImage:    InstalledNodeImage,
+		GoImages:     goimage.New(goimage.WithLogger(log)),
+		Watch:        watch.New,
 	}
-	return deps, img.close
+	return deps, closeAll
 }
 
 // InstalledNodeImage is the node image install.sh recorded (pulled, or built
@@ -243,3 +262,20 @@ func (a *clusterAdapter) InstallAdmission(ctx context.Context, kubeconfig, ns st
 }
 
 func (a *clusterAdapter) Forget(kubeconfig string) { a.clients.Forget(kubeconfig) }
+
+func (a *clusterAdapter) ApplyConfigMap(ctx context.Context, kubeconfig string, cm *corev1.ConfigMap) error {
+	c, err := a.clients.For(kubeconfig)
+	if err != nil {
+		return err
+	}
+	cms := c.Set.CoreV1().ConfigMaps(cm.Namespace)
+	cur, err := cms.Get(ctx, cm.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = cms.Create(ctx, cm, metav1.CreateOptions{})
+	case err == nil:
+		cm.ResourceVersion = cur.ResourceVersion
+		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
+	}
+	return err
+}

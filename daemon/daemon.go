@@ -42,6 +42,7 @@ type Daemon struct {
 	deps                      Deps
 	store                     *Store
 	runner                    *runner
+	watchers                  *watchers
 	started                   time.Time
 
 	ctx      context.Context
@@ -94,6 +95,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.store = NewStore(st, d.log)
 	d.runner = newRunner(d.store, d.deps, d.log)
+	d.runner.stateDir = d.stateDir
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	defer d.cancel()
 
@@ -116,6 +118,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer close(redDone)
 		newREDScraper(d.store).run(runCtx)
 	}()
+	watchDone := make(chan struct{})
+	if d.deps.Watch != nil {
+		ws := newWatchers(d.store, d.deps.Watch, d.log)
+		d.watchers = ws
+		d.runner.attachLive(ws)
+		wchanges := d.store.Watch()
+		go func() {
+			defer close(watchDone)
+			ws.run(runCtx, wchanges)
+		}()
+	} else {
+		close(watchDone)
+	}
 	known := d.store.List(d.ctx)
 	lastRun := int64(0)
 	if st != nil {
@@ -139,6 +154,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	runCancel()
 	<-runnerDone
 	<-redDone
+	<-watchDone
 	d.runner.forwards.closeAll()
 	pcancel()
 	<-persistDone

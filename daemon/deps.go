@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/devctl/devctl/envs"
 	"github.com/devctl/devctl/internal/api"
 	"github.com/devctl/devctl/internal/build"
@@ -24,6 +26,8 @@ type Environments interface {
 	List(ctx context.Context) ([]envs.Env, error)
 	Delete(ctx context.Context, name, provider string) (envs.Deleted, error)
 	LoadImages(ctx context.Context, name, provider string, archive func() (io.ReadCloser, error)) error
+	// PullsFromRegistry says whether the nodes pull from the daemon's registry.
+	PullsFromRegistry(ctx context.Context, name, provider string) (bool, error)
 	CheckProvider(name string) error
 }
 
@@ -52,6 +56,8 @@ type Cluster interface {
 	InstallAdmission(ctx context.Context, kubeconfig, namespace string) error
 	// Reachable says whether the API server answers.
 	Reachable(ctx context.Context, kubeconfig string) error
+	// ApplyConfigMap creates or replaces a ConfigMap.
+	ApplyConfigMap(ctx context.Context, kubeconfig string, cm *corev1.ConfigMap) error
 	// Forget drops what is cached for a kubeconfig (its cluster is gone).
 	Forget(kubeconfig string)
 }
@@ -78,4 +84,12 @@ type Deps struct {
 	// NodeImage is the node image used when neither the request nor
 	// devctl.yaml names one (what install.sh recorded).
 	NodeImage func() string
+	// GoImages builds Go services without Docker; nil builds them with
+	// their Dockerfile.
+	GoImages GoImages
+	// Registry delivers Go-built images by push to clusters made to pull
+	// from it; nil loads them.
+	Registry Registry
+	// Watch starts a source watcher (watch.New); nil watches nothing.
+	Watch Watcher
 }

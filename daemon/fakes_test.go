@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/devctl/devctl/envs"
 	"github.com/devctl/devctl/internal/api"
 	"github.com/devctl/devctl/internal/build"
@@ -53,6 +55,11 @@ type fakeDeps struct {
 	buildStarted chan string
 	// Platform, when set, stands in for the platform stand-ins (mocks_test.go).
 	Platform Platform
+	// watch starts source watchers; nil watches nothing.
+	watch Watcher
+	// goImages builds Go services; nil builds them with the fake Build.
+	goImages GoImages
+	archives [][]byte // every image archive loaded
 }
 
 func newFakeDeps() *fakeDeps {
@@ -65,7 +72,9 @@ func newFakeDeps() *fakeDeps {
 func (f *fakeDeps) deps() Deps {
 	return Deps{
 		Environments: f, Images: f, Releases: f, Cluster: f, Platform: f.Platform,
-		Checker: goldenpath.NewChecker(nil),
+		Checker:  goldenpath.NewChecker(nil),
+		Watch:    f.watch,
+		GoImages: f.goImages,
 		Git: func(_ context.Context, dir string) (git.Info, error) {
 			return git.Info{Root: dir, Repo: "hello", Branch: "main"}, nil
 		},
@@ -148,12 +157,23 @@ func (f *fakeDeps) LoadImages(_ context.Context, _, _ string, archive func() (io
 	if err != nil {
 		return err
 	}
+	b, err := io.ReadAll(rc)
 	_ = rc.Close()
+	if err != nil {
+		return err
+	}
 	f.mu.Lock()
 	f.loads++
+	f.archives = append(f.archives, b)
 	f.mu.Unlock()
 	return nil
 }
+
+func (f *fakeDeps) PullsFromRegistry(context.Context, string, string) (bool, error) {
+	return false, nil
+}
+
+func (f *fakeDeps) ApplyConfigMap(context.Context, string, *corev1.ConfigMap) error { return nil }
 
 func (f *fakeDeps) CheckProvider(name string) error {
 	if name != "" && name != "kind" && name != "fake" {

@@ -30,7 +30,12 @@ func newForwards(c Cluster) *forwards {
 // one (on local port prefer when it is free) unless one to that port is
 // held. A forward to another port (services[].port changed) is replaced.
 func (fs *forwards) ensure(ctx context.Context, env, kubeconfig, ns, service string, remote, prefer int) (string, error) {
-	key := env + "/" + service
+	return fs.ensureKey(ctx, env+"/"+service, kubeconfig, ns, service, remote, prefer)
+}
+
+// ensureKey is ensure for a forward held under key, which starts with
+// "<env>/" (closeEnv closes it).
+func (fs *forwards) ensureKey(ctx context.Context, key, kubeconfig, ns, service string, remote, prefer int) (string, error) {
 	fs.mu.Lock()
 	h, ok := fs.m[key]
 	fs.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -33,6 +34,13 @@ type runner struct {
 	wg      sync.WaitGroup
 
 	forwards *forwards
+	// stateDir holds the agents' tokens.
+	stateDir string
+	live     liveState
+	// regPulls records per kubeconfig whether the cluster pulls from the
+	// registry.
+	regMu    sync.Mutex
+	regPulls map[string]bool
 }
 
 func newRunner(s *Store, deps Deps, log *slog.Logger) *runner {
@@ -111,7 +119,27 @@ func (r *runner) execute(ctx context.Context, e api.Environment) (fin RunFinishe
 			fin.Err = fmt.Sprintf("internal error: %v (see the daemon log)", p)
 		}
 	}()
-	err := run.do(ctx, plan(run.Kind)...)
+	steps, mode := plan(run.Kind), ModeImage
+	if run.Kind == api.RunRebuild && run.Request.Live {
+		steps, mode = livePlan(), ModeLive
+	}
+	err := run.do(ctx, steps...)
+	if err == nil && mode == ModeImage && run.project != nil && (run.Kind == api.RunRebuild || run.Kind == api.RunUp) {
+		// A new image (or pod) runs the image's binary: a failed live
+		// update goes back to that, not to an older synced one.
+		for _, svc := range run.targets() {
+			_ = os.Remove(r.goodBinary(e.Name, svc))
+		}
+	}
+	if run.Kind == api.RunRebuild && ctx.Err() == nil {
+		r.store.Dispatch(RebuildRecorded{Name: e.Name, Rebuild: run.rebuildRecord(mode, err, time.Now())})
+		if mode == ModeLive && errors.Is(err, errLiveUnavailable) {
+			// Not a failure of the change: rebuild it as an image.
+			r.store.Dispatch(RebuildRequested{Name: e.Name, Services: run.Request.Services, Changed: run.Request.Changed,
+				Reason: run.Request.Reason + " (as an image: " + firstLine(err.Error()) + ")"})
+			err = nil
+		}
+	}
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
@@ -137,7 +165,9 @@ type Run struct {
 	Kind     api.RunKind
 	Spec     api.EnvSpec
 	Services []string // the services this run builds and deploys; nil is all
+	Request  api.Request
 	prev     api.Environment
+	started  time.Time
 
 	r *runner
 
@@ -150,13 +180,16 @@ type Run struct {
 	images     map[string]string // service → image built
 	releases   []*goldenpath.Release
 	mocks      *mockState // the platform stand-ins (mocks.go)
+	stepTimes  map[string]time.Duration
+	goImages   map[string]goBuilt // image ref → the Go builder's image
+	agentRef   string             // the live-update agent image in the cluster
 }
 
 func newRun(e api.Environment, r *runner) *Run {
 	run := e.Status.Run
 	return &Run{
 		ID: run.ID, Env: e.Name, Kind: run.Request.Kind, Spec: e.Spec, Services: run.Request.Services,
-		prev: e, r: r, kubeconfig: e.Status.Kubeconfig, namespace: e.Status.Namespace,
+		Request: run.Request, started: run.Started, prev: e, r: r, kubeconfig: e.Status.Kubeconfig, namespace: e.Status.Namespace,
 		images: map[string]string{},
 	}
 }
@@ -239,9 +272,11 @@ func (run *Run) doStep(ctx context.Context, s Step) error {
 	if o, ok := s.(interface{ absent(*Run) bool }); ok && o.absent(run) {
 		return nil // not part of this project's runs: not reported
 	}
-	run.dispatch(StepStarted{Name: run.Env, Run: run.ID, Step: s.Name(), Phase: s.Phase(), At: time.Now()})
+	begin := time.Now()
+	run.dispatch(StepStarted{Name: run.Env, Run: run.ID, Step: s.Name(), Phase: s.Phase(), At: begin})
 	detail, err := s.Run(ctx, run)
 	end := StepEnded{Name: run.Env, Run: run.ID, Step: s.Name(), Status: api.StepDone, Detail: detail, At: time.Now()}
+	run.noteStep(s.Name(), end.At.Sub(begin))
 	var sk skipped
 	switch {
 	case errors.As(err, &sk):

@@ -28,6 +28,7 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("POST /v1/envs", d.handleUp)
 	mux.HandleFunc("GET /v1/envs/{name}", d.handleGet)
 	mux.HandleFunc("DELETE /v1/envs/{name}", d.handleDown)
+	mux.HandleFunc("PUT /v1/envs/{name}/watch", d.handleWatch)
 	mux.HandleFunc("GET /v1/envs/{name}/logs", d.handleLogs)
 	mux.HandleFunc("GET /v1/envs/{name}/resources", d.handleResources)
 	mux.HandleFunc("GET /v1/events", d.handleEvents)

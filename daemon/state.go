@@ -49,6 +49,13 @@ type RebuildRequested struct {
 	Name     string
 	Services []string
 	Reason   string
+	// Changed is when the first change was seen; zero when not asked for
+	// by a change.
+	Changed time.Time
+	// Live asks for Files (relative to the project folder) to be synced
+	// into the running containers instead of a new image.
+	Live  bool
+	Files []string
 }
 
 // DownRequested asks for an environment to be deleted. A run under way is
@@ -137,10 +144,12 @@ type FindingsUpdated struct {
 	Findings []api.Finding
 }
 
-// WatchChanged records whether the sources are watched.
+// WatchChanged records whether the sources are watched, and why not when
+// they should be (Error).
 type WatchChanged struct {
 	Name     string
 	Watching bool
+	Error    string
 }
 
 // RunFinished ends run Run. Err is empty on success; Cancelled says the run
@@ -181,6 +190,8 @@ func (a ServiceReady) envName() string     { return a.Name }
 func (a FindingsUpdated) envName() string  { return a.Name }
 func (a WatchChanged) envName() string     { return a.Name }
 func (a RunFinished) envName() string      { return a.Name }
+func (a WatchRequested) envName() string   { return a.Name }
+func (a RebuildRecorded) envName() string  { return a.Name }
 func (a Logged) envName() string           { return a.Name }
 
 // reduce applies a to s at time now and says whether the environment
@@ -202,7 +213,8 @@ func reduce(s *State, a Action, now time.Time) bool {
 			return false
 		}
 		e.Generation++
-		enqueue(s, e, api.Request{Kind: api.RunRebuild, Generation: e.Generation, Services: slices.Clone(a.Services), Reason: a.Reason, At: now}, now)
+		enqueue(s, e, api.Request{Kind: api.RunRebuild, Generation: e.Generation, Services: slices.Clone(a.Services), Reason: a.Reason, At: now, Changed: a.Changed,
+			Live: a.Live, Files: slices.Clone(a.Files)}, now)
 	case DownRequested:
 		if e == nil {
 			return false
@@ -254,6 +266,17 @@ func reduce(s *State, a Action, now time.Time) bool {
 		}
 	case Logged:
 		return false
+	case WatchRequested:
+		if e == nil || e.Spec.Watch == a.Watch {
+			return false
+		}
+		e.Spec.Watch = a.Watch
+	case RebuildRecorded:
+		if e == nil {
+			return false
+		}
+		e.Status.Rebuilds = appendRebuild(e.Status.Rebuilds, a.Rebuild)
+		e.Status.RebuildStats = api.Stats(e.Status.Rebuilds)
 	case StepStarted, StepEnded, ClusterObserved, ServicesDeclared, ImageBuilt, ServiceDeployed, ServiceReady, FindingsUpdated, WatchChanged, MetricsObserved:
 		if e == nil || !observe(e, a.(observation)) {
 			return false
@@ -348,7 +371,10 @@ func observe(e *api.Environment, a observation) bool {
 	case FindingsUpdated:
 		e.Status.Findings = slices.Clone(a.Findings)
 	case WatchChanged:
-		e.Status.Watching = a.Watching
+		if e.Status.Watching == a.Watching && e.Status.WatchError == a.Error {
+			return false
+		}
+		e.Status.Watching, e.Status.WatchError = a.Watching, a.Error
 	}
 	return true
 }
@@ -377,7 +403,7 @@ func mergeRequests(q *api.Request, r api.Request) *api.Request {
 	case api.RunRebuild:
 		switch q.Kind {
 		case api.RunUp:
-			q.Generation, q.At = r.Generation, r.At
+			q.Generation, q.At, q.Changed = r.Generation, r.At, earliest(q.Changed, r.Changed)
 			return q
 		case api.RunDelete:
 			return q
@@ -387,7 +413,14 @@ func mergeRequests(q *api.Request, r api.Request) *api.Request {
 					q.Services = append(q.Services, svc)
 				}
 			}
-			q.Generation, q.Reason, q.At = r.Generation, r.Reason, r.At
+			q.Generation, q.Reason, q.At, q.Changed = r.Generation, r.Reason, r.At, earliest(q.Changed, r.Changed)
+			// Two live updates are one; with an image rebuild, the image
+			// carries every change.
+			if q.Live && r.Live {
+				q.Files = mergeFiles(q.Files, r.Files)
+			} else {
+				q.Live, q.Files = false, nil
+			}
 			return q
 		case api.RunResume:
 			return &r
@@ -402,7 +435,7 @@ func mergeRequests(q *api.Request, r api.Request) *api.Request {
 // (its last up failed, or never finished) becomes a full up.
 func start(s *State, e *api.Environment, req api.Request, now time.Time) {
 	if req.Kind == api.RunRebuild && e.Status.Phase != api.PhaseReady {
-		req.Kind, req.Services = api.RunUp, nil
+		req.Kind, req.Services, req.Live, req.Files = api.RunUp, nil, false, nil
 	}
 	s.LastRun++
 	e.Status.Run = &api.Run{ID: s.LastRun, Request: req, Started: now}
@@ -495,7 +528,7 @@ func recoverEnv(s *State, e *api.Environment, now time.Time) bool {
 		req := run.Request
 		req.Kind, req.Reason, req.At = kind, "the daemon restarted during a "+string(run.Request.Kind), now
 		if kind == api.RunUp {
-			req.Services = nil
+			req.Services, req.Live, req.Files = nil, false, nil
 		}
 		if e.Status.Queued != nil {
 			req = *mergeRequests(&req, *e.Status.Queued)
@@ -526,15 +559,19 @@ func copyEnv(e *api.Environment) api.Environment {
 	c.Spec.Labels = maps.Clone(e.Spec.Labels)
 	c.Status.Services = slices.Clone(e.Status.Services)
 	c.Status.Findings = slices.Clone(e.Status.Findings)
+	c.Status.Rebuilds = slices.Clone(e.Status.Rebuilds)
+	c.Status.RebuildStats = slices.Clone(e.Status.RebuildStats)
 	if r := e.Status.Run; r != nil {
 		rc := *r
 		rc.Steps = slices.Clone(r.Steps)
 		rc.Request.Services = slices.Clone(r.Request.Services)
+		rc.Request.Files = slices.Clone(r.Request.Files)
 		c.Status.Run = &rc
 	}
 	if q := e.Status.Queued; q != nil {
 		qc := *q
 		qc.Services = slices.Clone(q.Services)
+		qc.Files = slices.Clone(q.Files)
 		c.Status.Queued = &qc
 	}
 	return c

@@ -138,6 +138,9 @@ func preflight(ctx context.Context, deps Deps, p *goldenpath.Project, spec api.E
 	}
 	for i := range p.Services {
 		s := &p.Services[i]
+		if s.Go != nil && deps.GoImages != nil {
+			continue // built without a Dockerfile
+		}
 		df := filepath.Join(p.ContextDir(s), s.Dockerfile)
 		if _, err := os.Stat(df); err != nil {
 			hint := ""
@@ -216,6 +219,14 @@ func runBuild(ctx context.Context, r *Run) (string, error) {
 	var parts []string
 	for _, name := range r.targets() {
 		s := p.Service(name)
+		if r.r.usesGoBuilder(s) {
+			part, err := r.buildGo(ctx, p, s)
+			if err != nil {
+				return "", fmt.Errorf("build %s: %w", s.Name, buildFailure(err))
+			}
+			parts = append(parts, part)
+			continue
+		}
 		out := r.outputWriter(StepBuild, name, api.SourceBuild)
 		spec := build.Spec{
 			Image:      goldenpath.ImageRepository(p.Name, s.Name),
@@ -230,7 +241,7 @@ func runBuild(ctx context.Context, r *Run) (string, error) {
 		res, err := r.r.deps.Images.Build(ctx, spec)
 		_ = out.Close()
 		if err != nil {
-			return "", fmt.Errorf("build %s: %w", s.Name, err)
+			return "", fmt.Errorf("build %s: %w", s.Name, buildFailure(err))
 		}
 		r.mu.Lock()
 		r.images[s.Name] = res.Ref
@@ -246,6 +257,9 @@ func runBuild(ctx context.Context, r *Run) (string, error) {
 }
 
 func runDeliver(ctx context.Context, r *Run) (string, error) {
+	if err := r.deliverAgent(ctx); err != nil {
+		return "", err
+	}
 	var refs []string
 	for _, name := range r.targets() {
 		ref := r.images[name]
@@ -256,13 +270,31 @@ func runDeliver(ctx context.Context, r *Run) (string, error) {
 	if len(refs) == 0 {
 		return skip("images already in the cluster")
 	}
-	err := r.r.deps.Environments.LoadImages(ctx, r.Env, r.Spec.Provider, func() (io.ReadCloser, error) {
-		return r.r.deps.Images.Save(ctx, refs...)
-	})
+	toLoad, pushed, err := r.pushGo(ctx, refs)
 	if err != nil {
 		return "", err
 	}
-	return "loaded " + strings.Join(refs, ", "), nil
+	goArchive, dockerRefs, err := r.goArchive(toLoad)
+	if err != nil {
+		return "", err
+	}
+	if goArchive != nil {
+		if err := r.r.deps.Environments.LoadImages(ctx, r.Env, r.Spec.Provider, goArchive); err != nil {
+			return "", err
+		}
+	}
+	if len(dockerRefs) > 0 {
+		err := r.r.deps.Environments.LoadImages(ctx, r.Env, r.Spec.Provider, func() (io.ReadCloser, error) {
+			return r.r.deps.Images.Save(ctx, dockerRefs...)
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	if len(toLoad) > 0 {
+		pushed = append(pushed, "loaded "+strings.Join(toLoad, ", "))
+	}
+	return strings.Join(pushed, "; "), nil
 }
 
 // runRender renders every service, not only the targets, so that the
@@ -282,6 +314,9 @@ func runRender(ctx context.Context, r *Run) (string, error) {
 	var names []string
 	for name := range images {
 		names = append(names, name)
+	}
+	if err := r.liveValues(); err != nil {
+		return "", err
 	}
 	rels, err := goldenpath.Render(ctx, r.project, r.target(), images, names...)
 	if err != nil {
@@ -389,6 +424,7 @@ func runReady(ctx context.Context, r *Run) (string, error) {
 			return "", fmt.Errorf("%s does not answer on %s: %w", s.Name, url, err)
 		}
 		r.dispatch(ServiceReady{Name: r.Env, Service: s.Name, Ready: true, URL: url})
+		r.warmAgent(ctx, s)
 		urls = append(urls, s.Name+" "+url)
 	}
 	return strings.Join(urls, ", "), nil

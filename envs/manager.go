@@ -64,6 +64,7 @@ type Manager struct {
 	readyTimeout time.Duration
 	store        metadataStore
 	now          func() time.Time
+	registryDir  string
 }
 
 // Option configures a Manager.
@@ -91,6 +92,10 @@ func withProvider(p providers.Provider) Option {
 // called synchronously by the goroutine running the operation. A progress
 // function in an operation's context (ContextWithProgress) takes precedence.
 func WithProgress(f func(Progress)) Option { return func(m *Manager) { m.progress = f } }
+
+// WithRegistryHostsDir makes new environments pull images from the
+// daemon's registry, through the containerd hosts files in dir.
+func WithRegistryHostsDir(dir string) Option { return func(m *Manager) { m.registryDir = dir } }
 
 // WithReadyTimeout bounds the wait for a new control plane
 // (default DefaultReadyTimeout).
@@ -230,10 +235,11 @@ func (m *Manager) create(ctx context.Context, p providers.Provider, name string,
 	done := t.start(what)
 	m.logger.InfoContext(ctx, "creating environment", logKeyEnv, name)
 	err := p.Create(ctx, name, providers.CreateOptions{
-		Spec:           spec,
-		KubeconfigPath: m.KubeconfigPath(name),
-		WaitForReady:   m.readyTimeout,
-		Progress:       t.backend,
+		Spec:             spec,
+		KubeconfigPath:   m.KubeconfigPath(name),
+		RegistryHostsDir: m.registryDir,
+		WaitForReady:     m.readyTimeout,
+		Progress:         t.backend,
 	})
 	done(err)
 	if err != nil && !errors.Is(err, providers.ErrExists) {
@@ -422,6 +428,21 @@ func (m *Manager) Delete(ctx context.Context, name, providerName string) (Delete
 		d.Files = true
 	}
 	return d, nil
+}
+
+// PullsFromRegistry reports whether the environment's nodes pull from the
+// daemon's registry (see WithRegistryHostsDir); false for backends that
+// cannot tell.
+func (m *Manager) PullsFromRegistry(ctx context.Context, name, providerName string) (bool, error) {
+	p, err := m.provider(providerName)
+	if err != nil {
+		return false, err
+	}
+	rp, ok := p.(providers.RegistryPuller)
+	if !ok {
+		return false, nil
+	}
+	return rp.PullsFromRegistry(ctx, name)
 }
 
 // CanLoadImages reports whether the backend providerName can put image

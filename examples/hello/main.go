@@ -25,6 +25,7 @@ type config struct {
 	Branch   string // DEVCTL_BRANCH, set by devctl's chart
 	Version  string
 	Addr     string // ":" + PORT, default ":8080"
+	Static   string // STATIC_DIR, default "/static": served under /static/
 }
 
 func configFromEnv(getenv func(string) string) config {
@@ -33,6 +34,10 @@ func configFromEnv(getenv func(string) string) config {
 		Branch:   getenv("DEVCTL_BRANCH"),
 		Version:  version,
 		Addr:     ":8080",
+		Static:   getenv("STATIC_DIR"),
+	}
+	if c.Static == "" {
+		c.Static = "/static"
 	}
 	if c.Greeting == "" {
 		c.Greeting = "hello"
@@ -53,6 +58,7 @@ func newHandler(c config, log *slog.Logger) http.Handler {
 		}
 		fmt.Fprintf(w, "%s (version %s)\n", msg, c.Version)
 	})
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServer(http.Dir(c.Static))))
 	ok := func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") }
 	mux.HandleFunc("GET /healthz", ok)
 	mux.HandleFunc("GET /readyz", ok)

@@ -28,6 +28,7 @@ func TestHandler(t *testing.T) {
 		{"greeting and branch", map[string]string{"GREETING": "hi", "DEVCTL_BRANCH": "feature/x"}, "GET", "/", 200, "hi from branch feature/x (version dev)\n"},
 		{"healthz", nil, "GET", "/healthz", 200, "ok\n"},
 		{"readyz", nil, "GET", "/readyz", 200, "ok\n"},
+		{"static file", map[string]string{"STATIC_DIR": "testdata/static"}, "GET", "/static/greeting.txt", 200, "hello from a file\n"},
 		{"unknown path", nil, "GET", "/nope", 404, ""},
 		{"wrong method", nil, "POST", "/", 405, ""},
 	}

@@ -115,6 +115,16 @@ func (c *Client) Down(ctx context.Context, name string) (*Environment, error) {
 	return &e, nil
 }
 
+// SetWatch pauses (false) or resumes (true) the watching of an
+// environment's sources. Changes made while paused are rebuilt on resume.
+func (c *Client) SetWatch(ctx context.Context, name string, watch bool) (*Environment, error) {
+	var e Environment
+	if err := c.do(ctx, http.MethodPut, "/envs/"+url.PathEscape(name)+"/watch", WatchRequest{Watch: watch}, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
 // Shutdown asks the daemon to stop. Environments keep running.
 func (c *Client) Shutdown(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/shutdown", nil, nil)

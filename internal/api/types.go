@@ -108,11 +108,16 @@ type EnvStatus struct {
 	Diagnostics string `json:"diagnostics,omitempty"`
 	// Watching says whether the daemon watches the sources for changes.
 	Watching bool `json:"watching"`
+	// WatchError says why the sources are not watched although asked to be
+	// (an inotify limit too low, with the command that raises it).
+	WatchError string `json:"watchError,omitempty"`
 	// Rebuilds are the last rebuilds and live updates, oldest first (a
 	// bounded history).
-	Rebuilds  []Rebuild `json:"rebuilds,omitempty"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	Rebuilds []Rebuild `json:"rebuilds,omitempty"`
+	// RebuildStats are the save → serving percentiles of Rebuilds per mode.
+	RebuildStats []RebuildStats `json:"rebuildStats,omitempty"`
+	CreatedAt    time.Time      `json:"createdAt"`
+	UpdatedAt    time.Time      `json:"updatedAt"`
 }
 
 // Service returns the status of the named service, or nil.
@@ -182,6 +187,15 @@ type Request struct {
 	// Reason says who asked: "devctl up", "3 files changed", ...
 	Reason string    `json:"reason,omitempty"`
 	At     time.Time `json:"at"`
+	// Live asks for a live update of Services (Files synced into the
+	// running containers) instead of an image rebuild.
+	Live bool `json:"live,omitempty"`
+	// Files are the changed files of a live update, relative to the
+	// project folder.
+	Files []string `json:"files,omitempty"`
+	// Changed is when the first source change this request answers was
+	// seen (zero when no change asked for it): save → serving starts here.
+	Changed time.Time `json:"changed,omitzero"`
 }
 
 // Run is one execution of a list of steps for an environment.
@@ -342,6 +356,11 @@ type UpRequest struct {
 	// Watch, when set, says whether to rebuild on source changes; unset
 	// keeps the environment's current setting (on for a new one).
 	Watch *bool `json:"watch,omitempty"`
+}
+
+// WatchRequest is the body of PUT /v1/envs/{name}/watch.
+type WatchRequest struct {
+	Watch bool `json:"watch"`
 }
 
 // Health is what GET /v1/health answers.

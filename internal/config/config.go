@@ -117,6 +117,35 @@ type Service struct {
 	// Dependencies are platform dependencies of this service, beside the
 	// project's.
 	Dependencies []string `yaml:"dependencies,omitempty"`
+	// Live, when set (`live: {}` at least), runs the service under
+	// devctl's agent so saved changes reach the running container without
+	// a new image: a Go service's freshly compiled binary, and the files
+	// under Sync.
+	Live *Live `yaml:"live,omitempty"`
+}
+
+// Live configures live update of a service.
+type Live struct {
+	// Sync maps folders of the context to folders in the container. The
+	// image must hold the container folders (they are seeded from it).
+	Sync []LiveSync `yaml:"sync,omitempty"`
+	// Restart restarts the app after synced files changed; a new Go binary
+	// always restarts it.
+	Restart bool `yaml:"restart,omitempty"`
+	// Run is a command the agent runs in the container after the files are
+	// written (no shell: argv), before any restart.
+	Run []string `yaml:"run,omitempty"`
+	// Entrypoint is the command the agent supervises: the image's
+	// ENTRYPOINT and CMD. Go services built by devctl need none.
+	Entrypoint []string `yaml:"entrypoint,omitempty"`
+}
+
+// LiveSync is a folder synced into the container.
+type LiveSync struct {
+	// Path is relative to the service's context.
+	Path string `yaml:"path"`
+	// Dest is the absolute folder in the container.
+	Dest string `yaml:"dest"`
 }
 
 // GoBuild compiles Package (relative to the service context) with

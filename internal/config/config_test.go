@@ -437,3 +437,31 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+func TestParseLive(t *testing.T) {
+	const base = "apiVersion: devctl.dev/v1alpha1\nkind: Project\nname: hello\nteam: dx\nservices:\n  - name: hello\n    go: {package: .}\n"
+	c, err := Parse("devctl.yaml", []byte(base+"    live: {}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Services[0].Live == nil {
+		t.Fatal("live: {} did not turn live update on")
+	}
+	c, err = Parse("devctl.yaml", []byte(base+"    live:\n      restart: true\n      sync: [{path: static, dest: /static}]\n      run: [/app/hello, reload]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := c.Services[0].Live; !l.Restart || len(l.Sync) != 1 || l.Sync[0].Dest != "/static" || len(l.Run) != 2 {
+		t.Errorf("live = %+v", l)
+	}
+	_, err = Parse("devctl.yaml", []byte(base+"    live:\n      restart: yes please\n"))
+	if err == nil || !strings.Contains(err.Error(), "services[0].live.restart: expected true or false") {
+		t.Errorf("error %v, want services[0].live.restart: expected true or false", err)
+	}
+	_, err = Parse("devctl.yaml", []byte(base+"    live:\n      sync: [{path: ../up, dest: static}]\n"))
+	for _, want := range []string{`"../up" must be a folder inside`, `"static" must be an absolute folder`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+}

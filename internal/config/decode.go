@@ -184,6 +184,13 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
 			return
 		}
 		v.SetString(n.Value)
+	case reflect.Bool:
+		var b bool
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
+			d.errorf(n, field, "expected true or false, got %s", describe(n))
+			return
+		}
+		v.SetBool(b)
 	case reflect.Int:
 		var i int
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&i) != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -114,6 +115,17 @@ func (c *Config) Validate() error {
 		for j, p := range s.Watch.Ignore {
 			if strings.TrimSpace(p) == "" {
 				v.add(fmt.Sprintf("%s.watch.ignore[%d]", field, j), "empty pattern")
+			}
+		}
+		if s.Live != nil {
+			for j, sy := range s.Live.Sync {
+				f := fmt.Sprintf("%s.live.sync[%d]", field, j)
+				if sy.Path == "" || !filepath.IsLocal(sy.Path) && sy.Path != "." {
+					v.add(f+".path", "%q must be a folder inside the build context, such as static", sy.Path)
+				}
+				if !path.IsAbs(sy.Dest) || path.Clean(sy.Dest) == "/" {
+					v.add(f+".dest", "%q must be an absolute folder in the container other than /, such as /static", sy.Dest)
+				}
 			}
 		}
 	}

@@ -188,8 +188,15 @@ func printStatus(w io.Writer, e *api.Environment) {
 		fmt.Fprintf(w, "Message:     %s\n", st.Message)
 	}
 	watch := "no"
-	if st.Watching {
+	switch {
+	case st.Watching:
 		watch = "yes"
+	case st.WatchError != "":
+		watch = "no: " + st.WatchError
+	case e.Spec.Watch:
+		watch = "not yet (after the first up)"
+	case st.ObservedGeneration > 0 && !e.Spec.Watch:
+		watch = "no (`devctl watch resume` turns it on)"
 	}
 	fmt.Fprintf(w, "Project:     %s\nBranch:      %s\nProvider:    %s\nDirectory:   %s\nNamespace:   %s\nKubeconfig:  %s\nWatched:     %s\nGeneration:  %d (observed %d)\nCreated:     %s (%s ago)\n",
 		orDash(e.Spec.Project), orDash(e.Spec.Branch), orDash(e.Spec.Provider), orDash(e.Spec.Dir), orDash(st.Namespace), orDash(st.Kubeconfig),
@@ -233,6 +240,7 @@ func printStatus(w io.Writer, e *api.Environment) {
 	if q := st.Queued; q != nil {
 		fmt.Fprintf(w, "Queued:      %s (%s), generation %d\n", q.Kind, orDash(q.Reason), q.Generation)
 	}
+	printRebuilds(w, st)
 	if len(st.Findings) > 0 {
 		fmt.Fprintln(w, "Policy findings:")
 		for _, f := range st.Findings {

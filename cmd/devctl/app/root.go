@@ -43,6 +43,7 @@ them against the platform's policies, on a laptop and in CI.
 		newStatusCommand(g, streams),
 		newLogsCommand(g, streams),
 		newTUICommand(g, streams),
+		newWatchCommand(g, streams),
 		newDaemonCommand(g, streams),
 		newInitCommand(streams),
 		newCheckCommand(g, streams),

@@ -49,6 +49,13 @@ type ImageLoader interface {
 	LoadImages(ctx context.Context, name string, archive func() (io.ReadCloser, error)) error
 }
 
+// RegistryPuller is implemented by backends that can tell whether an
+// environment's nodes pull from the daemon's registry (it was created with
+// CreateOptions.RegistryHostsDir).
+type RegistryPuller interface {
+	PullsFromRegistry(ctx context.Context, name string) (bool, error)
+}
+
 // CreateOptions tune Provider.Create. Backends ignore fields that do not
 // apply to them.
 type CreateOptions struct {
@@ -58,6 +65,10 @@ type CreateOptions struct {
 	// KubeconfigPath is the only kubeconfig file the backend may write while
 	// creating; backends never touch the user's default kubeconfig.
 	KubeconfigPath string
+	// RegistryHostsDir, when set, is a folder of containerd registry hosts
+	// files (internal/registry.WriteHostsDir) the nodes read, so that they
+	// pull devctl's images from the daemon's registry.
+	RegistryHostsDir string
 	// WaitForReady bounds the wait for the control plane to be ready.
 	WaitForReady time.Duration
 	// Progress, when set, receives the backend's slow steps as they start

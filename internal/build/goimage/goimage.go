@@ -88,8 +88,19 @@ type Spec struct {
 	Ports []int
 	// Labels are the image's labels.
 	Labels map[string]string
+	// Copies are host files or folders put into the image, in a layer of
+	// their own before the binary's (static assets, templates).
+	Copies []Copy
 	// Output receives the compiler's output. Nil discards it.
 	Output io.Writer
+}
+
+// Copy is a host file or folder (Src) copied to Dest in the image. A folder
+// is copied with everything in it (regular files only; its symbolic links
+// and special files are left out), and is in the image even when empty.
+type Copy struct {
+	Src  string
+	Dest string // absolute
 }
 
 // Result is a built image.
@@ -375,8 +386,92 @@ func (b *Builder) assemble(s Spec, binary string, certs *layer) (v1.Image, error
 			Created: v1.Time{Time: epoch}, CreatedBy: "devctl: CA certificates " + CACertificatesPath,
 		}})
 	}
+	if len(s.Copies) > 0 {
+		files, closeAll, err := copyFiles(s.Copies)
+		if err != nil {
+			return nil, err
+		}
+		l, err := newLayer(b.gzipLevel, files...)
+		closeAll()
+		if err != nil {
+			return nil, err
+		}
+		var what []string
+		for _, c := range s.Copies {
+			what = append(what, c.Dest)
+		}
+		adds = append(adds, mutate.Addendum{Layer: l, History: v1.History{
+			Created: v1.Time{Time: epoch}, CreatedBy: "devctl: copy " + strings.Join(what, " "),
+		}})
+	}
 	adds = append(adds, mutate.Addendum{Layer: app, History: v1.History{
 		Created: v1.Time{Time: epoch}, CreatedBy: "devctl: go build " + strings.Join(slices.Concat(s.Flags, []string{s.Package}), " "),
 	}})
 	return mutate.Append(img, adds...)
+}
+
+// copyFiles lists the files of copies in a stable order, opened; closeAll
+// closes them.
+func copyFiles(copies []Copy) (files []file, closeAll func(), err error) {
+	var opened []*os.File
+	closeAll = func() {
+		for _, f := range opened {
+			_ = f.Close()
+		}
+	}
+	add := func(src, dest string, fi fs.FileInfo) error {
+		f, err := os.Open(src)
+		if err != nil {
+			return err
+		}
+		opened = append(opened, f)
+		files = append(files, file{path: dest, mode: fi.Mode().Perm(), content: f, size: fi.Size()})
+		return nil
+	}
+	for _, c := range copies {
+		if !path.IsAbs(c.Dest) {
+			closeAll()
+			return nil, nil, fmt.Errorf("copy %s: destination %q is not absolute", c.Src, c.Dest)
+		}
+		fi, err := os.Stat(c.Src)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("copy into the image: %w", err)
+		}
+		if !fi.IsDir() {
+			if err := add(c.Src, c.Dest, fi); err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+			continue
+		}
+		files = append(files, file{path: path.Clean(c.Dest), dir: true})
+		err = filepath.WalkDir(c.Src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, err := filepath.Rel(c.Src, p)
+			if err != nil {
+				return err
+			}
+			dest := path.Join(c.Dest, filepath.ToSlash(rel))
+			if d.IsDir() {
+				files = append(files, file{path: dest, dir: true})
+				return nil
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			return add(p, dest, fi)
+		})
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("copy %s into the image: %w", c.Src, err)
+		}
+	}
+	return files, closeAll, nil
 }

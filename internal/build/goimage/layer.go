@@ -27,6 +27,7 @@ type file struct {
 	mode    fs.FileMode
 	content io.Reader
 	size    int64
+	dir     bool // a directory entry (content and size unused)
 }
 
 // layer is a tar layer held in memory, gzip-compressed or not; its digests
@@ -59,6 +60,12 @@ func newLayer(level int, files ...file) (*layer, error) {
 	tw := tar.NewWriter(w)
 	dirs := map[string]bool{}
 	for _, f := range files {
+		if f.dir {
+			if err := addParents(tw, dirs, f.path); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err := addParents(tw, dirs, path.Dir(f.path)); err != nil {
 			return nil, err
 		}

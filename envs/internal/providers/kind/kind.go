@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	kindexec "sigs.k8s.io/kind/pkg/exec"
 
 	"github.com/devctl/devctl/envs/internal/providers"
+	"github.com/devctl/devctl/internal/registry"
 )
 
 // DefaultNodeImage is the node image used when the spec names none.
@@ -70,7 +72,27 @@ func Config(name string, o providers.CreateOptions) *v1alpha4.Cluster {
 		Nodes:    []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole}},
 	}
 	c.KubeadmConfigPatches = []string{AllowCgroupV1Patch}
+	if o.RegistryHostsDir != "" {
+		// containerd reads registry hosts from a folder the daemon keeps
+		// up to date: images are pulled from its registry, not loaded.
+		c.ContainerdConfigPatches = append(c.ContainerdConfigPatches, registry.ContainerdConfigPatch)
+		for i := range c.Nodes {
+			c.Nodes[i].ExtraMounts = append(c.Nodes[i].ExtraMounts, v1alpha4.Mount{
+				HostPath: o.RegistryHostsDir, ContainerPath: registry.ContainerdHostsDir, Readonly: true,
+			})
+		}
+	}
 	return c
+}
+
+// PullsFromRegistry implements providers.RegistryPuller: the control-plane
+// node has the registry hosts folder mounted.
+func (p *Provider) PullsFromRegistry(ctx context.Context, name string) (bool, error) {
+	out, err := exec.CommandContext(ctx, "docker", "inspect", "--format", "{{range .Mounts}}{{.Destination}}\n{{end}}", name+"-control-plane").Output()
+	if err != nil {
+		return false, fmt.Errorf("inspect kind node %s-control-plane: %w", name, err)
+	}
+	return slices.Contains(strings.Split(string(out), "\n"), registry.ContainerdHostsDir), nil
 }
 
 // Create implements providers.Provider. kind cannot be interrupted once it

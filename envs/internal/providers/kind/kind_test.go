@@ -15,6 +15,7 @@ import (
 
 	"github.com/devctl/devctl/envs/internal/providers"
 	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/registry"
 )
 
 func TestStatusLine(t *testing.T) {
@@ -175,5 +176,20 @@ func TestCommandError(t *testing.T) {
 	plain := errors.New("plain")
 	if commandError(plain) != plain { //nolint:errorlint // the very same error must come back, not a wrapper
 		t.Error("commandError changed an error without command output")
+	}
+}
+
+func TestConfigPullsFromRegistry(t *testing.T) {
+	t.Parallel()
+	c := Config("hello-main", providers.CreateOptions{RegistryHostsDir: "/state/registry-hosts"})
+	if len(c.ContainerdConfigPatches) != 1 || c.ContainerdConfigPatches[0] != registry.ContainerdConfigPatch {
+		t.Errorf("containerd patches = %q", c.ContainerdConfigPatches)
+	}
+	m := c.Nodes[0].ExtraMounts
+	if len(m) != 1 || m[0].HostPath != "/state/registry-hosts" || m[0].ContainerPath != registry.ContainerdHostsDir || !m[0].Readonly {
+		t.Errorf("mounts = %+v", m)
+	}
+	if plain := Config("hello-main", providers.CreateOptions{}); len(plain.ContainerdConfigPatches) != 0 || len(plain.Nodes[0].ExtraMounts) != 0 {
+		t.Errorf("without a hosts folder: %+v", plain)
 	}
 }
