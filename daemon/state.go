@@ -205,7 +205,12 @@ func reduce(s *State, a Action, now time.Time) bool {
 		enqueue(s, e, api.Request{Kind: api.RunRebuild, Generation: e.Generation, Services: slices.Clone(a.Services), Reason: a.Reason, At: now}, now)
 	case DownRequested:
 		if e == nil {
-			return false
+			// Not known here (never created, or made before the state was
+			// lost): the delete still looks for its cluster and files, so a
+			// down of anything does what it can and says what it removed.
+			e = &api.Environment{Name: name, Status: api.EnvStatus{Phase: api.PhaseDeleting, CreatedAt: now,
+				Message: "not known to this daemon: looking for its cluster"}}
+			s.Envs[name] = e
 		}
 		e.Generation++
 		enqueue(s, e, api.Request{Kind: api.RunDelete, Generation: e.Generation, Reason: a.Reason, At: now}, now)
@@ -427,6 +432,11 @@ func finishRun(s *State, e *api.Environment, a RunFinished, now time.Time) (gone
 		e.Status.ObservedGeneration = max(e.Status.ObservedGeneration, run.Request.Generation)
 		settle(e, run, a)
 	}
+	if run.Request.Kind == api.RunDelete && !a.Cancelled && e.Status.Queued == nil && a.Err != "" && unknownEnv(e) {
+		// A failed down of a name this daemon knew nothing of leaves no
+		// entry behind; the run's failed step told the caller why.
+		return true
+	}
 	if run.Request.Kind == api.RunDelete && a.Err == "" && !a.Cancelled {
 		if e.Status.Queued == nil {
 			return true
@@ -438,6 +448,11 @@ func finishRun(s *State, e *api.Environment, a RunFinished, now time.Time) (gone
 		start(s, e, *q, now)
 	}
 	return false
+}
+
+// unknownEnv says e holds nothing but a delete: no spec, no cluster.
+func unknownEnv(e *api.Environment) bool {
+	return e.Spec.Dir == "" && e.Spec.Project == "" && e.Status.Kubeconfig == ""
 }
 
 // settle sets e's phase after run ended as a says.

@@ -407,12 +407,14 @@ func runDelete(ctx context.Context, r *Run) (string, error) {
 		provider = envs.DefaultProvider
 	}
 	switch {
+	case d.Cluster && d.Files:
+		return "deleted " + provider + " cluster " + r.Env + " and its files", nil
 	case d.Cluster:
 		return "deleted " + provider + " cluster " + r.Env, nil
 	case d.Files:
 		return "no cluster left; removed its files", nil
 	default:
-		return "nothing to delete: the cluster was already gone", nil
+		return "nothing to delete: no cluster and no files", nil
 	}
 }
 

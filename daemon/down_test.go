@@ -1,0 +1,138 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/devctl/devctl/envs"
+	"github.com/devctl/devctl/internal/api"
+)
+
+// downAndWait asks for name to be deleted and follows its events until it
+// is gone; it returns the delete step as last seen.
+func downAndWait(t *testing.T, c *testDaemon, name string) api.Step {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	events, _, err := c.Events(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := c.Down(ctx, name)
+	if err != nil {
+		t.Fatalf("down %s: %v", name, err)
+	}
+	var last api.Step
+	for ev := range events {
+		if ev.Type == api.EventDeleted {
+			return last
+		}
+		e := ev.Environment
+		if e == nil || e.Status.Run == nil || e.Status.Run.Request.Generation < acc.Generation {
+			continue
+		}
+		for _, st := range e.Status.Run.Steps {
+			if st.Name == StepDelete {
+				last = st
+			}
+		}
+		if !e.Status.Run.Active() && e.Status.Run.Error != "" {
+			t.Fatalf("down %s failed: %s (phase %s: %s)", name, e.Status.Run.Error, e.Status.Phase, e.Status.Message)
+		}
+	}
+	t.Fatalf("event stream of %s ended before it was deleted", name)
+	return last
+}
+
+// Down of anything succeeds, removes what there is and says what it
+// removed: an environment never created, one that failed before its
+// cluster existed, one that failed with a cluster, and a cluster devctl made
+// that this daemon never knew (its state was lost).
+func TestDaemonDownOfAnything(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("never created", func(t *testing.T) {
+		t.Parallel()
+		c := startDaemon(t, newFakeDeps(), t.TempDir())
+		st := downAndWait(t, c, "nope-main")
+		if st.Status != api.StepDone || st.Detail != "nothing to delete: no cluster and no files" {
+			t.Errorf("delete step = %+v", st)
+		}
+		if list, _ := c.List(ctx); len(list) != 0 {
+			t.Errorf("down of an unknown name left %+v", list)
+		}
+	})
+	t.Run("failed before the cluster", func(t *testing.T) {
+		t.Parallel()
+		f := newFakeDeps()
+		f.UpErr = errFake
+		c := startDaemon(t, f, t.TempDir())
+		if e := upAndWait(t, c, writeProject(t, "web")); e.Status.Phase != api.PhaseFailed {
+			t.Fatalf("phase %s", e.Status.Phase)
+		}
+		st := downAndWait(t, c, "hello-main")
+		if st.Status != api.StepDone || st.Detail != "nothing to delete: no cluster and no files" {
+			t.Errorf("delete step = %+v", st)
+		}
+		if _, err := c.Get(ctx, "hello-main"); !errors.Is(err, api.ErrNotFound) {
+			t.Errorf("after down: %v", err)
+		}
+	})
+	t.Run("failed with a cluster", func(t *testing.T) {
+		t.Parallel()
+		f := newFakeDeps()
+		f.DeployErr = errFake
+		c := startDaemon(t, f, t.TempDir())
+		if e := upAndWait(t, c, writeProject(t, "web")); e.Status.Phase != api.PhaseFailed {
+			t.Fatalf("phase %s", e.Status.Phase)
+		}
+		st := downAndWait(t, c, "hello-main")
+		if st.Status != api.StepDone || st.Detail != "deleted kind cluster hello-main" {
+			t.Errorf("delete step = %+v", st)
+		}
+		if _, ok := f.clusters["hello-main"]; ok {
+			t.Error("the cluster is still there")
+		}
+	})
+	t.Run("a cluster the daemon never knew", func(t *testing.T) {
+		t.Parallel()
+		f := newFakeDeps()
+		c := startDaemon(t, f, t.TempDir())
+		f.mu.Lock()
+		f.clusters["lost-main"] = envs.Env{Name: "lost-main", Kubeconfig: "/kube/lost-main"}
+		f.mu.Unlock()
+		st := downAndWait(t, c, "lost-main")
+		if st.Status != api.StepDone || st.Detail != "deleted kind cluster lost-main" {
+			t.Errorf("delete step = %+v", st)
+		}
+		f.mu.Lock()
+		_, ok := f.clusters["lost-main"]
+		f.mu.Unlock()
+		if ok {
+			t.Error("the cluster is still there")
+		}
+	})
+	t.Run("a name devctl cannot have made", func(t *testing.T) {
+		t.Parallel()
+		c := startDaemon(t, newFakeDeps(), t.TempDir())
+		if _, err := c.Down(ctx, "Not_A_Name"); !errors.Is(err, api.ErrNotFound) {
+			t.Errorf("down: %v, want not found", err)
+		}
+	})
+}
+
+// A delete that fails for a name the daemon did not know leaves no entry.
+func TestReduceFailedDownOfUnknownLeavesNothing(t *testing.T) {
+	t.Parallel()
+	s := apply(nil, DownRequested{Name: "x"})
+	e := s.Envs["x"]
+	if e == nil || e.Status.Phase != api.PhaseDeleting || e.Status.Run.Request.Kind != api.RunDelete {
+		t.Fatalf("env = %+v", e)
+	}
+	if !reduce(s, finish(s, "x", "not created by devctl"), t0) || s.Envs["x"] != nil {
+		t.Fatalf("a failed down of an unknown name left %+v", s.Envs["x"])
+	}
+}
