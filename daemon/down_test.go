@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -134,5 +135,55 @@ func TestReduceFailedDownOfUnknownLeavesNothing(t *testing.T) {
 	}
 	if !reduce(s, finish(s, "x", "not created by devctl"), t0) || s.Envs["x"] != nil {
 		t.Fatalf("a failed down of an unknown name left %+v", s.Envs["x"])
+	}
+}
+
+// A daemon killed during an up that followed a finished one: the next
+// daemon trusts nothing the interrupted run may have half done. The cluster
+// is asked of the provider (it may be a new one that never finished) and
+// the images are delivered again though the old cluster had them.
+func TestDaemonRecoveredUpTrustsNothingHalfDone(t *testing.T) {
+	t.Parallel()
+	f := newFakeDeps()
+	stateDir := t.TempDir()
+	dir := writeProject(t, "web")
+	c := startDaemon(t, f, stateDir)
+	if e := upAndWait(t, c, dir); e.Status.Phase != api.PhaseReady {
+		t.Fatalf("phase %s", e.Status.Phase)
+	}
+	c.stop()
+	path := filepath.Join(stateDir, "state.json")
+	st, err := LoadState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := st.Envs["hello-main"]
+	apply(st, UpRequested{Name: "hello-main", Spec: e.Spec, Reason: "devctl up"})
+	apply(st, StepStarted{Name: "hello-main", Run: st.LastRun, Step: StepCluster, Phase: api.PhaseCreating, At: t0})
+	if err := SaveState(path, st); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	ups, loads := f.ups, f.loads
+	f.mu.Unlock()
+
+	c2 := startDaemon(t, f, stateDir)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	events, _, err := c2.Events(ctx, "hello-main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := settled(t, events, 2)
+	if got.Status.Phase != api.PhaseReady || !got.Status.Run.Request.Recovered {
+		t.Fatalf("status %+v run %+v", got.Status, got.Status.Run)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ups != ups+1 {
+		t.Errorf("the provider was asked %d times after the restart, want once", f.ups-ups)
+	}
+	if f.loads != loads+1 {
+		t.Errorf("images loaded %d times after the restart, want once", f.loads-loads)
 	}
 }

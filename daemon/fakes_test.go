@@ -30,6 +30,7 @@ type fakeDeps struct {
 	mu       sync.Mutex
 	clusters map[string]envs.Env
 	creates  int
+	ups      int            // calls of Up
 	builds   map[string]int // service → builds
 	loads    int
 	deploys  int
@@ -87,6 +88,7 @@ func (f *fakeDeps) Up(ctx context.Context, name string, spec api.EnvSpec) (*envs
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.ups++
 	if f.UpErr != nil {
 		return nil, f.UpErr
 	}

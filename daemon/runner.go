@@ -137,7 +137,9 @@ type Run struct {
 	Kind     api.RunKind
 	Spec     api.EnvSpec
 	Services []string // the services this run builds and deploys; nil is all
-	prev     api.Environment
+	// Recovered is set on a run the daemon started again after a crash.
+	Recovered bool
+	prev      api.Environment
 
 	r *runner
 
@@ -155,7 +157,7 @@ func newRun(e api.Environment, r *runner) *Run {
 	run := e.Status.Run
 	return &Run{
 		ID: run.ID, Env: e.Name, Kind: run.Request.Kind, Spec: e.Spec, Services: run.Request.Services,
-		prev: e, r: r, kubeconfig: e.Status.Kubeconfig, namespace: e.Status.Namespace,
+		Recovered: run.Request.Recovered, prev: e, r: r, kubeconfig: e.Status.Kubeconfig, namespace: e.Status.Namespace,
 		images: map[string]string{},
 	}
 }

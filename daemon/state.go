@@ -502,12 +502,13 @@ func recoverEnv(s *State, e *api.Environment, now time.Time) bool {
 			}
 		}
 		req := run.Request
-		req.Kind, req.Reason, req.At = kind, "the daemon restarted during a "+string(run.Request.Kind), now
+		req.Kind, req.Reason, req.At, req.Recovered = kind, "the daemon restarted during a "+string(run.Request.Kind), now, true
 		if kind == api.RunUp {
 			req.Services = nil
 		}
 		if e.Status.Queued != nil {
 			req = *mergeRequests(&req, *e.Status.Queued)
+			req.Recovered = true
 			e.Status.Queued = nil
 		}
 		start(s, e, req, now)

@@ -160,8 +160,10 @@ func (e *configError) Unwrap() error { return e.err }
 func runCluster(ctx context.Context, r *Run) (string, error) {
 	// A cluster an earlier up finished, whose API server answers on the
 	// kubeconfig it left, is there: asking the provider (docker ps, docker
-	// exec) again costs a second and a half on every up.
-	if kc := r.prev.Status.Kubeconfig; kc != "" && r.prev.Status.ObservedGeneration > 0 {
+	// exec) again costs a second and a half on every up. After a crash the
+	// provider is asked: the interrupted run may have begun a new cluster
+	// under that kubeconfig that answers but was never finished.
+	if kc := r.prev.Status.Kubeconfig; kc != "" && r.prev.Status.ObservedGeneration > 0 && !r.Recovered {
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err := r.r.deps.Cluster.Reachable(rctx, kc)
 		cancel()
@@ -248,7 +250,9 @@ func runDeliver(ctx context.Context, r *Run) (string, error) {
 	var refs []string
 	for _, name := range r.targets() {
 		ref := r.images[name]
-		if prev := r.prev.Status.Service(name); r.newCluster || prev == nil || prev.Image != ref {
+		// After a crash the images are loaded again: the interrupted run
+		// may have made a new cluster that lacks what the old one had.
+		if prev := r.prev.Status.Service(name); r.newCluster || r.Recovered || prev == nil || prev.Image != ref {
 			refs = append(refs, ref)
 		}
 	}

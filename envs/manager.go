@@ -161,8 +161,9 @@ func (m *Manager) envDir(name string) string { return filepath.Join(m.stateDir, 
 // and returns the recorded metadata.
 //
 // A cluster devctl began creating but did not finish (its metadata, written
-// last, is missing: the daemon was killed mid-way) is deleted and created
-// again rather than trusted. A cluster devctl did not make is refused with
+// last, is missing, or its API server does not answer and the local
+// completion marker was never written: the daemon was killed mid-way) is
+// deleted and created again rather than trusted. A cluster devctl did not make is refused with
 // ErrNotManaged.
 func (m *Manager) Up(ctx context.Context, name string, spec api.EnvSpec) (*Env, error) {
 	if err := ValidateName(name); err != nil {
@@ -179,14 +180,17 @@ func (m *Manager) Up(ctx context.Context, name string, spec api.EnvSpec) (*Env, 
 	}
 	if exists {
 		env, err := m.get(ctx, p, name)
+		_, statErr := os.Stat(m.envDir(name))
+		ours := statErr == nil
 		switch {
 		case err == nil:
 			return env, nil
-		case !errors.Is(err, errNoMetadata):
-			return nil, fmt.Errorf("up %q: %w", name, err)
-		}
-		if _, statErr := os.Stat(m.envDir(name)); statErr != nil {
+		case errors.Is(err, errNoMetadata) && !ours:
 			return nil, fmt.Errorf("up %q: %w", name, ErrNotManaged)
+		case !errors.Is(err, errNoMetadata) && (!ours || m.completed(name)):
+			// Finished once and not answering now (stopped, or Docker is
+			// busy): it is not deleted on a guess.
+			return nil, fmt.Errorf("up %q: %w", name, err)
 		}
 		// Ours (the state directory exists) but never finished: start over.
 		done := m.track(ctx, name).start(fmt.Sprintf("deleting %s cluster %s: its creation never finished", p.Name(), name))
@@ -270,7 +274,24 @@ func (m *Manager) record(ctx context.Context, p providers.Provider, name string,
 	if err != nil {
 		return nil, fmt.Errorf("up %q: %w", name, err)
 	}
+	if err := writeFileAtomic(m.completedPath(name), []byte(env.Created.Format(time.RFC3339)+"\n")); err != nil {
+		return nil, fmt.Errorf("up %q: record completion: %w", name, err)
+	}
 	return env, nil
+}
+
+// completedPath is the local twin of the metadata's completion marker:
+// written last, it tells a finished cluster whose API server does not
+// answer (stopped) from one whose creation was interrupted before its
+// API server answered.
+func (m *Manager) completedPath(name string) string {
+	return filepath.Join(m.envDir(name), "created")
+}
+
+// completed says whether an Up of this machine finished name.
+func (m *Manager) completed(name string) bool {
+	_, err := os.Stat(m.completedPath(name))
+	return err == nil
 }
 
 // writeKubeconfig refreshes the environment's kubeconfig file from the

@@ -164,6 +164,10 @@ type Request struct {
 	// Reason says who asked: "devctl up", "3 files changed", ...
 	Reason string    `json:"reason,omitempty"`
 	At     time.Time `json:"at"`
+	// Recovered marks a run started again after the daemon stopped during
+	// it: nothing the interrupted run may have done half (a cluster, a
+	// delivery) is trusted.
+	Recovered bool `json:"recovered,omitempty"`
 }
 
 // Run is one execution of a list of steps for an environment.
