@@ -3,12 +3,15 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/devctl/devctl/envs"
 	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/build"
 )
 
 // downAndWait asks for name to be deleted and follows its events until it
@@ -185,5 +188,43 @@ func TestDaemonRecoveredUpTrustsNothingHalfDone(t *testing.T) {
 	}
 	if f.loads != loads+1 {
 		t.Errorf("images loaded %d times after the restart, want once", f.loads-loads)
+	}
+}
+
+// A failed command keeps its output: the last lines in the message, all of
+// it in the diagnostics `devctl status` prints.
+func TestDaemonFailedCommandKeepsItsOutput(t *testing.T) {
+	t.Parallel()
+	var lines []string
+	for i := 1; i <= 30; i++ {
+		lines = append(lines, fmt.Sprintf("output line %d", i))
+	}
+	for name, fail := range map[string]func(f *fakeDeps){
+		"cluster": func(f *fakeDeps) {
+			f.UpErr = &envs.CommandError{Command: "docker exec node kubeadm init", Output: []byte(strings.Join(lines, "\n") + "\n"), Err: errFake}
+		},
+		"build": func(f *fakeDeps) {
+			f.BuildErr = &build.BuildError{Step: build.StepImageBuild, Message: "exit 1", Output: lines}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeDeps()
+			fail(f)
+			c := startDaemon(t, f, t.TempDir())
+			e := upAndWait(t, c, writeProject(t, "web"))
+			st := e.Status
+			if st.Phase != api.PhaseFailed {
+				t.Fatalf("phase %s", st.Phase)
+			}
+			if !strings.Contains(st.Message, "output line 30") || !strings.Contains(st.Message, "output line 23") || strings.Contains(st.Message, "output line 22\n") {
+				t.Errorf("message does not end with the last 8 lines:\n%s", st.Message)
+			}
+			for _, l := range []string{"output line 1\n", "output line 30\n"} {
+				if !strings.Contains(st.Diagnostics, l) {
+					t.Errorf("diagnostics lack %q:\n%s", l, st.Diagnostics)
+				}
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/devctl/devctl/envs"
 	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/build"
 	"github.com/devctl/devctl/internal/goldenpath"
 )
 
@@ -119,9 +122,15 @@ func (r *runner) execute(ctx context.Context, e api.Environment) (fin RunFinishe
 		fin.Err = "cancelled"
 	default:
 		fin.Err = err.Error()
+		// The message has the last lines of a failed command; all of its
+		// output goes to `devctl status` and the daemon log.
+		if out := commandOutput(err); out != "" {
+			fin.Diagnostics = out
+			r.log.Error("command failed", "env", e.Name, "run", run.ID, "err", fin.Err, "output", out)
+		}
 		if run.Kind == api.RunUp && run.kubeconfig != "" && run.namespace != "" {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
-			fin.Diagnostics = r.deps.Cluster.Diagnose(dctx, run.kubeconfig, run.namespace)
+			fin.Diagnostics += r.deps.Cluster.Diagnose(dctx, run.kubeconfig, run.namespace)
 			cancel()
 		}
 	}
@@ -263,6 +272,30 @@ func (s skipped) Error() string { return s.reason }
 
 func skip(format string, args ...any) (string, error) {
 	return "", skipped{fmt.Sprintf(format, args...)}
+}
+
+// commandOutput is all the output a failed command left in err (a
+// provider's CommandError, a build's BuildError), headed by what ran, or "".
+func commandOutput(err error) string {
+	var (
+		ce *envs.CommandError
+		be *build.BuildError
+	)
+	switch {
+	case errors.As(err, &ce) && len(bytes.TrimSpace(ce.Output)) > 0:
+		return fmt.Sprintf("Output of %s:\n%s\n", ce.Command, bytes.TrimRight(ce.Output, "\n"))
+	case errors.As(err, &be) && len(be.Output) > 0:
+		return fmt.Sprintf("Output of the %s:\n%s\n", be.Step, strings.Join(be.Output, "\n"))
+	}
+	return ""
+}
+
+// lastLines is the last n lines of out, indented, for an error message.
+func lastLines(out []string, n int) string {
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return "  " + strings.Join(out, "\n  ")
 }
 
 func firstLine(s string) string {

@@ -230,6 +230,9 @@ func runBuild(ctx context.Context, r *Run) (string, error) {
 		}
 		res, err := r.r.deps.Images.Build(ctx, spec)
 		_ = out.Close()
+		if be := (*build.BuildError)(nil); errors.As(err, &be) && len(be.Output) > 0 {
+			return "", fmt.Errorf("build %s: %w; it printed (last lines):\n%s", s.Name, err, lastLines(be.Output, 8))
+		}
 		if err != nil {
 			return "", fmt.Errorf("build %s: %w", s.Name, err)
 		}
