@@ -173,7 +173,7 @@ func (d *Daemon) recover(ctx context.Context, known []api.Environment, lastRun i
 	found := map[string]bool{}
 	for _, e := range live {
 		found[e.Name] = true
-		d.store.Dispatch(Discovered{Name: e.Name, Spec: e.Spec, Kubeconfig: e.Kubeconfig, Created: e.Created})
+		d.store.Dispatch(Discovered{Name: e.Name, Spec: e.Spec, Kubeconfig: e.Kubeconfig, Created: e.Created, Stopped: e.Stopped, Start: e.Start})
 	}
 	for _, e := range known {
 		if err == nil && !found[e.Name] && !e.Status.Run.Active() && e.Status.Queued == nil && e.Status.Phase.Settled() {

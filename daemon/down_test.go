@@ -228,3 +228,49 @@ func TestDaemonFailedCommandKeepsItsOutput(t *testing.T) {
 		})
 	}
 }
+
+// A cluster that does not answer is shown Stopped with the command that
+// starts it, not dropped, and the daemon keeps it across restarts.
+func TestDaemonKeepsStoppedEnvironments(t *testing.T) {
+	t.Parallel()
+	f := newFakeDeps()
+	stateDir := t.TempDir()
+	c := startDaemon(t, f, stateDir)
+	if e := upAndWait(t, c, writeProject(t, "web")); e.Status.Phase != api.PhaseReady {
+		t.Fatalf("phase %s", e.Status.Phase)
+	}
+	c.stop()
+	f.mu.Lock()
+	f.stopped["hello-main"] = true
+	f.mu.Unlock()
+	for i := range 2 {
+		c := startDaemon(t, f, stateDir)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			e, err := c.Get(context.Background(), "hello-main")
+			if err == nil && e.Status.Phase == api.PhaseStopped {
+				if !strings.Contains(e.Status.Message, "docker start hello-main-control-plane") {
+					t.Errorf("message %q does not say how to start it", e.Status.Message)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("daemon %d: not shown stopped: %+v %v", i+2, e, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		c.stop()
+	}
+}
+
+func TestReduceDiscoveredStopped(t *testing.T) {
+	t.Parallel()
+	s := apply(nil, Discovered{Name: "a", Spec: spec, Kubeconfig: "/k", Stopped: true, Start: "docker start a-control-plane"})
+	e := s.Envs["a"]
+	if e.Status.Phase != api.PhaseStopped || e.Status.Run != nil || !strings.Contains(e.Status.Message, "docker start a-control-plane") {
+		t.Fatalf("status = %+v", e.Status)
+	}
+	if reduce(s, Recovered{Name: "a", LastRun: s.LastRun}, t0) {
+		t.Error("a stopped environment was resumed")
+	}
+}

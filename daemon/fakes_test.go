@@ -30,8 +30,9 @@ type fakeDeps struct {
 	mu       sync.Mutex
 	clusters map[string]envs.Env
 	creates  int
-	ups      int            // calls of Up
-	builds   map[string]int // service → builds
+	ups      int             // calls of Up
+	stopped  map[string]bool // clusters that do not answer
+	builds   map[string]int  // service → builds
 	loads    int
 	deploys  int
 	digests  map[string]string // release → values digest deployed
@@ -56,7 +57,7 @@ type fakeDeps struct {
 func newFakeDeps() *fakeDeps {
 	return &fakeDeps{
 		clusters: map[string]envs.Env{}, builds: map[string]int{}, digests: map[string]string{},
-		revision: map[string]int{}, buildStarted: make(chan string, 100),
+		revision: map[string]int{}, buildStarted: make(chan string, 100), stopped: map[string]bool{},
 	}
 }
 
@@ -124,6 +125,9 @@ func (f *fakeDeps) List(ctx context.Context) ([]envs.Env, error) {
 	}
 	var out []envs.Env
 	for _, e := range f.clusters {
+		if f.stopped[e.Name] {
+			e.Stopped, e.Start = true, "docker start "+e.Name+"-control-plane"
+		}
 		out = append(out, e)
 	}
 	return out, nil

@@ -67,12 +67,15 @@ type Recovered struct {
 	LastRun int64
 }
 
-// Discovered merges an environment found in a cluster.
+// Discovered merges an environment found in a cluster. Stopped says the
+// cluster exists but does not answer; Start is how to start it.
 type Discovered struct {
 	Name       string
 	Spec       api.EnvSpec
 	Kubeconfig string
 	Created    time.Time
+	Stopped    bool
+	Start      string
 }
 
 // Forgotten drops an environment whose cluster is gone.
@@ -232,6 +235,9 @@ func reduce(s *State, a Action, now time.Time) bool {
 			if e.Spec.Dir == "" {
 				e.Spec = a.Spec
 			}
+			if a.Stopped && !e.Status.Run.Active() && e.Status.Queued == nil {
+				e.Status.Phase, e.Status.Message = api.PhaseStopped, stoppedMessage(a.Start)
+			}
 			break
 		}
 		e = &api.Environment{Name: name, Spec: a.Spec, Status: api.EnvStatus{
@@ -242,6 +248,10 @@ func reduce(s *State, a Action, now time.Time) bool {
 			e.Status.CreatedAt = now
 		}
 		s.Envs[name] = e
+		if a.Stopped {
+			e.Status.Phase, e.Status.Message = api.PhaseStopped, stoppedMessage(a.Start)
+			break
+		}
 		enqueue(s, e, api.Request{Kind: api.RunResume, Generation: e.Generation, Reason: "rediscovered after a daemon restart", At: now}, now)
 	case Forgotten:
 		if e == nil || e.Status.Run.Active() {
@@ -448,6 +458,12 @@ func finishRun(s *State, e *api.Environment, a RunFinished, now time.Time) (gone
 		start(s, e, *q, now)
 	}
 	return false
+}
+
+// stoppedMessage says how to bring back an environment whose cluster does
+// not answer.
+func stoppedMessage(start string) string {
+	return "the cluster does not answer (its node is stopped?): start it with `" + start + "`, then run `devctl up`; or delete it with `devctl down`"
 }
 
 // unknownEnv says e holds nothing but a delete: no spec, no cluster.

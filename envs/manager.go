@@ -11,6 +11,7 @@ package envs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +53,14 @@ type Env struct {
 	Created    time.Time
 	// New is set by Up when that call created the cluster.
 	New bool
+	// Stopped is set by List for an environment devctl finished whose
+	// cluster does not answer (its node containers are stopped, or Docker
+	// is too busy to reach them); Spec is then what was recorded locally,
+	// and Start says how to start it again.
+	Stopped bool
+	Start   string
+	// Err is why a Stopped environment could not be reached.
+	Err string
 }
 
 // Manager creates, finds and removes environments. It keeps no state in
@@ -190,7 +199,8 @@ func (m *Manager) Up(ctx context.Context, name string, spec api.EnvSpec) (*Env, 
 		case !errors.Is(err, errNoMetadata) && (!ours || m.completed(name)):
 			// Finished once and not answering now (stopped, or Docker is
 			// busy): it is not deleted on a guess.
-			return nil, fmt.Errorf("up %q: %w", name, err)
+			return nil, fmt.Errorf("up %q: the cluster does not answer: start it with `%s` and try again, or delete it with `devctl down`: %w",
+				name, startCommand(ctx, p, name), err)
 		}
 		// Ours (the state directory exists) but never finished: start over.
 		done := m.track(ctx, name).start(fmt.Sprintf("deleting %s cluster %s: its creation never finished", p.Name(), name))
@@ -274,10 +284,40 @@ func (m *Manager) record(ctx context.Context, p providers.Provider, name string,
 	if err != nil {
 		return nil, fmt.Errorf("up %q: %w", name, err)
 	}
-	if err := writeFileAtomic(m.completedPath(name), []byte(env.Created.Format(time.RFC3339)+"\n")); err != nil {
+	if err := m.writeCompleted(*env); err != nil {
 		return nil, fmt.Errorf("up %q: record completion: %w", name, err)
 	}
 	return env, nil
+}
+
+// completedRecord is what the local completion marker holds: the
+// metadata, so an environment whose cluster does not answer is still
+// listed with what it was made from.
+type completedRecord struct {
+	Name    string      `json:"name"`
+	Spec    api.EnvSpec `json:"spec"`
+	Created time.Time   `json:"created"`
+}
+
+func (m *Manager) writeCompleted(env Env) error {
+	b, err := json.Marshal(completedRecord{Name: env.Name, Spec: env.Spec, Created: env.Created})
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(m.completedPath(env.Name), append(b, '\n'))
+}
+
+// readCompleted returns what the completion marker of name recorded.
+func (m *Manager) readCompleted(name string) (Env, bool) {
+	b, err := os.ReadFile(m.completedPath(name))
+	if err != nil {
+		return Env{}, false
+	}
+	var rec completedRecord
+	if json.Unmarshal(b, &rec) != nil || rec.Name != name {
+		return Env{Name: name}, true
+	}
+	return Env{Name: rec.Name, Spec: rec.Spec, Created: rec.Created}, true
 }
 
 // completedPath is the local twin of the metadata's completion marker:
@@ -356,8 +396,10 @@ func (m *Manager) metadata(ctx context.Context, p providers.Provider, name strin
 
 // List returns the environments devctl made with every backend, sorted by
 // name, rediscovered from the metadata in each cluster; their kubeconfig
-// files are refreshed. Clusters devctl did not make are ignored, and ones
-// that cannot be reached are logged and left out.
+// files are refreshed. Clusters devctl did not make are ignored. One devctl
+// finished that cannot be reached is listed Stopped, with its locally
+// recorded spec and the command that starts it; other unreadable ones are
+// logged and left out.
 func (m *Manager) List(ctx context.Context) ([]Env, error) {
 	var out []Env
 	for _, pname := range m.Providers() {
@@ -375,7 +417,17 @@ func (m *Manager) List(ctx context.Context) ([]Env, error) {
 			case ctx.Err() != nil:
 				return nil, fmt.Errorf("list environments: %w", ctx.Err())
 			case err != nil:
-				m.logger.WarnContext(ctx, "cannot read environment", logKeyEnv, name, logKeyError, err)
+				rec, ok := m.readCompleted(name)
+				if !ok {
+					m.logger.WarnContext(ctx, "cannot read environment", logKeyEnv, name, logKeyError, err)
+					continue
+				}
+				rec.Spec.Provider = p.Name()
+				rec.Stopped, rec.Err, rec.Start = true, err.Error(), startCommand(ctx, p, name)
+				if _, statErr := os.Stat(m.KubeconfigPath(name)); statErr == nil {
+					rec.Kubeconfig = m.KubeconfigPath(name)
+				}
+				out = append(out, rec)
 			default:
 				out = append(out, *env)
 			}
@@ -383,6 +435,14 @@ func (m *Manager) List(ctx context.Context) ([]Env, error) {
 	}
 	slices.SortFunc(out, func(a, b Env) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// startCommand says how to start name's cluster again.
+func startCommand(ctx context.Context, p providers.Provider, name string) string {
+	if s, ok := p.(providers.Starter); ok {
+		return s.StartCommand(ctx, name)
+	}
+	return "devctl down && devctl up"
 }
 
 func (m *Manager) listOne(ctx context.Context, p providers.Provider, name string) (*Env, error) {

@@ -658,17 +658,25 @@ func TestGetAndList(t *testing.T) {
 	}
 }
 
-func TestListSkipsUnreadable(t *testing.T) {
+func TestListUnreachable(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	ctx := context.Background()
 	if _, err := h.m.Up(ctx, "hello-main", helloSpec); err != nil {
 		t.Fatal(err)
 	}
+	// Begun by another state directory (or someone else): not listed when
+	// it cannot be read.
+	h.p.Add("other-main")
 	h.store.ReadError = errBoom
 	list, err := h.m.List(ctx)
-	if err != nil || len(list) != 0 {
-		t.Errorf("List = %+v, %v; want nothing and no error", list, err)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("List = %+v, %v; want hello-main only", list, err)
+	}
+	e := list[0]
+	if e.Name != "hello-main" || !e.Stopped || e.Spec.Branch != helloSpec.Branch || e.Spec.Provider != "kind" ||
+		e.Start == "" || !strings.Contains(e.Err, errBoom.Error()) || e.Created.IsZero() {
+		t.Errorf("unreachable environment listed as %+v", e)
 	}
 	h.p.ListError = errBoom
 	if _, err := h.m.List(ctx); !errors.Is(err, errBoom) {

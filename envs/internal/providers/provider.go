@@ -49,6 +49,14 @@ type ImageLoader interface {
 	LoadImages(ctx context.Context, name string, archive func() (io.ReadCloser, error)) error
 }
 
+// Starter is implemented by backends whose stopped environments the user
+// can start again by hand.
+type Starter interface {
+	// StartCommand is the shell command that starts name's stopped
+	// environment, e.g. `docker start hello-main-control-plane`.
+	StartCommand(ctx context.Context, name string) string
+}
+
 // CreateOptions tune Provider.Create. Backends ignore fields that do not
 // apply to them.
 type CreateOptions struct {

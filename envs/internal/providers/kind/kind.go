@@ -39,6 +39,7 @@ type Provider struct {
 var (
 	_ providers.Provider    = (*Provider)(nil)
 	_ providers.ImageLoader = (*Provider)(nil)
+	_ providers.Starter     = (*Provider)(nil)
 )
 
 // New returns a kind backend that logs to logger (nil discards).
@@ -206,6 +207,23 @@ func (c ctxReader) Read(b []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(b)
+}
+
+// StartCommand implements providers.Starter: the cluster's node containers
+// are started with docker.
+func (p *Provider) StartCommand(ctx context.Context, name string) string {
+	nodes, err := p.kind(ctx, nil).ListNodes(name)
+	var names []string
+	if err == nil {
+		for _, n := range nodes {
+			names = append(names, n.String())
+		}
+	}
+	if len(names) == 0 {
+		names = []string{name + "-control-plane"}
+	}
+	slices.Sort(names)
+	return "docker start " + strings.Join(names, " ")
 }
 
 func (p *Provider) ensure(ctx context.Context, name string) error {
