@@ -413,11 +413,15 @@ func runDelete(ctx context.Context, r *Run) (string, error) {
 	if provider == "" {
 		provider = envs.DefaultProvider
 	}
+	thawed := ""
+	if d.Thawed > 0 {
+		thawed = fmt.Sprintf(" (thawed %d frozen cgroup(s) that blocked its removal)", d.Thawed)
+	}
 	switch {
 	case d.Cluster && d.Files:
-		return "deleted " + provider + " cluster " + r.Env + " and its files", nil
+		return "deleted " + provider + " cluster " + r.Env + " and its files" + thawed, nil
 	case d.Cluster:
-		return "deleted " + provider + " cluster " + r.Env, nil
+		return "deleted " + provider + " cluster " + r.Env + thawed, nil
 	case d.Files:
 		return "no cluster left; removed its files", nil
 	default:

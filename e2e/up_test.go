@@ -234,7 +234,7 @@ func TestUpOnKind(t *testing.T) {
 	harness.ExportLogsOnFailure(t, kindProvider, name)
 	t.Cleanup(func() {
 		if t.Failed() {
-			_ = kindProvider.Delete(name, "")
+			_ = harness.DeleteCluster(context.Background(), t, kindProvider, name, "")
 		}
 	})
 

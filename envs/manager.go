@@ -26,6 +26,7 @@ import (
 	"github.com/devctl/devctl/envs/internal/providers"
 	"github.com/devctl/devctl/envs/internal/providers/kind"
 	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/freezer"
 )
 
 // DefaultProvider is the backend used when a spec names none.
@@ -73,6 +74,8 @@ type Manager struct {
 	readyTimeout time.Duration
 	store        metadataStore
 	now          func() time.Time
+	// freezerRoot is where the Docker containers' freezer cgroups are.
+	freezerRoot string
 }
 
 // Option configures a Manager.
@@ -114,6 +117,7 @@ func New(opts ...Option) *Manager {
 		readyTimeout: DefaultReadyTimeout,
 		store:        kubeStore{timeout: listTimeout},
 		now:          time.Now,
+		freezerRoot:  freezer.DefaultRoot,
 	}
 	for _, o := range opts {
 		o(m)
@@ -204,7 +208,7 @@ func (m *Manager) Up(ctx context.Context, name string, spec api.EnvSpec) (*Env, 
 		}
 		// Ours (the state directory exists) but never finished: start over.
 		done := m.track(ctx, name).start(fmt.Sprintf("deleting %s cluster %s: its creation never finished", p.Name(), name))
-		err = p.Delete(ctx, name)
+		_, err = m.deleteCluster(ctx, p, name)
 		done(err)
 		if err != nil {
 			return nil, fmt.Errorf("up %q: delete the half-made cluster: %w", name, err)
@@ -255,7 +259,7 @@ func (m *Manager) create(ctx context.Context, p providers.Provider, name string,
 		// the next Up starts clean instead of trusting it. When the cluster
 		// cannot be removed, the state directory stays: it is what lets the
 		// next Up or Delete recognise the cluster as ours.
-		if delErr := p.Delete(context.WithoutCancel(ctx), name); delErr != nil {
+		if _, delErr := m.deleteCluster(context.WithoutCancel(ctx), p, name); delErr != nil {
 			m.logger.WarnContext(ctx, "remove failed cluster", logKeyEnv, name, logKeyError, delErr)
 			return err
 		}
@@ -457,6 +461,42 @@ type Deleted struct {
 	Cluster bool
 	// Files is true when the environment's state directory was removed.
 	Files bool
+	// Thawed counts the frozen freezer cgroups (cgroup v1) that kept the
+	// cluster's containers from being removed until Delete thawed them.
+	Thawed int
+}
+
+// deleteCluster deletes name's cluster. On a cgroup v1 host a container
+// whose pod cgroup was left frozen cannot be removed ("did not receive an
+// exit event"): its frozen freezer cgroups are thawed and the delete tried
+// again. It returns the cgroups it thawed.
+func (m *Manager) deleteCluster(ctx context.Context, p providers.Provider, name string) ([]string, error) {
+	err := p.Delete(ctx, name)
+	c, ok := p.(providers.Containerized)
+	if !freezer.Stuck(err) || !ok {
+		return nil, err
+	}
+	ids, cerr := c.Containers(ctx, name)
+	if cerr != nil {
+		return nil, errors.Join(err, cerr)
+	}
+	var thawed []string
+	for _, id := range ids {
+		t, terr := freezer.Thaw(m.freezerRoot, id)
+		thawed = append(thawed, t...)
+		if terr != nil {
+			return thawed, fmt.Errorf("%w; thawing its frozen cgroups failed (try as root: `find %s -name freezer.state -exec sh -c 'echo THAWED > {}' \\;`): %w",
+				err, filepath.Join(m.freezerRoot, id), terr)
+		}
+	}
+	if len(thawed) == 0 {
+		return nil, err
+	}
+	m.logger.WarnContext(ctx, "thawed frozen cgroups", logKeyEnv, name, "cgroups", thawed)
+	done := m.track(ctx, name).start(fmt.Sprintf("thawed %d frozen cgroup(s) that kept %s's containers from being removed; deleting again", len(thawed), name))
+	err = p.Delete(ctx, name)
+	done(err)
+	return thawed, err
 }
 
 // Delete removes the environment's cluster (of the backend providerName,
@@ -489,8 +529,9 @@ func (m *Manager) Delete(ctx context.Context, name, providerName string) (Delete
 			return d, fmt.Errorf("delete %q: cannot confirm devctl made this cluster: %w", name, err)
 		}
 		done := m.track(ctx, name).start(fmt.Sprintf("deleting %s cluster %s", p.Name(), name))
-		err := p.Delete(ctx, name)
+		thawed, err := m.deleteCluster(ctx, p, name)
 		done(err)
+		d.Thawed = len(thawed)
 		if err != nil {
 			return d, fmt.Errorf("delete %q: %w", name, err)
 		}

@@ -57,6 +57,13 @@ type Starter interface {
 	StartCommand(ctx context.Context, name string) string
 }
 
+// Containerized is implemented by backends whose environments run as
+// containers of the local Docker engine.
+type Containerized interface {
+	// Containers returns the full IDs of name's containers.
+	Containers(ctx context.Context, name string) ([]string, error)
+}
+
 // CreateOptions tune Provider.Create. Backends ignore fields that do not
 // apply to them.
 type CreateOptions struct {

@@ -1,0 +1,73 @@
+package envs
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/devctl/devctl/envs/internal/providers"
+	"github.com/devctl/devctl/envs/internal/providers/fake"
+	"github.com/devctl/devctl/internal/api"
+)
+
+// frozenProvider is a backend whose containers cannot be removed while a
+// freezer cgroup under them is FROZEN, as Docker on a cgroup v1 host.
+type frozenProvider struct {
+	*fake.Provider
+	root string
+	ids  []string
+}
+
+var _ providers.Containerized = frozenProvider{}
+
+func (p frozenProvider) Containers(context.Context, string) ([]string, error) { return p.ids, nil }
+
+func (p frozenProvider) Delete(ctx context.Context, name string) error {
+	for _, id := range p.ids {
+		b, err := os.ReadFile(filepath.Join(p.root, id, "pod", "freezer.state"))
+		if err == nil && strings.TrimSpace(string(b)) == "FROZEN" {
+			return errors.New(`delete kind cluster: command "docker rm -f -v ` + name + `-control-plane" failed: tried to kill container, but did not receive an exit event`)
+		}
+	}
+	return p.Provider.Delete(ctx, name)
+}
+
+func TestDeleteThawsFrozenCgroups(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	root := t.TempDir()
+	state := filepath.Join(root, "c0ffee", "pod", "freezer.state")
+	if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(state, []byte("FROZEN\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fp := frozenProvider{Provider: fake.New(api.ProviderKind), root: root, ids: []string{"c0ffee"}}
+	h := newHarness(t, fp)
+	h.m.freezerRoot = root
+	if _, err := h.m.Up(ctx, "hello-main", helloSpec); err != nil {
+		t.Fatal(err)
+	}
+	h.progress = &progressLog{}
+	h.m.progress = h.progress.add
+	d, err := h.m.Delete(ctx, "hello-main", "")
+	if err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if d != (Deleted{Cluster: true, Files: true, Thawed: 1}) {
+		t.Errorf("Deleted = %+v", d)
+	}
+	if b, _ := os.ReadFile(state); strings.TrimSpace(string(b)) != "THAWED" {
+		t.Errorf("freezer.state = %q", b)
+	}
+	if !strings.Contains(strings.Join(h.progress.lines(), "\n"), "thawed 1 frozen cgroup(s)") {
+		t.Errorf("progress does not say what was done:\n%s", strings.Join(h.progress.lines(), "\n"))
+	}
+	if _, ok := fp.Created("hello-main"); ok {
+		t.Error("the cluster is still there")
+	}
+}
