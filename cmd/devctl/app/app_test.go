@@ -66,7 +66,7 @@ func startDaemon(t *testing.T) string {
 	t.Cleanup(func() { _ = os.RemoveAll(sockDir) })
 	sock := filepath.Join(sockDir, "d.sock")
 	deps, closeDeps := daemon.RealDeps(slog.New(slog.DiscardHandler))
-	d := daemon.New(daemon.Options{Socket: sock, StateDir: t.TempDir(), Version: "test", Deps: deps})
+	d := daemon.New(daemon.Options{Socket: sock, StateDir: t.TempDir(), Version: buildID(), Deps: deps})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
