@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,5 +70,41 @@ func TestDeleteThawsFrozenCgroups(t *testing.T) {
 	}
 	if _, ok := fp.Created("hello-main"); ok {
 		t.Error("the cluster is still there")
+	}
+}
+
+func TestOrphans(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t)
+	if _, err := h.m.Up(ctx, "hello-main", helloSpec); err != nil {
+		t.Fatal(err)
+	}
+	// Begun by devctl, metadata gone.
+	if err := os.MkdirAll(h.envDir("half-main"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	h.p.Add("half-main")
+	// Not devctl's: no state directory.
+	h.p.Add("someone-else")
+	// Files left without a cluster.
+	if err := os.MkdirAll(h.envDir("files-main"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	got, err := h.m.Orphans(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Orphan{{Name: "files-main", Provider: "kind"}, {Name: "half-main", Provider: "kind", Cluster: true}}
+	if !slices.Equal(got, want) {
+		t.Errorf("Orphans = %+v, want %+v", got, want)
+	}
+	for _, o := range got {
+		if _, err := h.m.Delete(ctx, o.Name, o.Provider); err != nil {
+			t.Errorf("delete orphan %s: %v", o.Name, err)
+		}
+	}
+	if got, _ := h.m.Orphans(ctx); len(got) != 0 || !h.hasCluster("someone-else") || !h.hasCluster("hello-main") {
+		t.Errorf("after deleting the orphans: %+v", got)
 	}
 }

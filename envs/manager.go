@@ -610,3 +610,51 @@ func (m *Manager) Get(ctx context.Context, name, providerName string) (*Env, err
 	}
 	return env, nil
 }
+
+// Orphan is something devctl made that no environment accounts for: a
+// cluster whose metadata is gone though devctl began it (its state
+// directory exists), or a state directory without a cluster.
+type Orphan struct {
+	Name     string
+	Provider string
+	// Cluster is true when there is a cluster; otherwise only files.
+	Cluster bool
+}
+
+// Orphans lists what devctl made that has no environment metadata. A
+// cluster without metadata and without a state directory was not made by
+// devctl and is never listed. The caller leaves out names it is creating.
+func (m *Manager) Orphans(ctx context.Context) ([]Orphan, error) {
+	var out []Orphan
+	seen := map[string]bool{}
+	for _, pname := range m.Providers() {
+		p := m.providers[pname]
+		names, err := p.List(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list orphans: %w", err)
+		}
+		for _, name := range names {
+			seen[name] = true
+			if _, err := os.Stat(m.envDir(name)); err != nil {
+				continue
+			}
+			lctx, cancel := context.WithTimeout(ctx, listTimeout)
+			_, _, err := m.metadata(lctx, p, name)
+			cancel()
+			if errors.Is(err, errNoMetadata) {
+				out = append(out, Orphan{Name: name, Provider: pname, Cluster: true})
+			}
+		}
+	}
+	dirs, err := os.ReadDir(filepath.Join(m.stateDir, "envs"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("list orphans: %w", err)
+	}
+	for _, d := range dirs {
+		if d.IsDir() && !seen[d.Name()] && validateExistingName(d.Name()) == nil {
+			out = append(out, Orphan{Name: d.Name(), Provider: DefaultProvider})
+		}
+	}
+	slices.SortFunc(out, func(a, b Orphan) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}

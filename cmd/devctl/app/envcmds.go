@@ -137,15 +137,14 @@ func newLsCommand(g *globalOptions, s Streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if list == nil {
-				list = []api.Environment{}
-			}
+			rows := staleness(cmd.Context(), list)
 			if o.format == "json" {
-				return writeJSONOut(s.Out, list)
+				return writeJSONOut(s.Out, rows)
 			}
 			tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tPHASE\tPROJECT\tBRANCH\tSERVICES\tAGE")
-			for _, e := range list {
+			var notes []string
+			for _, e := range rows {
 				var svcs []string
 				for _, sv := range e.Status.Services {
 					if sv.URL != "" {
@@ -154,9 +153,23 @@ func newLsCommand(g *globalOptions, s Streams) *cobra.Command {
 						svcs = append(svcs, sv.Name)
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, e.Status.Phase, orDash(e.Spec.Project), orDash(e.Spec.Branch), orDash(strings.Join(svcs, ",")), age(e.Status.CreatedAt))
+				phase := string(e.Status.Phase)
+				if e.Stale != "" {
+					phase += " (stale)"
+					notes = append(notes, fmt.Sprintf("%s is stale: %s (`devctl gc` deletes it)", e.Name, e.Stale))
+				}
+				if e.Status.Phase == api.PhaseStopped {
+					notes = append(notes, fmt.Sprintf("%s: %s", e.Name, e.Status.Message))
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, phase, orDash(e.Spec.Project), orDash(e.Spec.Branch), orDash(strings.Join(svcs, ",")), age(e.Status.CreatedAt))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, n := range notes {
+				fmt.Fprintln(s.Out, n)
+			}
+			return nil
 		},
 	}
 	o.add(cmd)

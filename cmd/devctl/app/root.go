@@ -45,6 +45,7 @@ them against the platform's policies, on a laptop and in CI.
 		newUpCommand(g, streams),
 		newDownCommand(g, streams),
 		newLsCommand(g, streams),
+		newGCCommand(g, streams),
 		newStatusCommand(g, streams),
 		newLogsCommand(g, streams),
 		newDaemonCommand(g, streams),
