@@ -33,6 +33,9 @@ type Options struct {
 	Version  string
 	Logger   *slog.Logger
 	Deps     Deps
+	// PeerUID is the only user whose connections are served (default:
+	// the daemon's own).
+	PeerUID *int
 }
 
 // Daemon is one running devctl daemon.
@@ -43,6 +46,7 @@ type Daemon struct {
 	store                     *Store
 	runner                    *runner
 	started                   time.Time
+	peerUID                   int
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -60,7 +64,11 @@ func New(o Options) *Daemon {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Daemon{socket: o.Socket, stateDir: o.StateDir, version: o.Version, log: o.Logger, deps: o.Deps}
+	uid := os.Getuid()
+	if o.PeerUID != nil {
+		uid = *o.PeerUID
+	}
+	return &Daemon{socket: o.Socket, stateDir: o.StateDir, version: o.Version, log: o.Logger, deps: o.Deps, peerUID: uid}
 }
 
 // StatePath is the file the daemon persists its state to.
@@ -120,7 +128,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- srv.Serve(peerListener{Listener: ln, uid: d.peerUID, log: d.log}) }()
 	d.log.Info("daemon listening", "socket", d.socket, "pid", os.Getpid(), "version", d.version)
 
 	select {
