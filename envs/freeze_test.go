@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/devctl/devctl/envs/internal/providers"
 	"github.com/devctl/devctl/envs/internal/providers/fake"
@@ -106,5 +107,35 @@ func TestOrphans(t *testing.T) {
 	}
 	if got, _ := h.m.Orphans(ctx); len(got) != 0 || !h.hasCluster("someone-else") || !h.hasCluster("hello-main") {
 		t.Errorf("after deleting the orphans: %+v", got)
+	}
+}
+
+// busyProvider fails deletes while Docker "is already removing" the node.
+type busyProvider struct {
+	*fake.Provider
+	busy *int
+}
+
+func (p busyProvider) Delete(ctx context.Context, name string) error {
+	if *p.busy > 0 {
+		*p.busy--
+		return errors.New(`Error response from daemon: removal of container ` + name + `-control-plane is already in progress`)
+	}
+	return p.Provider.Delete(ctx, name)
+}
+
+func TestDeleteWaitsForARemovalInProgress(t *testing.T) {
+	busy := 2
+	bp := busyProvider{Provider: fake.New(api.ProviderKind), busy: &busy}
+	h := newHarness(t, bp)
+	removalPoll = time.Millisecond
+	t.Cleanup(func() { removalPoll = time.Second })
+	ctx := context.Background()
+	if _, err := h.m.Up(ctx, "hello-main", helloSpec); err != nil {
+		t.Fatal(err)
+	}
+	d, err := h.m.Delete(ctx, "hello-main", "")
+	if err != nil || !d.Cluster || busy != 0 {
+		t.Fatalf("Delete = %+v, %v (busy %d)", d, err, busy)
 	}
 }

@@ -472,6 +472,17 @@ type Deleted struct {
 // again. It returns the cgroups it thawed.
 func (m *Manager) deleteCluster(ctx context.Context, p providers.Provider, name string) ([]string, error) {
 	err := p.Delete(ctx, name)
+	// Docker may still be removing a container from before (a delete
+	// interrupted by a crash): wait for it instead of failing.
+	for deadline := m.now().Add(removalWait); removalInProgress(err) && m.now().Before(deadline); {
+		m.logger.InfoContext(ctx, "docker is still removing the cluster's containers; waiting", logKeyEnv, name)
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(err, ctx.Err())
+		case <-time.After(removalPoll):
+		}
+		err = p.Delete(ctx, name)
+	}
 	c, ok := p.(providers.Containerized)
 	if !freezer.Stuck(err) || !ok {
 		return nil, err
@@ -609,6 +620,16 @@ func (m *Manager) Get(ctx context.Context, name, providerName string) (*Env, err
 		return nil, fmt.Errorf("get %q: %w", name, err)
 	}
 	return env, nil
+}
+
+// How long deleteCluster waits for a removal Docker already began.
+var (
+	removalWait = time.Minute
+	removalPoll = time.Second
+)
+
+func removalInProgress(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "is already in progress")
 }
 
 // Orphan is something devctl made that no environment accounts for: a
