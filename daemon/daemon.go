@@ -47,6 +47,9 @@ type Daemon struct {
 	runner                    *runner
 	started                   time.Time
 	peerUID                   int
+	// rediscovered is closed once the environments in the clusters were
+	// merged with the state file after start.
+	rediscovered chan struct{}
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -68,7 +71,8 @@ func New(o Options) *Daemon {
 	if o.PeerUID != nil {
 		uid = *o.PeerUID
 	}
-	return &Daemon{socket: o.Socket, stateDir: o.StateDir, version: o.Version, log: o.Logger, deps: o.Deps, peerUID: uid}
+	return &Daemon{socket: o.Socket, stateDir: o.StateDir, version: o.Version, log: o.Logger, deps: o.Deps, peerUID: uid,
+		rediscovered: make(chan struct{})}
 }
 
 // StatePath is the file the daemon persists its state to.
@@ -170,6 +174,7 @@ func (d *Daemon) stop() {
 // Only environments known at start are reconciled against the clusters:
 // one accepted since is being created and is not in any cluster yet.
 func (d *Daemon) recover(ctx context.Context, known []api.Environment, lastRun int64) {
+	defer close(d.rediscovered)
 	lctx, cancel := context.WithTimeout(ctx, time.Minute)
 	live, err := d.deps.Environments.List(lctx)
 	cancel()
@@ -191,6 +196,9 @@ func (d *Daemon) recover(ctx context.Context, known []api.Environment, lastRun i
 		}
 		d.store.Dispatch(Recovered{Name: e.Name, LastRun: lastRun})
 	}
+	// A no-op applied after all of the above: once it returns, readers see
+	// the merged environments.
+	_, _ = d.store.DispatchSync(ctx, Forgotten{})
 }
 
 // lockFile takes an exclusive lock on path, or fails with ErrAlreadyRunning.

@@ -274,3 +274,21 @@ func TestReduceDiscoveredStopped(t *testing.T) {
 		t.Error("a stopped environment was resumed")
 	}
 }
+
+// After a start without a state file, the first list already holds the
+// environments found in the clusters.
+func TestDaemonListWaitsForRediscovery(t *testing.T) {
+	t.Parallel()
+	f := newFakeDeps()
+	f.clusters["hello-main"] = envs.Env{Name: "hello-main", Spec: api.EnvSpec{Project: "hello", Branch: "main"}, Kubeconfig: "/kube/hello-main"}
+	f.ListGate = make(chan struct{})
+	c := startDaemon(t, f, t.TempDir())
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		close(f.ListGate)
+	}()
+	list, err := c.List(context.Background())
+	if err != nil || len(list) != 1 || list[0].Name != "hello-main" {
+		t.Fatalf("first list = %+v, %v", list, err)
+	}
+}

@@ -38,7 +38,15 @@ func (d *Daemon) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, api.Health{Version: d.version, PID: os.Getpid(), StartedAt: d.started, Socket: d.socket})
 }
 
+// handleList answers once the environments in the clusters are known (a
+// few seconds after a start with a lost state file), or after 20s with
+// what is known by then.
 func (d *Daemon) handleList(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-d.rediscovered:
+	case <-time.After(20 * time.Second):
+	case <-r.Context().Done():
+	}
 	writeJSON(w, http.StatusOK, d.store.List(r.Context()))
 }
 

@@ -101,6 +101,9 @@ func TestFaultsOnKind(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.mustRun(ctx, "ls", "-o", "json")), &list); err != nil {
 		t.Fatal(err)
 	}
+	if len(list) != 1 || list[0].Name != name {
+		t.Errorf("after a corrupt state file the first ls = %+v, want %s rediscovered", list, name)
+	}
 	aside, _ := filepath.Glob(statePath + ".corrupt-*")
 	if len(aside) != 1 {
 		t.Errorf("the corrupt state file was not kept aside: %v", aside)
