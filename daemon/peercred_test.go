@@ -26,7 +26,12 @@ func TestDaemonRefusesOtherUsers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon Run: %v", err)
+		}
+	})
 	for range 500 {
 		if _, err := os.Stat(sock); err == nil {
 			break
