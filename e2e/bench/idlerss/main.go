@@ -109,8 +109,11 @@ func run(bin string, withEnv bool, settle, window time.Duration) error {
 			PID int `json:"pid"`
 		} `json:"health"`
 	}
-	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Health.PID == 0 {
-		return fmt.Errorf("daemon status: %v: %s", err, out)
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		return fmt.Errorf("daemon status: %w: %s", err, out)
+	}
+	if st.Health.PID == 0 {
+		return fmt.Errorf("daemon status names no pid: %s", out)
 	}
 	pid := st.Health.PID
 	time.Sleep(settle)
