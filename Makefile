@@ -12,7 +12,7 @@ AGENT_ARCHES ?= $(shell $(GO) env GOARCH)
 AGENT_BIN := internal/agent/agentbin/bin
 export DEVCTL_E2E_CACHE ?= $(HOME)/.cache/devctl-e2e
 
-.PHONY: help build agent install unit integration e2e test test-deps k8s-tools e2e-images lint vet fmt verify clean
+.PHONY: help build agent install unit fuzz integration e2e test test-deps k8s-tools e2e-images lint vet fmt verify clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,16 @@ install: ## build and install devctl, check Docker (see install.sh --help)
 
 unit: ## unit tests (hermetic, race detector on)
 	$(GO) test -race -short ./...
+
+# FUZZ_TARGETS are package:FuzzFunc pairs; their seed corpora also run in
+# every `go test`.
+FUZZ_TARGETS := ./internal/config:FuzzParse ./envs:FuzzName ./internal/policy:FuzzParseManifests ./internal/policy:FuzzParseWaivers
+FUZZTIME ?= 30s
+fuzz: ## run each fuzz test for FUZZTIME (default 30s; CI: make fuzz FUZZTIME=10s)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test $${t%%:*} -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME); \
+	done
 
 k8s-tools: ## build the fast control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok); cached
 	e2e/tools/k8s-tools.sh

@@ -33,6 +33,9 @@ type Options struct {
 	Version  string
 	Logger   *slog.Logger
 	Deps     Deps
+	// PeerUID is the only user whose connections are served (default:
+	// the daemon's own).
+	PeerUID *int
 }
 
 // Daemon is one running devctl daemon.
@@ -44,6 +47,10 @@ type Daemon struct {
 	runner                    *runner
 	watchers                  *watchers
 	started                   time.Time
+	peerUID                   int
+	// rediscovered is closed once the environments in the clusters were
+	// merged with the state file after start.
+	rediscovered chan struct{}
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -61,7 +68,12 @@ func New(o Options) *Daemon {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Daemon{socket: o.Socket, stateDir: o.StateDir, version: o.Version, log: o.Logger, deps: o.Deps}
+	uid := os.Getuid()
+	if o.PeerUID != nil {
+		uid = *o.PeerUID
+	}
+	return &Daemon{socket: o.Socket, stateDir: o.StateDir, version: o.Version, log: o.Logger, deps: o.Deps, peerUID: uid,
+		rediscovered: make(chan struct{})}
 }
 
 // StatePath is the file the daemon persists its state to.
@@ -140,7 +152,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- srv.Serve(peerListener{Listener: ln, uid: d.peerUID, log: d.log}) }()
 	d.log.Info("daemon listening", "socket", d.socket, "pid", os.Getpid(), "version", d.version)
 
 	select {
@@ -184,6 +196,7 @@ func (d *Daemon) stop() {
 // Only environments known at start are reconciled against the clusters:
 // one accepted since is being created and is not in any cluster yet.
 func (d *Daemon) recover(ctx context.Context, known []api.Environment, lastRun int64) {
+	defer close(d.rediscovered)
 	lctx, cancel := context.WithTimeout(ctx, time.Minute)
 	live, err := d.deps.Environments.List(lctx)
 	cancel()
@@ -195,7 +208,7 @@ func (d *Daemon) recover(ctx context.Context, known []api.Environment, lastRun i
 	found := map[string]bool{}
 	for _, e := range live {
 		found[e.Name] = true
-		d.store.Dispatch(Discovered{Name: e.Name, Spec: e.Spec, Kubeconfig: e.Kubeconfig, Created: e.Created})
+		d.store.Dispatch(Discovered{Name: e.Name, Spec: e.Spec, Kubeconfig: e.Kubeconfig, Created: e.Created, Stopped: e.Stopped, Start: e.Start})
 	}
 	for _, e := range known {
 		if err == nil && !found[e.Name] && !e.Status.Run.Active() && e.Status.Queued == nil && e.Status.Phase.Settled() {
@@ -205,6 +218,9 @@ func (d *Daemon) recover(ctx context.Context, known []api.Environment, lastRun i
 		}
 		d.store.Dispatch(Recovered{Name: e.Name, LastRun: lastRun})
 	}
+	// A no-op applied after all of the above: once it returns, readers see
+	// the merged environments.
+	_, _ = d.store.DispatchSync(ctx, Forgotten{})
 }
 
 // lockFile takes an exclusive lock on path, or fails with ErrAlreadyRunning.

@@ -309,9 +309,9 @@ func TestDaemonDownThenUpInOneDaemon(t *testing.T) {
 			t.Error("a port-forward outlived its environment")
 		}
 	}
-	// Down again: nothing to delete.
-	if _, err := c.Down(ctx, "hello-main"); !errors.Is(err, api.ErrNotFound) {
-		t.Errorf("second down: %v, want not found", err)
+	// Down again: nothing to delete, and nothing left behind.
+	if st := downAndWait(t, c, "hello-main"); st.Detail != "nothing to delete: no cluster and no files" {
+		t.Errorf("second down: %+v", st)
 	}
 
 	e = upAndWait(t, c, dir)

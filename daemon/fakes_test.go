@@ -32,7 +32,9 @@ type fakeDeps struct {
 	mu       sync.Mutex
 	clusters map[string]envs.Env
 	creates  int
-	builds   map[string]int // service → builds
+	ups      int             // calls of Up
+	stopped  map[string]bool // clusters that do not answer
+	builds   map[string]int  // service → builds
 	loads    int
 	deploys  int
 	digests  map[string]string // release → values digest deployed
@@ -65,7 +67,7 @@ type fakeDeps struct {
 func newFakeDeps() *fakeDeps {
 	return &fakeDeps{
 		clusters: map[string]envs.Env{}, builds: map[string]int{}, digests: map[string]string{},
-		revision: map[string]int{}, buildStarted: make(chan string, 100),
+		revision: map[string]int{}, buildStarted: make(chan string, 100), stopped: map[string]bool{},
 	}
 }
 
@@ -99,6 +101,7 @@ func (f *fakeDeps) Up(ctx context.Context, name string, spec api.EnvSpec) (*envs
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.ups++
 	if f.UpErr != nil {
 		return nil, f.UpErr
 	}
@@ -134,6 +137,9 @@ func (f *fakeDeps) List(ctx context.Context) ([]envs.Env, error) {
 	}
 	var out []envs.Env
 	for _, e := range f.clusters {
+		if f.stopped[e.Name] {
+			e.Stopped, e.Start = true, "docker start "+e.Name+"-control-plane"
+		}
 		out = append(out, e)
 	}
 	return out, nil

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/devctl/devctl/envs"
 	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/build"
 	"github.com/devctl/devctl/internal/goldenpath"
 )
 
@@ -147,9 +150,15 @@ func (r *runner) execute(ctx context.Context, e api.Environment) (fin RunFinishe
 		fin.Err = "cancelled"
 	default:
 		fin.Err = err.Error()
+		// The message has the last lines of a failed command; all of its
+		// output goes to `devctl status` and the daemon log.
+		if out := commandOutput(err); out != "" {
+			fin.Diagnostics = out
+			r.log.Error("command failed", "env", e.Name, "run", run.ID, "err", fin.Err, "output", out)
+		}
 		if run.Kind == api.RunUp && run.kubeconfig != "" && run.namespace != "" {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
-			fin.Diagnostics = r.deps.Cluster.Diagnose(dctx, run.kubeconfig, run.namespace)
+			fin.Diagnostics += r.deps.Cluster.Diagnose(dctx, run.kubeconfig, run.namespace)
 			cancel()
 		}
 	}
@@ -166,8 +175,10 @@ type Run struct {
 	Spec     api.EnvSpec
 	Services []string // the services this run builds and deploys; nil is all
 	Request  api.Request
-	prev     api.Environment
 	started  time.Time
+	// Recovered is set on a run the daemon started again after a crash.
+	Recovered bool
+	prev      api.Environment
 
 	r *runner
 
@@ -189,7 +200,8 @@ func newRun(e api.Environment, r *runner) *Run {
 	run := e.Status.Run
 	return &Run{
 		ID: run.ID, Env: e.Name, Kind: run.Request.Kind, Spec: e.Spec, Services: run.Request.Services,
-		Request: run.Request, started: run.Started, prev: e, r: r, kubeconfig: e.Status.Kubeconfig, namespace: e.Status.Namespace,
+		Request: run.Request, started: run.Started, Recovered: run.Request.Recovered,
+		prev: e, r: r, kubeconfig: e.Status.Kubeconfig, namespace: e.Status.Namespace,
 		images: map[string]string{},
 	}
 }
@@ -300,6 +312,30 @@ func (s skipped) Error() string { return s.reason }
 
 func skip(format string, args ...any) (string, error) {
 	return "", skipped{fmt.Sprintf(format, args...)}
+}
+
+// commandOutput is all the output a failed command left in err (a
+// provider's CommandError, a build's BuildError), headed by what ran, or "".
+func commandOutput(err error) string {
+	var (
+		ce *envs.CommandError
+		be *build.BuildError
+	)
+	switch {
+	case errors.As(err, &ce) && len(bytes.TrimSpace(ce.Output)) > 0:
+		return fmt.Sprintf("Output of %s:\n%s\n", ce.Command, bytes.TrimRight(ce.Output, "\n"))
+	case errors.As(err, &be) && len(be.Output) > 0:
+		return fmt.Sprintf("Output of the %s:\n%s\n", be.Step, strings.Join(be.Output, "\n"))
+	}
+	return ""
+}
+
+// lastLines is the last n lines of out, indented, for an error message.
+func lastLines(out []string, n int) string {
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return "  " + strings.Join(out, "\n  ")
 }
 
 func firstLine(s string) string {

@@ -40,7 +40,15 @@ func (d *Daemon) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, api.Health{Version: d.version, PID: os.Getpid(), StartedAt: d.started, Socket: d.socket})
 }
 
+// handleList answers once the environments in the clusters are known (a
+// few seconds after a start with a lost state file), or after 20s with
+// what is known by then.
 func (d *Daemon) handleList(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-d.rediscovered:
+	case <-time.After(20 * time.Second):
+	case <-r.Context().Done():
+	}
 	writeJSON(w, http.StatusOK, d.store.List(r.Context()))
 }
 
@@ -106,11 +114,19 @@ func (d *Daemon) handleUp(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, e)
 }
 
-// handleDown asks for an environment to be deleted. An environment the
-// daemon does not know is reported as not found; the CLI says there is
-// nothing to delete.
+// handleDown asks for an environment to be deleted. Down is idempotent: a
+// name the daemon does not know still gets a delete run, which removes a
+// cluster and files devctl left under it (the state was lost, or the
+// daemon never saw it) and otherwise says there was nothing to delete.
 func (d *Daemon) handleDown(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	if _, known := d.store.Get(r.Context(), name); !known {
+		if err := envs.ValidateName(name); err != nil {
+			// Nothing devctl makes can carry this name.
+			writeError(w, http.StatusNotFound, api.CodeNotFound, notFound(name))
+			return
+		}
+	}
 	e, err := d.store.DispatchSync(r.Context(), DownRequested{Name: name, Reason: "devctl down"})
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, api.CodeInternal, err.Error())

@@ -74,12 +74,15 @@ type Recovered struct {
 	LastRun int64
 }
 
-// Discovered merges an environment found in a cluster.
+// Discovered merges an environment found in a cluster. Stopped says the
+// cluster exists but does not answer; Start is how to start it.
 type Discovered struct {
 	Name       string
 	Spec       api.EnvSpec
 	Kubeconfig string
 	Created    time.Time
+	Stopped    bool
+	Start      string
 }
 
 // Forgotten drops an environment whose cluster is gone.
@@ -217,7 +220,12 @@ func reduce(s *State, a Action, now time.Time) bool {
 			Live: a.Live, Files: slices.Clone(a.Files)}, now)
 	case DownRequested:
 		if e == nil {
-			return false
+			// Not known here (never created, or made before the state was
+			// lost): the delete still looks for its cluster and files, so a
+			// down of anything does what it can and says what it removed.
+			e = &api.Environment{Name: name, Status: api.EnvStatus{Phase: api.PhaseDeleting, CreatedAt: now,
+				Message: "not known to this daemon: looking for its cluster"}}
+			s.Envs[name] = e
 		}
 		e.Generation++
 		enqueue(s, e, api.Request{Kind: api.RunDelete, Generation: e.Generation, Reason: a.Reason, At: now}, now)
@@ -239,6 +247,9 @@ func reduce(s *State, a Action, now time.Time) bool {
 			if e.Spec.Dir == "" {
 				e.Spec = a.Spec
 			}
+			if a.Stopped && !e.Status.Run.Active() && e.Status.Queued == nil {
+				e.Status.Phase, e.Status.Message = api.PhaseStopped, stoppedMessage(a.Start)
+			}
 			break
 		}
 		e = &api.Environment{Name: name, Spec: a.Spec, Status: api.EnvStatus{
@@ -249,6 +260,10 @@ func reduce(s *State, a Action, now time.Time) bool {
 			e.Status.CreatedAt = now
 		}
 		s.Envs[name] = e
+		if a.Stopped {
+			e.Status.Phase, e.Status.Message = api.PhaseStopped, stoppedMessage(a.Start)
+			break
+		}
 		enqueue(s, e, api.Request{Kind: api.RunResume, Generation: e.Generation, Reason: "rediscovered after a daemon restart", At: now}, now)
 	case Forgotten:
 		if e == nil || e.Status.Run.Active() {
@@ -466,6 +481,11 @@ func finishRun(s *State, e *api.Environment, a RunFinished, now time.Time) (gone
 		e.Status.ObservedGeneration = max(e.Status.ObservedGeneration, run.Request.Generation)
 		settle(e, run, a)
 	}
+	if run.Request.Kind == api.RunDelete && !a.Cancelled && e.Status.Queued == nil && a.Err != "" && unknownEnv(e) {
+		// A failed down of a name this daemon knew nothing of leaves no
+		// entry behind; the run's failed step told the caller why.
+		return true
+	}
 	if run.Request.Kind == api.RunDelete && a.Err == "" && !a.Cancelled {
 		if e.Status.Queued == nil {
 			return true
@@ -477,6 +497,17 @@ func finishRun(s *State, e *api.Environment, a RunFinished, now time.Time) (gone
 		start(s, e, *q, now)
 	}
 	return false
+}
+
+// stoppedMessage says how to bring back an environment whose cluster does
+// not answer.
+func stoppedMessage(start string) string {
+	return "the cluster does not answer (its node is stopped?): start it with `" + start + "`, then run `devctl up`; or delete it with `devctl down`"
+}
+
+// unknownEnv says e holds nothing but a delete: no spec, no cluster.
+func unknownEnv(e *api.Environment) bool {
+	return e.Spec.Dir == "" && e.Spec.Project == "" && e.Status.Kubeconfig == ""
 }
 
 // settle sets e's phase after run ended as a says.
@@ -526,12 +557,13 @@ func recoverEnv(s *State, e *api.Environment, now time.Time) bool {
 			}
 		}
 		req := run.Request
-		req.Kind, req.Reason, req.At = kind, "the daemon restarted during a "+string(run.Request.Kind), now
+		req.Kind, req.Reason, req.At, req.Recovered = kind, "the daemon restarted during a "+string(run.Request.Kind), now, true
 		if kind == api.RunUp {
 			req.Services, req.Live, req.Files = nil, false, nil
 		}
 		if e.Status.Queued != nil {
 			req = *mergeRequests(&req, *e.Status.Queued)
+			req.Recovered = true
 			e.Status.Queued = nil
 		}
 		start(s, e, req, now)

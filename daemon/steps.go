@@ -164,8 +164,10 @@ func (e *configError) Unwrap() error { return e.err }
 func runCluster(ctx context.Context, r *Run) (string, error) {
 	// A cluster an earlier up finished, whose API server answers on the
 	// kubeconfig it left, is there: asking the provider (docker ps, docker
-	// exec) again costs a second and a half on every up.
-	if kc := r.prev.Status.Kubeconfig; kc != "" && r.prev.Status.ObservedGeneration > 0 {
+	// exec) again costs a second and a half on every up. After a crash the
+	// provider is asked: the interrupted run may have begun a new cluster
+	// under that kubeconfig that answers but was never finished.
+	if kc := r.prev.Status.Kubeconfig; kc != "" && r.prev.Status.ObservedGeneration > 0 && !r.Recovered {
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err := r.r.deps.Cluster.Reachable(rctx, kc)
 		cancel()
@@ -240,6 +242,9 @@ func runBuild(ctx context.Context, r *Run) (string, error) {
 		}
 		res, err := r.r.deps.Images.Build(ctx, spec)
 		_ = out.Close()
+		if be := (*build.BuildError)(nil); errors.As(err, &be) && len(be.Output) > 0 {
+			return "", fmt.Errorf("build %s: %w; it printed (last lines):\n%s", s.Name, err, lastLines(be.Output, 8))
+		}
 		if err != nil {
 			return "", fmt.Errorf("build %s: %w", s.Name, buildFailure(err))
 		}
@@ -263,7 +268,9 @@ func runDeliver(ctx context.Context, r *Run) (string, error) {
 	var refs []string
 	for _, name := range r.targets() {
 		ref := r.images[name]
-		if prev := r.prev.Status.Service(name); r.newCluster || prev == nil || prev.Image != ref {
+		// After a crash the images are loaded again: the interrupted run
+		// may have made a new cluster that lacks what the old one had.
+		if prev := r.prev.Status.Service(name); r.newCluster || r.Recovered || prev == nil || prev.Image != ref {
 			refs = append(refs, ref)
 		}
 	}
@@ -443,13 +450,19 @@ func runDelete(ctx context.Context, r *Run) (string, error) {
 	if provider == "" {
 		provider = envs.DefaultProvider
 	}
+	thawed := ""
+	if d.Thawed > 0 {
+		thawed = fmt.Sprintf(" (thawed %d frozen cgroup(s) that blocked its removal)", d.Thawed)
+	}
 	switch {
+	case d.Cluster && d.Files:
+		return "deleted " + provider + " cluster " + r.Env + " and its files" + thawed, nil
 	case d.Cluster:
-		return "deleted " + provider + " cluster " + r.Env, nil
+		return "deleted " + provider + " cluster " + r.Env + thawed, nil
 	case d.Files:
 		return "no cluster left; removed its files", nil
 	default:
-		return "nothing to delete: the cluster was already gone", nil
+		return "nothing to delete: no cluster and no files", nil
 	}
 }
 

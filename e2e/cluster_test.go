@@ -54,7 +54,7 @@ func TestClusterFromNodeImage(t *testing.T) {
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	t.Cleanup(func() {
 		start := time.Now()
-		if err := provider.Delete(name, kubeconfig); err != nil {
+		if err := harness.DeleteCluster(context.Background(), t, provider, name, kubeconfig); err != nil {
 			t.Errorf("delete cluster %q: %v", name, err)
 		}
 		harness.AssertNoClusterContainers(context.Background(), t, name)

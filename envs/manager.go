@@ -11,6 +11,7 @@ package envs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"github.com/devctl/devctl/envs/internal/providers"
 	"github.com/devctl/devctl/envs/internal/providers/kind"
 	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/freezer"
 )
 
 // DefaultProvider is the backend used when a spec names none.
@@ -52,6 +54,14 @@ type Env struct {
 	Created    time.Time
 	// New is set by Up when that call created the cluster.
 	New bool
+	// Stopped is set by List for an environment devctl finished whose
+	// cluster does not answer (its node containers are stopped, or Docker
+	// is too busy to reach them); Spec is then what was recorded locally,
+	// and Start says how to start it again.
+	Stopped bool
+	Start   string
+	// Err is why a Stopped environment could not be reached.
+	Err string
 }
 
 // Manager creates, finds and removes environments. It keeps no state in
@@ -65,6 +75,8 @@ type Manager struct {
 	store        metadataStore
 	now          func() time.Time
 	registryDir  string
+	// freezerRoot is where the Docker containers' freezer cgroups are.
+	freezerRoot string
 }
 
 // Option configures a Manager.
@@ -110,6 +122,7 @@ func New(opts ...Option) *Manager {
 		readyTimeout: DefaultReadyTimeout,
 		store:        kubeStore{timeout: listTimeout},
 		now:          time.Now,
+		freezerRoot:  freezer.DefaultRoot,
 	}
 	for _, o := range opts {
 		o(m)
@@ -166,8 +179,9 @@ func (m *Manager) envDir(name string) string { return filepath.Join(m.stateDir, 
 // and returns the recorded metadata.
 //
 // A cluster devctl began creating but did not finish (its metadata, written
-// last, is missing: the daemon was killed mid-way) is deleted and created
-// again rather than trusted. A cluster devctl did not make is refused with
+// last, is missing, or its API server does not answer and the local
+// completion marker was never written: the daemon was killed mid-way) is
+// deleted and created again rather than trusted. A cluster devctl did not make is refused with
 // ErrNotManaged.
 func (m *Manager) Up(ctx context.Context, name string, spec api.EnvSpec) (*Env, error) {
 	if err := ValidateName(name); err != nil {
@@ -184,18 +198,22 @@ func (m *Manager) Up(ctx context.Context, name string, spec api.EnvSpec) (*Env, 
 	}
 	if exists {
 		env, err := m.get(ctx, p, name)
+		_, statErr := os.Stat(m.envDir(name))
+		ours := statErr == nil
 		switch {
 		case err == nil:
 			return env, nil
-		case !errors.Is(err, errNoMetadata):
-			return nil, fmt.Errorf("up %q: %w", name, err)
-		}
-		if _, statErr := os.Stat(m.envDir(name)); statErr != nil {
+		case errors.Is(err, errNoMetadata) && !ours:
 			return nil, fmt.Errorf("up %q: %w", name, ErrNotManaged)
+		case !errors.Is(err, errNoMetadata) && (!ours || m.completed(name)):
+			// Finished once and not answering now (stopped, or Docker is
+			// busy): it is not deleted on a guess.
+			return nil, fmt.Errorf("up %q: the cluster does not answer: start it with `%s` and try again, or delete it with `devctl down`: %w",
+				name, startCommand(ctx, p, name), err)
 		}
 		// Ours (the state directory exists) but never finished: start over.
 		done := m.track(ctx, name).start(fmt.Sprintf("deleting %s cluster %s: its creation never finished", p.Name(), name))
-		err = p.Delete(ctx, name)
+		_, err = m.deleteCluster(ctx, p, name)
 		done(err)
 		if err != nil {
 			return nil, fmt.Errorf("up %q: delete the half-made cluster: %w", name, err)
@@ -247,7 +265,7 @@ func (m *Manager) create(ctx context.Context, p providers.Provider, name string,
 		// the next Up starts clean instead of trusting it. When the cluster
 		// cannot be removed, the state directory stays: it is what lets the
 		// next Up or Delete recognise the cluster as ours.
-		if delErr := p.Delete(context.WithoutCancel(ctx), name); delErr != nil {
+		if _, delErr := m.deleteCluster(context.WithoutCancel(ctx), p, name); delErr != nil {
 			m.logger.WarnContext(ctx, "remove failed cluster", logKeyEnv, name, logKeyError, delErr)
 			return err
 		}
@@ -276,7 +294,54 @@ func (m *Manager) record(ctx context.Context, p providers.Provider, name string,
 	if err != nil {
 		return nil, fmt.Errorf("up %q: %w", name, err)
 	}
+	if err := m.writeCompleted(*env); err != nil {
+		return nil, fmt.Errorf("up %q: record completion: %w", name, err)
+	}
 	return env, nil
+}
+
+// completedRecord is what the local completion marker holds: the
+// metadata, so an environment whose cluster does not answer is still
+// listed with what it was made from.
+type completedRecord struct {
+	Name    string      `json:"name"`
+	Spec    api.EnvSpec `json:"spec"`
+	Created time.Time   `json:"created"`
+}
+
+func (m *Manager) writeCompleted(env Env) error {
+	b, err := json.Marshal(completedRecord{Name: env.Name, Spec: env.Spec, Created: env.Created})
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(m.completedPath(env.Name), append(b, '\n'))
+}
+
+// readCompleted returns what the completion marker of name recorded.
+func (m *Manager) readCompleted(name string) (Env, bool) {
+	b, err := os.ReadFile(m.completedPath(name))
+	if err != nil {
+		return Env{}, false
+	}
+	var rec completedRecord
+	if json.Unmarshal(b, &rec) != nil || rec.Name != name {
+		return Env{Name: name}, true
+	}
+	return Env{Name: rec.Name, Spec: rec.Spec, Created: rec.Created}, true
+}
+
+// completedPath is the local twin of the metadata's completion marker:
+// written last, it tells a finished cluster whose API server does not
+// answer (stopped) from one whose creation was interrupted before its
+// API server answered.
+func (m *Manager) completedPath(name string) string {
+	return filepath.Join(m.envDir(name), "created")
+}
+
+// completed says whether an Up of this machine finished name.
+func (m *Manager) completed(name string) bool {
+	_, err := os.Stat(m.completedPath(name))
+	return err == nil
 }
 
 // writeKubeconfig refreshes the environment's kubeconfig file from the
@@ -341,8 +406,10 @@ func (m *Manager) metadata(ctx context.Context, p providers.Provider, name strin
 
 // List returns the environments devctl made with every backend, sorted by
 // name, rediscovered from the metadata in each cluster; their kubeconfig
-// files are refreshed. Clusters devctl did not make are ignored, and ones
-// that cannot be reached are logged and left out.
+// files are refreshed. Clusters devctl did not make are ignored. One devctl
+// finished that cannot be reached is listed Stopped, with its locally
+// recorded spec and the command that starts it; other unreadable ones are
+// logged and left out.
 func (m *Manager) List(ctx context.Context) ([]Env, error) {
 	var out []Env
 	for _, pname := range m.Providers() {
@@ -360,7 +427,17 @@ func (m *Manager) List(ctx context.Context) ([]Env, error) {
 			case ctx.Err() != nil:
 				return nil, fmt.Errorf("list environments: %w", ctx.Err())
 			case err != nil:
-				m.logger.WarnContext(ctx, "cannot read environment", logKeyEnv, name, logKeyError, err)
+				rec, ok := m.readCompleted(name)
+				if !ok {
+					m.logger.WarnContext(ctx, "cannot read environment", logKeyEnv, name, logKeyError, err)
+					continue
+				}
+				rec.Spec.Provider = p.Name()
+				rec.Stopped, rec.Err, rec.Start = true, err.Error(), startCommand(ctx, p, name)
+				if _, statErr := os.Stat(m.KubeconfigPath(name)); statErr == nil {
+					rec.Kubeconfig = m.KubeconfigPath(name)
+				}
+				out = append(out, rec)
 			default:
 				out = append(out, *env)
 			}
@@ -368,6 +445,14 @@ func (m *Manager) List(ctx context.Context) ([]Env, error) {
 	}
 	slices.SortFunc(out, func(a, b Env) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// startCommand says how to start name's cluster again.
+func startCommand(ctx context.Context, p providers.Provider, name string) string {
+	if s, ok := p.(providers.Starter); ok {
+		return s.StartCommand(ctx, name)
+	}
+	return "devctl down && devctl up"
 }
 
 func (m *Manager) listOne(ctx context.Context, p providers.Provider, name string) (*Env, error) {
@@ -382,6 +467,53 @@ type Deleted struct {
 	Cluster bool
 	// Files is true when the environment's state directory was removed.
 	Files bool
+	// Thawed counts the frozen freezer cgroups (cgroup v1) that kept the
+	// cluster's containers from being removed until Delete thawed them.
+	Thawed int
+}
+
+// deleteCluster deletes name's cluster. On a cgroup v1 host a container
+// whose pod cgroup was left frozen cannot be removed ("did not receive an
+// exit event"): its frozen freezer cgroups are thawed and the delete tried
+// again. It returns the cgroups it thawed.
+func (m *Manager) deleteCluster(ctx context.Context, p providers.Provider, name string) ([]string, error) {
+	err := p.Delete(ctx, name)
+	// Docker may still be removing a container from before (a delete
+	// interrupted by a crash): wait for it instead of failing.
+	for deadline := m.now().Add(removalWait); removalInProgress(err) && m.now().Before(deadline); {
+		m.logger.InfoContext(ctx, "docker is still removing the cluster's containers; waiting", logKeyEnv, name)
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(err, ctx.Err())
+		case <-time.After(removalPoll):
+		}
+		err = p.Delete(ctx, name)
+	}
+	c, ok := p.(providers.Containerized)
+	if !freezer.Stuck(err) || !ok {
+		return nil, err
+	}
+	ids, cerr := c.Containers(ctx, name)
+	if cerr != nil {
+		return nil, errors.Join(err, cerr)
+	}
+	var thawed []string
+	for _, id := range ids {
+		t, terr := freezer.Thaw(m.freezerRoot, id)
+		thawed = append(thawed, t...)
+		if terr != nil {
+			return thawed, fmt.Errorf("%w; thawing its frozen cgroups failed (try as root: `find %s -name freezer.state -exec sh -c 'echo THAWED > {}' \\;`): %w",
+				err, filepath.Join(m.freezerRoot, id), terr)
+		}
+	}
+	if len(thawed) == 0 {
+		return nil, err
+	}
+	m.logger.WarnContext(ctx, "thawed frozen cgroups", logKeyEnv, name, "cgroups", thawed)
+	done := m.track(ctx, name).start(fmt.Sprintf("thawed %d frozen cgroup(s) that kept %s's containers from being removed; deleting again", len(thawed), name))
+	err = p.Delete(ctx, name)
+	done(err)
+	return thawed, err
 }
 
 // Delete removes the environment's cluster (of the backend providerName,
@@ -414,8 +546,9 @@ func (m *Manager) Delete(ctx context.Context, name, providerName string) (Delete
 			return d, fmt.Errorf("delete %q: cannot confirm devctl made this cluster: %w", name, err)
 		}
 		done := m.track(ctx, name).start(fmt.Sprintf("deleting %s cluster %s", p.Name(), name))
-		err := p.Delete(ctx, name)
+		thawed, err := m.deleteCluster(ctx, p, name)
 		done(err)
+		d.Thawed = len(thawed)
 		if err != nil {
 			return d, fmt.Errorf("delete %q: %w", name, err)
 		}
@@ -508,4 +641,62 @@ func (m *Manager) Get(ctx context.Context, name, providerName string) (*Env, err
 		return nil, fmt.Errorf("get %q: %w", name, err)
 	}
 	return env, nil
+}
+
+// How long deleteCluster waits for a removal Docker already began.
+var (
+	removalWait = time.Minute
+	removalPoll = time.Second
+)
+
+func removalInProgress(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "is already in progress")
+}
+
+// Orphan is something devctl made that no environment accounts for: a
+// cluster whose metadata is gone though devctl began it (its state
+// directory exists), or a state directory without a cluster.
+type Orphan struct {
+	Name     string
+	Provider string
+	// Cluster is true when there is a cluster; otherwise only files.
+	Cluster bool
+}
+
+// Orphans lists what devctl made that has no environment metadata. A
+// cluster without metadata and without a state directory was not made by
+// devctl and is never listed. The caller leaves out names it is creating.
+func (m *Manager) Orphans(ctx context.Context) ([]Orphan, error) {
+	var out []Orphan
+	seen := map[string]bool{}
+	for _, pname := range m.Providers() {
+		p := m.providers[pname]
+		names, err := p.List(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list orphans: %w", err)
+		}
+		for _, name := range names {
+			seen[name] = true
+			if _, err := os.Stat(m.envDir(name)); err != nil {
+				continue
+			}
+			lctx, cancel := context.WithTimeout(ctx, listTimeout)
+			_, _, err := m.metadata(lctx, p, name)
+			cancel()
+			if errors.Is(err, errNoMetadata) {
+				out = append(out, Orphan{Name: name, Provider: pname, Cluster: true})
+			}
+		}
+	}
+	dirs, err := os.ReadDir(filepath.Join(m.stateDir, "envs"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("list orphans: %w", err)
+	}
+	for _, d := range dirs {
+		if d.IsDir() && !seen[d.Name()] && validateExistingName(d.Name()) == nil {
+			out = append(out, Orphan{Name: d.Name(), Provider: DefaultProvider})
+		}
+	}
+	slices.SortFunc(out, func(a, b Orphan) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }

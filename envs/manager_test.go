@@ -329,6 +329,17 @@ func TestUpRecreatesHalfMadeCluster(t *testing.T) {
 				h.p.Add("hello-main")
 			},
 		},
+		{
+			name: "killed before its API server answered",
+			halfMake: func(t *testing.T, h *harness) {
+				if err := os.MkdirAll(h.envDir("hello-main"), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				h.p.Add("hello-main")
+				// Reading the metadata fails as a refused connection does.
+				h.store.ReadError = errBoom
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -362,6 +373,21 @@ func TestUpRecreatesHalfMadeCluster(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("a finished cluster that does not answer is kept", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		if _, err := h.m.Up(ctx, "hello-main", helloSpec); err != nil {
+			t.Fatal(err)
+		}
+		h.store.ReadError = errBoom
+		if _, err := h.m.Up(ctx, "hello-main", helloSpec); !errors.Is(err, errBoom) {
+			t.Fatalf("Up err = %v, want %v", err, errBoom)
+		}
+		if h.p.Deletes() != 0 || h.p.Creates() != 1 {
+			t.Errorf("deletes = %d, creates = %d; a finished cluster was recreated", h.p.Deletes(), h.p.Creates())
+		}
+	})
 
 	t.Run("delete fails", func(t *testing.T) {
 		t.Parallel()
@@ -632,17 +658,25 @@ func TestGetAndList(t *testing.T) {
 	}
 }
 
-func TestListSkipsUnreadable(t *testing.T) {
+func TestListUnreachable(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	ctx := context.Background()
 	if _, err := h.m.Up(ctx, "hello-main", helloSpec); err != nil {
 		t.Fatal(err)
 	}
+	// Begun by another state directory (or someone else): not listed when
+	// it cannot be read.
+	h.p.Add("other-main")
 	h.store.ReadError = errBoom
 	list, err := h.m.List(ctx)
-	if err != nil || len(list) != 0 {
-		t.Errorf("List = %+v, %v; want nothing and no error", list, err)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("List = %+v, %v; want hello-main only", list, err)
+	}
+	e := list[0]
+	if e.Name != "hello-main" || !e.Stopped || e.Spec.Branch != helloSpec.Branch || e.Spec.Provider != "kind" ||
+		e.Start == "" || !strings.Contains(e.Err, errBoom.Error()) || e.Created.IsZero() {
+		t.Errorf("unreachable environment listed as %+v", e)
 	}
 	h.p.ListError = errBoom
 	if _, err := h.m.List(ctx); !errors.Is(err, errBoom) {

@@ -32,12 +32,15 @@ const (
 	// PhaseUnknown is an environment rediscovered in a cluster whose state the
 	// daemon has not checked yet, or could not check.
 	PhaseUnknown Phase = "Unknown"
+	// PhaseStopped is an environment whose cluster exists but does not
+	// answer (its node containers are stopped); Message says how to start it.
+	PhaseStopped Phase = "Stopped"
 )
 
 // Settled reports whether p is a phase that no running step will change.
 func (p Phase) Settled() bool {
 	switch p {
-	case PhaseReady, PhaseFailed, PhaseUnknown:
+	case PhaseReady, PhaseFailed, PhaseUnknown, PhaseStopped:
 		return true
 	case PhasePending, PhaseCreating, PhaseBuilding, PhaseDelivering, PhaseDeploying, PhaseWaiting, PhaseDeleting:
 		return false
@@ -196,6 +199,10 @@ type Request struct {
 	// Changed is when the first source change this request answers was
 	// seen (zero when no change asked for it): save → serving starts here.
 	Changed time.Time `json:"changed,omitzero"`
+	// Recovered marks a run started again after the daemon stopped during
+	// it: nothing the interrupted run may have done half (a cluster, a
+	// delivery) is trusted.
+	Recovered bool `json:"recovered,omitempty"`
 }
 
 // Run is one execution of a list of steps for an environment.

@@ -141,3 +141,69 @@ func isExit(err error, code int) bool {
 	var ee *exec.ExitError
 	return errors.As(err, &ee) && ee.ExitCode() == code
 }
+
+// Stale says why an environment made from branch in dir has outlived its
+// reason to exist, or "" when it has not: the folder is gone, the branch
+// was deleted, or the branch was merged into the default branch (main,
+// master, or what origin/HEAD names) after commits of its own. A branch
+// without commits of its own is never called merged, and the default
+// branch is never stale. Errors are git failing in ways that say nothing
+// about the branch (git missing, a broken repository).
+func Stale(ctx context.Context, dir, branch string) (string, error) {
+	if dir == "" || branch == "" || strings.HasPrefix(branch, "detached-") {
+		return "", nil
+	}
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return "its folder " + dir + " is gone", nil
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		return "", ErrGitNotFound
+	}
+	if _, err := run(ctx, dir, "rev-parse", "--git-dir"); err != nil {
+		return "", fmt.Errorf("check branch %s in %s: %w", branch, dir, err)
+	}
+	tip, err := run(ctx, dir, "rev-parse", "--verify", "--quiet", "refs/heads/"+branch+"^{commit}")
+	if err != nil {
+		if isExit(err, 1) {
+			return "branch " + branch + " was deleted", nil
+		}
+		return "", fmt.Errorf("check branch %s in %s: %w", branch, dir, err)
+	}
+	def := defaultBranch(ctx, dir)
+	if def == "" || def == branch {
+		return "", nil
+	}
+	defTip, err := run(ctx, dir, "rev-parse", "--verify", "--quiet", "refs/heads/"+def+"^{commit}")
+	if err != nil || defTip == tip {
+		return "", nil
+	}
+	// Commits of its own: the branch moved since it was made (its reflog's
+	// oldest entry is not its tip). Without a reflog nothing is claimed.
+	log, err := run(ctx, dir, "reflog", "show", "--format=%H", "refs/heads/"+branch, "--")
+	lines := strings.Fields(log)
+	if err != nil || len(lines) == 0 || lines[len(lines)-1] == tip {
+		return "", nil
+	}
+	if _, err := run(ctx, dir, "merge-base", "--is-ancestor", tip, defTip); err == nil {
+		return "branch " + branch + " was merged into " + def, nil
+	}
+	return "", nil
+}
+
+// defaultBranch is the branch origin/HEAD names, else main, else master,
+// else "".
+func defaultBranch(ctx context.Context, dir string) string {
+	if ref, err := run(ctx, dir, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"); err == nil {
+		if _, b, ok := strings.Cut(ref, "/"); ok {
+			if _, err := run(ctx, dir, "rev-parse", "--verify", "--quiet", "refs/heads/"+b); err == nil {
+				return b
+			}
+		}
+	}
+	for _, b := range []string{"main", "master"} {
+		if _, err := run(ctx, dir, "rev-parse", "--verify", "--quiet", "refs/heads/"+b); err == nil {
+			return b
+		}
+	}
+	return ""
+}

@@ -213,3 +213,53 @@ func BenchmarkDescribe(b *testing.B) {
 		}
 	}
 }
+
+func TestStale(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := newRepo(t, "svc")
+	stale := func(branch string) string {
+		t.Helper()
+		why, err := Stale(ctx, dir, branch)
+		if err != nil {
+			t.Fatalf("Stale(%s): %v", branch, err)
+		}
+		return why
+	}
+	// A new branch with no commits of its own, even once main moved on.
+	gitCmd(t, dir, "branch", "fresh")
+	// A branch with a commit, merged into main.
+	gitCmd(t, dir, "checkout", "-q", "-b", "feature/merged")
+	write(t, filepath.Join(dir, "a.txt"), "a\n")
+	gitCmd(t, dir, "add", ".")
+	gitCmd(t, dir, "commit", "-q", "-m", "a")
+	// A branch with a commit not merged.
+	gitCmd(t, dir, "checkout", "-q", "-b", "feature/open", "main")
+	write(t, filepath.Join(dir, "b.txt"), "b\n")
+	gitCmd(t, dir, "add", ".")
+	gitCmd(t, dir, "commit", "-q", "-m", "b")
+	gitCmd(t, dir, "checkout", "-q", "main")
+	gitCmd(t, dir, "merge", "-q", "--no-ff", "-m", "merge", "feature/merged")
+	// A branch that is gone.
+	gitCmd(t, dir, "branch", "gone")
+	gitCmd(t, dir, "branch", "-D", "gone")
+
+	for branch, want := range map[string]string{
+		"main":           "",
+		"fresh":          "",
+		"feature/open":   "",
+		"feature/merged": "branch feature/merged was merged into main",
+		"gone":           "branch gone was deleted",
+		"detached-abc12": "",
+	} {
+		if got := stale(branch); got != want {
+			t.Errorf("Stale(%s) = %q, want %q", branch, got, want)
+		}
+	}
+	if why, err := Stale(ctx, filepath.Join(dir, "missing"), "main"); err != nil || !strings.Contains(why, "is gone") {
+		t.Errorf("missing folder: %q, %v", why, err)
+	}
+	if _, err := Stale(ctx, t.TempDir(), "main"); err == nil {
+		t.Error("a folder outside any repository is not an error")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -15,22 +16,52 @@ import (
 	"github.com/devctl/devctl/daemon"
 	"github.com/devctl/devctl/internal/api"
 	"github.com/devctl/devctl/internal/paths"
+	"github.com/devctl/devctl/internal/version"
 )
 
 // client returns a daemon client without starting the daemon.
 func (g *globalOptions) client() *api.Client { return api.NewClient(g.socket) }
 
+// buildID names this build of devctl: its version and commit. A daemon
+// that answers with another one is restarted.
+func buildID() string {
+	commit := version.Commit
+	if commit == "unknown" {
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+					commit = s.Value[:12]
+				}
+			}
+		}
+	}
+	return version.Version + "+" + commit
+}
+
 // ensureDaemon returns a client of a running daemon, starting one in the
-// background (its log in the state dir) when nothing answers.
+// background (its log in the state dir) when nothing answers. A daemon of
+// another devctl build (an upgrade while it ran) is stopped and replaced:
+// environments keep running and the new daemon rediscovers them.
 func (g *globalOptions) ensureDaemon(ctx context.Context, onStart func()) (*api.Client, error) {
 	c := g.client()
-	if _, err := c.Health(ctx); err == nil {
+	h, err := c.Health(ctx)
+	switch {
+	case err == nil && h.Version == buildID():
 		return c, nil
-	} else if !errors.Is(err, api.ErrDaemonNotRunning) {
+	case err == nil:
+		fmt.Fprintf(g.errOut, "devctl: the running daemon (pid %d) is %s, this devctl is %s: restarting it; environments keep running and are rediscovered\n",
+			h.PID, h.Version, buildID())
+		if err := stopDaemon(ctx, c, g.socket, 30*time.Second); err != nil {
+			return nil, fmt.Errorf("restart the devctl daemon of another version (pid %d): %w; stop it with `kill %d` and run the command again", h.PID, err, h.PID)
+		}
+	case !errors.Is(err, api.ErrDaemonNotRunning):
 		return nil, err
 	}
 	if onStart != nil {
 		onStart()
+	}
+	if g.spawn != nil {
+		return c, g.spawn(ctx)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -82,6 +113,51 @@ func (g *globalOptions) ensureDaemon(ctx context.Context, onStart func()) (*api.
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// stopDaemon asks the daemon on socket to stop and waits until it has
+// exited: its lock on the socket is released only then, by the kernel if
+// need be.
+func stopDaemon(ctx context.Context, c *api.Client, socket string, wait time.Duration) error {
+	if err := c.Shutdown(ctx); err != nil && !errors.Is(err, api.ErrDaemonNotRunning) {
+		return fmt.Errorf("ask it to stop: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		free, err := lockFree(socket + ".lock")
+		if err != nil {
+			return err
+		}
+		if free {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("it did not exit within %s", wait)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// lockFree says whether no process holds the daemon's lock at path.
+func lockFree(path string) (bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = f.Close() }()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return false, nil
+		}
+		return false, fmt.Errorf("lock %s: %w", path, err)
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return true, nil
 }
 
 // tail returns the last n lines of a file.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/devctl/devctl/daemon"
 	"github.com/devctl/devctl/internal/api"
-	"github.com/devctl/devctl/internal/version"
 )
 
 func newDaemonCommand(g *globalOptions, s Streams) *cobra.Command {
@@ -34,7 +33,7 @@ Environments outlive the daemon; a new daemon rediscovers them from the clusters
 			log := slog.New(slog.NewTextHandler(s.ErrOut, &slog.HandlerOptions{Level: level}))
 			deps, closeDeps := daemon.RealDeps(log)
 			defer closeDeps()
-			d := daemon.New(daemon.Options{Socket: g.socket, Version: version.Version, Logger: log, Deps: deps})
+			d := daemon.New(daemon.Options{Socket: g.socket, Version: buildID(), Logger: log, Deps: deps})
 			return d.Run(cmd.Context())
 		},
 	})

@@ -46,36 +46,57 @@ that does not exist, or whose cluster is already gone, succeeds and says so.`,
 			}
 			fmt.Fprintf(s.Out, "deleting environment %s ...\n", name)
 			start := time.Now()
-			detail := ""
-			for ev := range events {
-				e := ev.Environment
-				switch {
-				case ev.Type == api.EventDeleted:
-					if detail == "" {
-						detail = "deleted"
-					}
-					fmt.Fprintf(s.Out, "%s (%.1fs)\n", detail, time.Since(start).Seconds())
-					return nil
-				case e == nil:
-				case e.Status.Run != nil && e.Status.Run.Request.Generation >= env.Generation:
-					for _, st := range e.Status.Run.Steps {
-						if st.Name == "delete" && st.Status != api.StepRunning {
-							detail = st.Detail
-						}
-					}
-					if e.Status.ObservedGeneration >= env.Generation && e.Status.Phase == api.PhaseFailed {
-						return fmt.Errorf("delete %s: %s", name, e.Status.Message)
-					}
+			detail, err := followDown(events, name, env.Generation)
+			if err != nil {
+				if serr := streamErr(); serr != nil && detail == "" {
+					return serr
 				}
-			}
-			if err := streamErr(); err != nil {
 				return err
 			}
-			return fmt.Errorf("the daemon closed the event stream before %s was deleted", name)
+			fmt.Fprintf(s.Out, "%s (%.1fs)\n", detail, time.Since(start).Seconds())
+			return nil
 		},
 	}
 	p.addFlags(cmd.Flags(), false)
 	return cmd
+}
+
+// followDown follows an environment's events until the delete of
+// generation gen ends, and returns what it removed. Only that delete's run
+// counts: an earlier run's failure (the reason the environment is being
+// deleted) is not the delete's.
+func followDown(events <-chan api.Event, name string, gen int64) (string, error) {
+	var (
+		detail string
+		failed bool
+	)
+	for ev := range events {
+		if ev.Type == api.EventDeleted {
+			if failed {
+				return "", fmt.Errorf("delete %s: %s", name, detail)
+			}
+			if detail == "" {
+				detail = "deleted"
+			}
+			return detail, nil
+		}
+		e := ev.Environment
+		if e == nil || e.Status.Run == nil || e.Status.Run.Request.Kind != api.RunDelete || e.Status.Run.Request.Generation < gen {
+			continue
+		}
+		for _, st := range e.Status.Run.Steps {
+			if st.Name == "delete" && st.Status != api.StepRunning {
+				detail, failed = st.Detail, st.Status == api.StepFailed
+			}
+		}
+		if run := e.Status.Run; !run.Active() && run.Error != "" {
+			if run.Error == "cancelled" && e.Status.Queued != nil {
+				continue
+			}
+			return "", fmt.Errorf("delete %s: %s", name, run.Error)
+		}
+	}
+	return "", fmt.Errorf("the daemon closed the event stream before %s was deleted", name)
 }
 
 type outputFlag struct{ format string }
@@ -116,15 +137,14 @@ func newLsCommand(g *globalOptions, s Streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if list == nil {
-				list = []api.Environment{}
-			}
+			rows := staleness(cmd.Context(), list)
 			if o.format == "json" {
-				return writeJSONOut(s.Out, list)
+				return writeJSONOut(s.Out, rows)
 			}
 			tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tPHASE\tPROJECT\tBRANCH\tSERVICES\tAGE")
-			for _, e := range list {
+			var notes []string
+			for _, e := range rows {
 				var svcs []string
 				for _, sv := range e.Status.Services {
 					if sv.URL != "" {
@@ -133,9 +153,23 @@ func newLsCommand(g *globalOptions, s Streams) *cobra.Command {
 						svcs = append(svcs, sv.Name)
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, e.Status.Phase, orDash(e.Spec.Project), orDash(e.Spec.Branch), orDash(strings.Join(svcs, ",")), age(e.Status.CreatedAt))
+				phase := string(e.Status.Phase)
+				if e.Stale != "" {
+					phase += " (stale)"
+					notes = append(notes, fmt.Sprintf("%s is stale: %s (`devctl gc` deletes it)", e.Name, e.Stale))
+				}
+				if e.Status.Phase == api.PhaseStopped {
+					notes = append(notes, fmt.Sprintf("%s: %s", e.Name, e.Status.Message))
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, phase, orDash(e.Spec.Project), orDash(e.Spec.Branch), orDash(strings.Join(svcs, ",")), age(e.Status.CreatedAt))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, n := range notes {
+				fmt.Fprintln(s.Out, n)
+			}
+			return nil
 		},
 	}
 	o.add(cmd)

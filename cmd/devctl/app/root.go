@@ -1,6 +1,8 @@
 package app
 
 import (
+	"context"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -12,11 +14,15 @@ import (
 type globalOptions struct {
 	socket  string
 	verbose bool
+	errOut  io.Writer
+	// spawn, when set, starts the daemon instead of `devctl daemon run`
+	// in the background (tests run one in the test process).
+	spawn func(ctx context.Context) error
 }
 
 // NewRootCommand returns the devctl command tree.
 func NewRootCommand(streams Streams) *cobra.Command {
-	g := &globalOptions{}
+	g := &globalOptions{errOut: streams.ErrOut}
 	cmd := &cobra.Command{
 		Use:   "devctl",
 		Short: "The golden path, executable: an environment per branch, built, deployed and policy-checked",
@@ -40,6 +46,7 @@ them against the platform's policies, on a laptop and in CI.
 		newUpCommand(g, streams),
 		newDownCommand(g, streams),
 		newLsCommand(g, streams),
+		newGCCommand(g, streams),
 		newStatusCommand(g, streams),
 		newLogsCommand(g, streams),
 		newTUICommand(g, streams),

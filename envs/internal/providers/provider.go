@@ -56,6 +56,21 @@ type RegistryPuller interface {
 	PullsFromRegistry(ctx context.Context, name string) (bool, error)
 }
 
+// Starter is implemented by backends whose stopped environments the user
+// can start again by hand.
+type Starter interface {
+	// StartCommand is the shell command that starts name's stopped
+	// environment, e.g. `docker start hello-main-control-plane`.
+	StartCommand(ctx context.Context, name string) string
+}
+
+// Containerized is implemented by backends whose environments run as
+// containers of the local Docker engine.
+type Containerized interface {
+	// Containers returns the full IDs of name's containers.
+	Containers(ctx context.Context, name string) ([]string, error)
+}
+
 // CreateOptions tune Provider.Create. Backends ignore fields that do not
 // apply to them.
 type CreateOptions struct {

@@ -39,8 +39,10 @@ type Provider struct {
 }
 
 var (
-	_ providers.Provider    = (*Provider)(nil)
-	_ providers.ImageLoader = (*Provider)(nil)
+	_ providers.Provider      = (*Provider)(nil)
+	_ providers.ImageLoader   = (*Provider)(nil)
+	_ providers.Starter       = (*Provider)(nil)
+	_ providers.Containerized = (*Provider)(nil)
 )
 
 // New returns a kind backend that logs to logger (nil discards).
@@ -228,6 +230,44 @@ func (c ctxReader) Read(b []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(b)
+}
+
+// StartCommand implements providers.Starter: the cluster's node containers
+// are started with docker.
+func (p *Provider) StartCommand(ctx context.Context, name string) string {
+	nodes, err := p.kind(ctx, nil).ListNodes(name)
+	var names []string
+	if err == nil {
+		for _, n := range nodes {
+			names = append(names, n.String())
+		}
+	}
+	if len(names) == 0 {
+		names = []string{name + "-control-plane"}
+	}
+	slices.Sort(names)
+	return "docker start " + strings.Join(names, " ")
+}
+
+// Containers implements providers.Containerized: the full IDs of the
+// cluster's node containers.
+func (p *Provider) Containers(ctx context.Context, name string) ([]string, error) {
+	nodes, err := p.kind(ctx, nil).ListNodes(name)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes of kind cluster %q: %w", name, err)
+	}
+	if len(nodes) == 0 {
+		return nil, nil
+	}
+	args := []string{"inspect", "--format", "{{.Id}}"}
+	for _, n := range nodes {
+		args = append(args, n.String())
+	}
+	ids, err := kindexec.OutputLines(kindexec.CommandContext(ctx, "docker", args...))
+	if err != nil {
+		return nil, fmt.Errorf("node containers of kind cluster %q: %w", name, commandError(err))
+	}
+	return ids, nil
 }
 
 func (p *Provider) ensure(ctx context.Context, name string) error {
