@@ -138,6 +138,10 @@ func Values(p *Project, s *config.Service, image string, t Target) map[string]an
 	repo, tag := splitRef(image)
 	v := map[string]any{
 		"env": map[string]any{"DEVCTL_BRANCH": t.Branch, "DEVCTL_ENV": t.Env},
+		// An environment is for a person waiting on it: a new pod counts as
+		// ready within a second of answering, not at the chart's next 5 s
+		// probe (a value devctl.yaml can still change).
+		"probes": map[string]any{"readiness": map[string]any{"periodSeconds": 1}},
 	}
 	merge(v, s.Values)
 	// The golden path's contract: the app listens on $PORT. A list of

@@ -43,6 +43,9 @@ func TestValuesPrecedence(t *testing.T) {
 		{"branch", map[string]any{"branch": "prod"}, "branch", "main"},
 		{"environment", map[string]any{"environment": "prod"}, "environment", "hello-main"},
 		{"other values are the user's", map[string]any{"replicas": 3}, "replicas", 3},
+		{"readiness probed every second", nil, "probes.readiness.periodSeconds", 1},
+		{"readiness period stays the user's", map[string]any{"probes": map[string]any{"readiness": map[string]any{"periodSeconds": 10}}}, "probes.readiness.periodSeconds", 10},
+		{"readiness path kept beside the period", map[string]any{"probes": map[string]any{"readiness": map[string]any{"path": "/ok"}}}, "probes.readiness.path", "/ok"},
 		{"an env list is left as given", map[string]any{"env": []any{map[string]any{"name": "A", "value": "b"}}}, "env", []any{map[string]any{"name": "A", "value": "b"}}},
 	}
 	for _, tt := range tests {
