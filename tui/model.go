@@ -530,8 +530,8 @@ func (m *Model) ensureLogs() tea.Cmd {
 		return nil
 	}
 	switch e.Status.Phase {
-	case api.PhasePending, api.PhaseCreating, api.PhaseDeleting:
-		// No pods to follow yet, or not any more.
+	case api.PhasePending, api.PhaseCreating, api.PhaseDeleting, api.PhaseStopped:
+		// No pods to follow yet, or not any more (or the cluster is stopped).
 		return nil
 	case api.PhaseBuilding, api.PhaseDelivering, api.PhaseDeploying, api.PhaseWaiting, api.PhaseReady, api.PhaseFailed, api.PhaseUnknown:
 		// A failed environment's crashing pod is what the logs are for.

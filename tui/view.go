@@ -146,7 +146,7 @@ func (m *Model) phase(p api.Phase) string {
 		return m.st.ok.Render(string(p))
 	case api.PhaseFailed:
 		return m.st.bad.Render(string(p))
-	case api.PhaseUnknown:
+	case api.PhaseUnknown, api.PhaseStopped:
 		return m.st.warn.Render(string(p))
 	case api.PhasePending, api.PhaseCreating, api.PhaseBuilding, api.PhaseDelivering, api.PhaseDeploying, api.PhaseWaiting, api.PhaseDeleting:
 	}
