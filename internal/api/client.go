@@ -176,9 +176,8 @@ type LogOptions struct {
 	Tail    int
 }
 
-// Logs copies the logs of an environment's service pods to w until they end
-// (or ctx ends, with Follow).
-func (c *Client) Logs(ctx context.Context, env string, o LogOptions, w io.Writer) error {
+// path is the logs endpoint of env with o as its query.
+func (o LogOptions) path(env string) string {
 	q := url.Values{}
 	if o.Service != "" {
 		q.Set("service", o.Service)
@@ -189,7 +188,13 @@ func (c *Client) Logs(ctx context.Context, env string, o LogOptions, w io.Writer
 	if o.Tail > 0 {
 		q.Set("tail", strconv.Itoa(o.Tail))
 	}
-	resp, err := c.stream(ctx, "/envs/"+url.PathEscape(env)+"/logs?"+q.Encode())
+	return "/envs/" + url.PathEscape(env) + "/logs?" + q.Encode()
+}
+
+// Logs copies the logs of an environment's service pods to w until they end
+// (or ctx ends, with Follow).
+func (c *Client) Logs(ctx context.Context, env string, o LogOptions, w io.Writer) error {
+	resp, err := c.stream(ctx, o.path(env))
 	if err != nil {
 		return err
 	}
@@ -284,17 +289,7 @@ func (c *Client) Resources(ctx context.Context, env string) (*Resources, error) 
 // pods). The channel is closed when the stream ends; the returned func
 // reports why (nil for ctx cancellation or the end of the logs).
 func (c *Client) LogLines(ctx context.Context, env string, o LogOptions) (<-chan string, func() error, error) {
-	q := url.Values{}
-	if o.Service != "" {
-		q.Set("service", o.Service)
-	}
-	if o.Follow {
-		q.Set("follow", "true")
-	}
-	if o.Tail > 0 {
-		q.Set("tail", strconv.Itoa(o.Tail))
-	}
-	resp, err := c.stream(ctx, "/envs/"+url.PathEscape(env)+"/logs?"+q.Encode())
+	resp, err := c.stream(ctx, o.path(env))
 	if err != nil {
 		return nil, nil, err
 	}
