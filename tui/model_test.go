@@ -396,6 +396,21 @@ func TestREDShowsPerServiceWhenScraped(t *testing.T) {
 	}
 }
 
+func TestSecretNamesShowInTheDetail(t *testing.T) {
+	m, _ := newTestModel(t, 120, 40)
+	want := "secrets injected: hello-live-token (DEVCTL_AGENT_TOKEN), hello-secrets (every key), postgres (7 env vars)"
+	if scr := screen(m); !strings.Contains(scr, want) {
+		t.Errorf("environment detail lacks %q:\n%s", want, scr)
+	}
+	// A service without injected Secrets has no such line.
+	e := sampleEnvs()[0]
+	e.Status.Services[0].Secrets = nil
+	m.Update(eventsMsg{events: []api.Event{{Type: api.EventSnapshot, Env: e.Name, Environment: &e}}, stream: m.stream})
+	if scr := screen(m); strings.Contains(scr, "secrets injected") {
+		t.Errorf("a service without Secrets shows some:\n%s", scr)
+	}
+}
+
 func TestResizeKeepsTheScreenInBounds(t *testing.T) {
 	t.Parallel()
 	m, _ := newTestModel(t, 120, 40)

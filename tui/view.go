@@ -303,6 +303,9 @@ func (m *Model) envDetail(e *api.Environment) []string {
 			}
 		}
 		out = append(out, line)
+		if len(s.Secrets) > 0 {
+			out = append(out, "    "+m.st.dim.Render("secrets injected: ")+secretRefs(s.Secrets))
+		}
 	}
 	open, waived := countFindings(e.Status.Findings)
 	out = append(out, fmt.Sprintf("  policy: %d finding(s), %d waived (4: findings)", open, waived))
@@ -320,6 +323,26 @@ func (m *Model) envDetail(e *api.Environment) []string {
 		out = append(out, fmt.Sprintf("  queued: %s (%s)", q.Kind, dash(q.Reason)))
 	}
 	return out
+}
+
+// secretRefs names the Secrets a service reads and how: every key, or
+// some env vars (names only; the TUI never sees a value).
+func secretRefs(refs []api.SecretRef) string {
+	parts := make([]string, 0, len(refs))
+	for _, r := range refs {
+		var how []string
+		if r.AllKeys {
+			how = append(how, "every key")
+		}
+		switch n := len(r.Env); {
+		case n == 1:
+			how = append(how, r.Env[0])
+		case n > 1:
+			how = append(how, fmt.Sprintf("%d env vars", n))
+		}
+		parts = append(parts, r.Name+" ("+strings.Join(how, ", ")+")")
+	}
+	return strings.Join(parts, ", ")
 }
 
 func firstLine(s string) string {
