@@ -402,6 +402,15 @@ func TestSecretNamesShowInTheDetail(t *testing.T) {
 	if scr := screen(m); !strings.Contains(scr, want) {
 		t.Errorf("environment detail lacks %q:\n%s", want, scr)
 	}
+	// Narrow: wrapped between Secrets, none cut.
+	m.Update(tea.WindowSizeMsg{Width: 60, Height: 24})
+	scr := screen(m)
+	for _, want := range []string{"hello-live-token (DEVCTL_AGENT_TOKEN),", "hello-secrets (every key),", "postgres (7 env vars)"} {
+		if !strings.Contains(scr, want) {
+			t.Errorf("at 60 columns the detail lacks %q:\n%s", want, scr)
+		}
+	}
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
 	// A service without injected Secrets has no such line.
 	e := sampleEnvs()[0]
 	e.Status.Services[0].Secrets = nil

@@ -304,7 +304,24 @@ func (m *Model) envDetail(e *api.Environment) []string {
 		}
 		out = append(out, line)
 		if len(s.Secrets) > 0 {
-			out = append(out, "    "+m.st.dim.Render("secrets injected: ")+secretRefs(s.Secrets))
+			// Wrapped between Secrets, not cut: every name is worth seeing.
+			line := "    " + m.st.dim.Render("secrets injected: ")
+			parts := secretRefs(s.Secrets)
+			for i, p := range parts {
+				if i < len(parts)-1 {
+					p += ","
+				}
+				if i > 0 && ansi.StringWidth(line)+1+ansi.StringWidth(p) > m.width {
+					out = append(out, line)
+					line = "      " + p
+					continue
+				}
+				if i > 0 {
+					line += " "
+				}
+				line += p
+			}
+			out = append(out, line)
 		}
 	}
 	open, waived := countFindings(e.Status.Findings)
@@ -327,7 +344,7 @@ func (m *Model) envDetail(e *api.Environment) []string {
 
 // secretRefs names the Secrets a service reads and how: every key, or
 // some env vars (names only; the TUI never sees a value).
-func secretRefs(refs []api.SecretRef) string {
+func secretRefs(refs []api.SecretRef) []string {
 	parts := make([]string, 0, len(refs))
 	for _, r := range refs {
 		var how []string
@@ -342,7 +359,7 @@ func secretRefs(refs []api.SecretRef) string {
 		}
 		parts = append(parts, r.Name+" ("+strings.Join(how, ", ")+")")
 	}
-	return strings.Join(parts, ", ")
+	return parts
 }
 
 func firstLine(s string) string {
