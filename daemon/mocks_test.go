@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"slices"
@@ -107,6 +108,17 @@ func TestUpInstallsDeclaredDependenciesBeforeTheServices(t *testing.T) {
 		if s.Name == StepMocks && !strings.Contains(s.Detail, "unchanged") {
 			t.Errorf("second mocks step: %s", s.Detail)
 		}
+	}
+	// The Secrets injected into web are in status by name: the
+	// ExternalSecret's target (every key) and the connection Secrets.
+	var secrets []string
+	if web := e.Status.Service("web"); web != nil {
+		for _, r := range web.Secrets {
+			secrets = append(secrets, fmt.Sprintf("%s:%v:%d", r.Name, r.AllKeys, len(r.Env)))
+		}
+	}
+	if want := []string{"postgres:false:7", "s3:false:5", "web-secrets:true:0"}; !slices.Equal(secrets, want) {
+		t.Errorf("web's Secrets = %v, want %v", secrets, want)
 	}
 	// The secrets seed is never in status.
 	if b, _ := jsonOf(e); strings.Contains(b, "s3cr3t-value") {

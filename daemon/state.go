@@ -132,6 +132,8 @@ type ServiceDeployed struct {
 	Image                     string
 	ChartDigest, ValuesDigest string
 	Revision                  int
+	// Secrets are the Secrets the release injects, by name.
+	Secrets []api.SecretRef
 }
 
 // ServiceReady updates one service's readiness and URL.
@@ -368,6 +370,7 @@ func observe(e *api.Environment, a observation) bool {
 			return false
 		}
 		s.Image, s.ChartDigest, s.ValuesDigest, s.Revision = a.Image, a.ChartDigest, a.ValuesDigest, a.Revision
+		s.Secrets = a.Secrets
 	case ServiceReady:
 		s := e.Status.Service(a.Service)
 		if s == nil {

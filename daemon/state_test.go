@@ -229,7 +229,8 @@ func TestReduceObservations(t *testing.T) {
 		StepEnded{Name: "a", Run: id, Step: StepCluster, Status: api.StepDone, Detail: "created", At: t0.Add(3 * time.Second)},
 		ServicesDeclared{Name: "a", Services: []api.ServiceStatus{{Name: "web", Port: 8080}, {Name: "api", Port: 9090}}},
 		ImageBuilt{Name: "a", Service: "web", Image: "web:1"},
-		ServiceDeployed{Name: "a", Service: "web", Image: "web:1", ChartDigest: "c", ValuesDigest: "v", Revision: 1},
+		ServiceDeployed{Name: "a", Service: "web", Image: "web:1", ChartDigest: "c", ValuesDigest: "v", Revision: 1,
+			Secrets: []api.SecretRef{{Name: "postgres", Env: []string{"PGPASSWORD"}}}},
 		ServiceReady{Name: "a", Service: "web", Ready: true, URL: "http://127.0.0.1:1234"},
 		FindingsUpdated{Name: "a", Findings: []api.Finding{{Rule: "image-tag"}}},
 		WatchChanged{Name: "a", Watching: true},
@@ -244,8 +245,9 @@ func TestReduceObservations(t *testing.T) {
 		t.Errorf("status = %+v", e.Status)
 	}
 	web := e.Status.Service("web")
-	want := api.ServiceStatus{Name: "web", Port: 8080, DesiredImage: "web:1", Image: "web:1", ChartDigest: "c", ValuesDigest: "v", Revision: 1, URL: "http://127.0.0.1:1234", Ready: true}
-	if *web != want {
+	want := api.ServiceStatus{Name: "web", Port: 8080, DesiredImage: "web:1", Image: "web:1", ChartDigest: "c", ValuesDigest: "v", Revision: 1, URL: "http://127.0.0.1:1234", Ready: true,
+		Secrets: []api.SecretRef{{Name: "postgres", Env: []string{"PGPASSWORD"}}}}
+	if !reflect.DeepEqual(*web, want) {
 		t.Errorf("web = %+v", *web)
 	}
 	if len(e.Status.Findings) != 1 {

@@ -392,8 +392,14 @@ func runDeploy(ctx context.Context, r *Run) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("deploy %s: %w", rel.Name, err)
 		}
+		// The Secrets it injects are read from the rendered release:
+		// names, never values.
+		secrets, err := goldenpath.SecretRefs(rel.Manifest)
+		if err != nil {
+			r.logf(StepDeploy, rel.Service, api.SourceProgress, api.LevelWarn, "list the Secrets of %s: %v", rel.Name, err)
+		}
 		r.dispatch(ServiceDeployed{Name: r.Env, Service: rel.Service, Image: r.images[rel.Service],
-			ChartDigest: rel.ChartDigest, ValuesDigest: rel.ValuesDigest, Revision: res.Revision})
+			ChartDigest: rel.ChartDigest, ValuesDigest: rel.ValuesDigest, Revision: res.Revision, Secrets: secrets})
 		how := "unchanged"
 		if res.Changed {
 			changed = true

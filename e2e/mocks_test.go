@@ -255,6 +255,16 @@ func TestMocksOnKind(t *testing.T) {
 		}
 		time.Sleep(2 * time.Second)
 	}
+	// The Secrets injected into shop are in status by name, never a value.
+	if svc := st.Status.Service("shop"); svc != nil {
+		names := map[string]bool{}
+		for _, r := range svc.Secrets {
+			names[r.Name] = true
+		}
+		if !names["postgres"] || !names["s3"] || !names["shop-secrets"] {
+			t.Errorf("shop's injected Secrets = %+v, want postgres, s3 and shop-secrets", svc.Secrets)
+		}
+	}
 	statusText := e.mustRun(ctx, "status", name)
 	if !strings.Contains(statusText, "req/s") {
 		t.Errorf("devctl status shows no RED:\n%s", statusText)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +127,30 @@ func (s *tmuxSession) waitFor(ctx context.Context, timeout time.Duration, want .
 	}
 }
 
+// waitForMatch polls the screen until every pattern matches it and
+// returns it.
+func (s *tmuxSession) waitForMatch(ctx context.Context, timeout time.Duration, want ...*regexp.Regexp) string {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		screen := s.capture(ctx)
+		var missing *regexp.Regexp
+		for _, w := range want {
+			if !w.MatchString(screen) {
+				missing = w
+				break
+			}
+		}
+		if missing == nil {
+			return screen
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("after %s the screen does not match %s:\n%s", timeout, missing, screen)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
 // shellScript exports the sandbox's environment and runs the command.
 func shellScript(environ []string, cmd string) string {
 	var b strings.Builder
@@ -144,8 +169,9 @@ func shellScript(environ []string, cmd string) string {
 // TestTUIOnKind runs `devctl tui` in tmux against a real daemon and a real
 // kind environment of examples/hello with a bad manifest: the environment's
 // status, a log line the service printed, the resources, the policy
-// finding and the last run appear; every view is captured at 120x40 and
-// the environments view at 80x24 after a resize; u runs an up from the
+// finding and the last run appear; a save that breaks a rule shows its
+// finding and a save of main.go its rebuild, with no key pressed; every
+// view is captured at 120x40 and the environments view at 80x24 after a resize; u runs an up from the
 // TUI; a daemon restart is shown and survived; q leaves the environment running; and `devctl up` on a terminal
 // opens the TUI.
 func TestTUIOnKind(t *testing.T) {
@@ -188,7 +214,9 @@ func TestTUIOnKind(t *testing.T) {
 		e.run(cctx, "daemon", "stop")
 	})
 
-	out := e.mustRun(ctx, "up", "--ci")
+	// Watched, as `devctl up` on a terminal would: the saves below are
+	// picked up with no command run.
+	out := e.mustRun(ctx, "up", "--ci", "--watch")
 	m := urlLine.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no URL for hello in:\n%s", out)
@@ -252,8 +280,27 @@ func TestTUIOnKind(t *testing.T) {
 	tui.keys(ctx, "4")
 	show("findings", tui.waitFor(ctx, 30*time.Second, "MEDIUM", "resource-limits", "Deployment", "bad-worker", "k8s/bad.yaml", "fix:"))
 
+	// A save that breaks a rule: the new HIGH finding shows in the open
+	// findings view by itself (the watcher asks for an up, which renders
+	// and checks again; no key is pressed).
+	bad := filepath.Join(dir, "k8s", "bad.yaml")
+	writeE2EFile(t, bad, strings.Replace(badManifest, "worker:1.0.0", "worker:latest", 1))
+	show("findings after a save", tui.waitFor(ctx, 3*time.Minute, "HIGH (", "image-tag", `"registry.example.com/worker:latest"`, "MEDIUM"))
+
+	// A save of the service's source: a rebuild, recorded with its phases.
+	mainGo := filepath.Join(dir, "main.go")
+	src := readE2EFile(t, mainGo)
+	const greeting = `c.Greeting = "hello"`
+	if !strings.Contains(src, greeting) {
+		t.Fatalf("examples/hello/main.go no longer sets %s: update this test", greeting)
+	}
+	writeE2EFile(t, mainGo, strings.Replace(src, greeting, `c.Greeting = "from the tui e2e"`, 1))
 	tui.keys(ctx, "5")
-	show("rebuilds", tui.waitFor(ctx, 30*time.Second, "last run #", "deploy", "ready"))
+	row := regexp.MustCompile(`#\d+\s+\d+[smh]\s+hello\s+(image|live)\s+[\d.]+m?s\s+detect \S+ build \S+ deliver \S+ update \S+ ready \S+\s+\S`)
+	show("rebuilds", tui.waitForMatch(ctx, 3*time.Minute, row,
+		regexp.MustCompile(`\d+ rebuild\(s\); save → serving p50 [\d.]+m?s`),
+		// A live update syncs; an image rebuild deploys.
+		regexp.MustCompile(`last run #\d+: rebuild \(main\.go changed\), took \S+\n(.*\n)*\s+✓ (sync|deploy) `)))
 
 	tui.keys(ctx, "?")
 	show("help", tui.waitFor(ctx, 30*time.Second, "keys", "follow / pause"))

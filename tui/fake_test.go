@@ -69,7 +69,11 @@ func sampleEnvs() []api.Environment {
 			Phase: api.PhaseReady, Message: "ready", ObservedGeneration: 3, Namespace: "hello", Watching: true,
 			Kubeconfig: "/state/hello-main.kubeconfig",
 			CreatedAt:  t0.Add(-2 * time.Hour),
-			Services:   []api.ServiceStatus{{Name: "hello", Port: 8080, URL: "http://127.0.0.1:41234", Ready: true, Revision: 3}},
+			Services: []api.ServiceStatus{{Name: "hello", Port: 8080, URL: "http://127.0.0.1:41234", Ready: true, Revision: 3,
+				RED: &api.RED{At: t0.Add(-3 * time.Second), Window: time.Minute, Requests: 744, RatePerSecond: 12.4, ErrorRatio: 0.0121,
+					P50: ptr(4200 * time.Microsecond), P95: ptr(38 * time.Millisecond), P99: ptr(120 * time.Millisecond)},
+				Secrets: []api.SecretRef{{Name: "hello-live-token", Env: []string{"DEVCTL_AGENT_TOKEN"}}, {Name: "hello-secrets", AllKeys: true},
+					{Name: "postgres", Env: []string{"DATABASE_URL", "PGDATABASE", "PGHOST", "PGPASSWORD", "PGPORT", "PGSSLMODE", "PGUSER"}}}}},
 			Findings: []api.Finding{
 				{Rule: "no-latest-tag", Severity: "high", Object: "Deployment hello/bad", Path: "spec.template.spec.containers[0].image", Source: "/src/hello/k8s/bad.yaml:12", Message: `image "nginx:latest" has no pinned tag`, Fix: "pin the image to a digest or a version tag"},
 				{Rule: "resources-limits", Severity: "medium", Object: "Deployment hello/bad", Path: "spec.template.spec.containers[0].resources.limits", Source: "bad.yaml:14", Message: "container nginx has no memory limit", Fix: "set resources.limits.memory"},
@@ -103,6 +107,8 @@ func sampleEnvs() []api.Environment {
 	}
 	return []api.Environment{hello, shop}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func sampleResources() *api.Resources {
 	return &api.Resources{Env: "hello-main", Namespaces: []string{"hello"}, Items: []api.Resource{

@@ -360,6 +360,66 @@ func TestNewFindingShowsWithoutAKeypress(t *testing.T) {
 	}
 }
 
+func TestREDShowsPerServiceWhenScraped(t *testing.T) {
+	m, _ := newTestModel(t, 120, 40)
+	scr := screen(m)
+	for _, want := range []string{"12.4 req/s", "1.2% errors", "p50 4.2ms p95 38ms p99 120ms"} {
+		if !strings.Contains(scr, want) {
+			t.Errorf("environment detail lacks %q:\n%s", want, scr)
+		}
+	}
+	press(m, "2")
+	m.Update(resourcesMsg{env: m.selected, res: sampleResources()})
+	scr = screen(m)
+	if !regexp.MustCompile(`hello\s+12\.4\s+1\.2%\s+4\.2ms\s+38ms\s+120ms\s+744\s+1m\s+3s ago`).MatchString(scr) {
+		t.Errorf("resources view lacks the traffic row of hello:\n%s", scr)
+	}
+
+	// A new scrape replaces the figures; a service without requests says so;
+	// one without metrics shows no row.
+	e := sampleEnvs()[0]
+	e.Status.Services[0].RED = &api.RED{At: t0, Window: time.Minute}
+	e.Status.Services = append(e.Status.Services, api.ServiceStatus{Name: "vault", Ready: true,
+		RED: &api.RED{At: t0, Window: time.Minute, Requests: 60, RatePerSecond: 1, ErrorRatio: 0.5, P50: ptr(800 * time.Microsecond)}},
+		api.ServiceStatus{Name: "postgres", Ready: true})
+	m.Update(eventsMsg{events: []api.Event{{Type: api.EventSnapshot, Env: e.Name, Environment: &e}}, stream: m.stream})
+	scr = screen(m)
+	if !regexp.MustCompile(`vault\s+1\.0\s+50\.0%\s+800µs\s+-\s+-\s+60`).MatchString(scr) {
+		t.Errorf("resources view lacks the traffic row of vault:\n%s", scr)
+	}
+	if regexp.MustCompile(`(?m)^\s+postgres\s+[0-9]`).MatchString(scr) {
+		t.Errorf("postgres has no metrics but has a traffic row:\n%s", scr)
+	}
+	press(m, "1")
+	if scr = screen(m); !strings.Contains(scr, "no requests in the last 1m") || strings.Contains(scr, "12.4 req/s") {
+		t.Errorf("environment detail does not show the new scrape:\n%s", scr)
+	}
+}
+
+func TestSecretNamesShowInTheDetail(t *testing.T) {
+	m, _ := newTestModel(t, 120, 40)
+	want := "secrets injected: hello-live-token (DEVCTL_AGENT_TOKEN), hello-secrets (every key), postgres (7 env vars)"
+	if scr := screen(m); !strings.Contains(scr, want) {
+		t.Errorf("environment detail lacks %q:\n%s", want, scr)
+	}
+	// Narrow: wrapped between Secrets, none cut.
+	m.Update(tea.WindowSizeMsg{Width: 60, Height: 24})
+	scr := screen(m)
+	for _, want := range []string{"hello-live-token (DEVCTL_AGENT_TOKEN),", "hello-secrets (every key),", "postgres (7 env vars)"} {
+		if !strings.Contains(scr, want) {
+			t.Errorf("at 60 columns the detail lacks %q:\n%s", want, scr)
+		}
+	}
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	// A service without injected Secrets has no such line.
+	e := sampleEnvs()[0]
+	e.Status.Services[0].Secrets = nil
+	m.Update(eventsMsg{events: []api.Event{{Type: api.EventSnapshot, Env: e.Name, Environment: &e}}, stream: m.stream})
+	if scr := screen(m); strings.Contains(scr, "secrets injected") {
+		t.Errorf("a service without Secrets shows some:\n%s", scr)
+	}
+}
+
 func TestResizeKeepsTheScreenInBounds(t *testing.T) {
 	t.Parallel()
 	m, _ := newTestModel(t, 120, 40)

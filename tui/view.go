@@ -291,7 +291,38 @@ func (m *Model) envDetail(e *api.Environment) []string {
 		if s.Ready {
 			ready = m.st.ok.Render("ready")
 		}
-		out = append(out, fmt.Sprintf("  service %s  %s  %s  rev %d", s.Name, ready, dash(s.URL), s.Revision))
+		line := fmt.Sprintf("  service %s  %s  %s  rev %d", s.Name, ready, dash(s.URL), s.Revision)
+		if s.RED != nil {
+			red := m.redText(s.RED)
+			if ansi.StringWidth(line)+2+ansi.StringWidth(red) > m.width {
+				// Narrow: the figures on a line of their own.
+				out = append(out, line)
+				line = "    " + red
+			} else {
+				line += "  " + red
+			}
+		}
+		out = append(out, line)
+		if len(s.Secrets) > 0 {
+			// Wrapped between Secrets, not cut: every name is worth seeing.
+			line := "    " + m.st.dim.Render("secrets injected: ")
+			parts := secretRefs(s.Secrets)
+			for i, p := range parts {
+				if i < len(parts)-1 {
+					p += ","
+				}
+				if i > 0 && ansi.StringWidth(line)+1+ansi.StringWidth(p) > m.width {
+					out = append(out, line)
+					line = "      " + p
+					continue
+				}
+				if i > 0 {
+					line += " "
+				}
+				line += p
+			}
+			out = append(out, line)
+		}
 	}
 	open, waived := countFindings(e.Status.Findings)
 	out = append(out, fmt.Sprintf("  policy: %d finding(s), %d waived (4: findings)", open, waived))
@@ -309,6 +340,26 @@ func (m *Model) envDetail(e *api.Environment) []string {
 		out = append(out, fmt.Sprintf("  queued: %s (%s)", q.Kind, dash(q.Reason)))
 	}
 	return out
+}
+
+// secretRefs names the Secrets a service reads and how: every key, or
+// some env vars (names only; the TUI never sees a value).
+func secretRefs(refs []api.SecretRef) []string {
+	parts := make([]string, 0, len(refs))
+	for _, r := range refs {
+		var how []string
+		if r.AllKeys {
+			how = append(how, "every key")
+		}
+		switch n := len(r.Env); {
+		case n == 1:
+			how = append(how, r.Env[0])
+		case n > 1:
+			how = append(how, fmt.Sprintf("%d env vars", n))
+		}
+		parts = append(parts, r.Name+" ("+strings.Join(how, ", ")+")")
+	}
+	return parts
 }
 
 func firstLine(s string) string {
@@ -364,6 +415,7 @@ func (m *Model) resourcesBody() []string {
 		}
 		out = append(out, m.highlight(l, i == m.cursor[pageResources]))
 	}
+	out = append(out, m.redLines(e)...)
 	if c := m.cursor[pageResources]; c < len(r.Items) {
 		it := r.Items[c]
 		out = append(out, "")
@@ -378,6 +430,95 @@ func (m *Model) resourcesBody() []string {
 		}
 	}
 	return out
+}
+
+// redText is a service's RED figures on one line: rate, error ratio and
+// latency percentiles.
+func (m *Model) redText(r *api.RED) string {
+	if r.Requests == 0 {
+		return m.st.dim.Render(fmt.Sprintf("no requests in the last %s", window(r.Window)))
+	}
+	s := fmt.Sprintf("%s req/s  ", rate(r.RatePerSecond)) + m.errRatio(r.ErrorRatio)
+	if r.P50 != nil || r.P95 != nil || r.P99 != nil {
+		s += fmt.Sprintf("  p50 %s p95 %s p99 %s", latency(r.P50), latency(r.P95), latency(r.P99))
+	}
+	return s
+}
+
+// errRatio is the error ratio in percent, red from 5 %, yellow above 0.
+func (m *Model) errRatio(e float64) string {
+	s := fmt.Sprintf("%.1f%% errors", e*100)
+	switch {
+	case e >= 0.05:
+		return m.st.bad.Render(s)
+	case e > 0:
+		return m.st.warn.Render(s)
+	}
+	return s
+}
+
+// redLines is the resources view's traffic table: the RED figures of every
+// service that has them (the project's and the platform mocks').
+func (m *Model) redLines(e *api.Environment) []string {
+	rows := [][]string{{"  SERVICE", "REQ/S", "ERRORS", "P50", "P95", "P99", "REQUESTS", "WINDOW", "SCRAPED"}}
+	var errs []float64
+	for _, s := range e.Status.Services {
+		r := s.RED
+		if r == nil {
+			continue
+		}
+		rows = append(rows, []string{"  " + s.Name, rate(r.RatePerSecond), fmt.Sprintf("%.1f%%", r.ErrorRatio*100),
+			latency(r.P50), latency(r.P95), latency(r.P99), fmt.Sprintf("%.0f", r.Requests), window(r.Window), age(m.now, r.At) + " ago"})
+		errs = append(errs, r.ErrorRatio)
+	}
+	if len(rows) == 1 {
+		return nil
+	}
+	lines := table(rows)
+	out := []string{"", m.st.header.Render("  traffic (RED from each service's /metrics)"), m.st.header.Render(lines[0])}
+	for i, l := range lines[1:] {
+		switch {
+		case errs[i] >= 0.05:
+			l = m.st.bad.Render(l)
+		case errs[i] > 0:
+			l = m.st.warn.Render(l)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func rate(r float64) string {
+	if r >= 100 {
+		return fmt.Sprintf("%.0f", r)
+	}
+	return fmt.Sprintf("%.1f", r)
+}
+
+func window(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d <= 0:
+		return "-"
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	}
+	return d.String()
+}
+
+// latency formats a percentile: "-" when absent, µs below a millisecond.
+func latency(d *time.Duration) string {
+	switch {
+	case d == nil:
+		return "-"
+	case *d < time.Millisecond:
+		return fmt.Sprintf("%dµs", d.Microseconds())
+	case *d < 10*time.Millisecond:
+		return fmt.Sprintf("%.1fms", float64(*d)/float64(time.Millisecond))
+	case *d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds())
 }
 
 func scrollStart(cursor, n, h int) int {

@@ -151,6 +151,19 @@ type ServiceStatus struct {
 	// RED is what the daemon's scrapes of the service's /metrics say; nil
 	// when it exposes no standard HTTP metrics.
 	RED *RED `json:"red,omitempty"`
+	// Secrets are the Secrets the deployed release injects into the
+	// service's containers (its dependencies' connection Secrets, its
+	// ExternalSecret's target): names only, never a value.
+	Secrets []SecretRef `json:"secrets,omitempty"`
+}
+
+// SecretRef is a Secret a service's containers read, by name.
+type SecretRef struct {
+	Name string `json:"name"`
+	// Env are the env vars set from single keys of the Secret.
+	Env []string `json:"env,omitempty"`
+	// AllKeys says every key of the Secret becomes an env var (envFrom).
+	AllKeys bool `json:"allKeys,omitempty"`
 }
 
 // RED is a service's request rate, error ratio and latency percentiles

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/devctl/devctl/internal/api"
 	"github.com/devctl/devctl/internal/config"
 	"github.com/devctl/devctl/internal/policy"
 )
@@ -224,6 +225,17 @@ func TestDependenciesRenderAndCheck(t *testing.T) {
 	}
 	if strings.Contains(m, "AWS_ACCESS_KEY_ID") {
 		t.Error("s3 env injected though s3 is not declared")
+	}
+	refs, err := SecretRefs(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []api.SecretRef{
+		{Name: "postgres", Env: []string{"DATABASE_URL", "PGDATABASE", "PGHOST", "PGPASSWORD", "PGPORT", "PGSSLMODE", "PGUSER"}},
+		{Name: "web-secrets", AllKeys: true},
+	}
+	if !reflect.DeepEqual(refs, want) {
+		t.Errorf("SecretRefs = %+v, want %+v", refs, want)
 	}
 	rep, err := NewChecker(nil).Check(ctx, p, rels)
 	if err != nil {
