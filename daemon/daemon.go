@@ -107,6 +107,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.store = NewStore(st, d.log)
 	d.runner = newRunner(d.store, d.deps, d.log)
+	if st != nil {
+		// A run the previous daemon left active is not this daemon's to
+		// execute: nothing runs it any more. Recovered ends it and asks for
+		// it again under a new ID; starting it here as well would run the
+		// two at once (two kind creates of one cluster).
+		for name, e := range st.Envs {
+			if e.Status.Run.Active() {
+				d.runner.started[name] = e.Status.Run.ID
+			}
+		}
+	}
 	d.runner.stateDir = d.stateDir
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	defer d.cancel()

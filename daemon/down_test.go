@@ -191,6 +191,64 @@ func TestDaemonRecoveredUpTrustsNothingHalfDone(t *testing.T) {
 	}
 }
 
+// A run the killed daemon left active is run once, as the recovered run:
+// the new daemon never executes the stale one beside it. Both would ask the
+// provider for the cluster at once; on kind the second create fails with
+// "node(s) already exist" and its cleanup deletes the first one's node.
+func TestDaemonRunsAnInterruptedUpOnce(t *testing.T) {
+	t.Parallel()
+	f := newFakeDeps()
+	stateDir := t.TempDir()
+	dir := writeProject(t, "web")
+	c := startDaemon(t, f, stateDir)
+	upAndWait(t, c, dir)
+	c.stop()
+	path := filepath.Join(stateDir, "state.json")
+	st, err := LoadState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := st.Envs["hello-main"]
+	apply(st, UpRequested{Name: "hello-main", Spec: e.Spec, Reason: "devctl up"})
+	apply(st, StepStarted{Name: "hello-main", Run: st.LastRun, Step: StepCluster, Phase: api.PhaseCreating, At: t0})
+	// As if this were the first up, killed while kind created the cluster:
+	// no finished up vouches for a cluster.
+	e.Status.ObservedGeneration, e.Status.Kubeconfig = 0, ""
+	if err := SaveState(path, st); err != nil {
+		t.Fatal(err)
+	}
+	stale := st.LastRun
+	f.mu.Lock()
+	f.UpGate = make(chan struct{})
+	entered := f.upsEntered
+	f.mu.Unlock()
+
+	c2 := startDaemon(t, f, stateDir)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	events, _, err := c2.Events(ctx, "hello-main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The recovered run reaches the cluster step and waits in Up.
+	for ev := range events {
+		if r := ev.Environment; r != nil && r.Status.Run != nil && r.Status.Run.ID > stale && len(r.Status.Run.Steps) > 1 {
+			break
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // a stale run started beside it would be in Up by now
+	f.mu.Lock()
+	n := f.upsEntered - entered
+	close(f.UpGate)
+	f.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("the provider was asked for the cluster %d times at once after the restart, want once", n)
+	}
+	if got := settled(t, events, e.Generation); got.Status.Phase != api.PhaseReady {
+		t.Fatalf("phase %s: %s", got.Status.Phase, got.Status.Run.Error)
+	}
+}
+
 // A failed command keeps its output: the last lines in the message, all of
 // it in the diagnostics `devctl status` prints.
 func TestDaemonFailedCommandKeepsItsOutput(t *testing.T) {

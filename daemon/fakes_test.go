@@ -33,6 +33,8 @@ type fakeDeps struct {
 	clusters map[string]envs.Env
 	creates  int
 	ups      int             // calls of Up
+	// upsEntered counts calls of Up before UpGate lets them through.
+	upsEntered int
 	stopped  map[string]bool // clusters that do not answer
 	builds   map[string]int  // service → builds
 	loads    int
@@ -96,6 +98,9 @@ func wait(ctx context.Context, gate chan struct{}) error {
 }
 
 func (f *fakeDeps) Up(ctx context.Context, name string, spec api.EnvSpec) (*envs.Env, error) {
+	f.mu.Lock()
+	f.upsEntered++
+	f.mu.Unlock()
 	if err := wait(ctx, f.UpGate); err != nil {
 		return nil, err
 	}

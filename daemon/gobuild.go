@@ -74,10 +74,16 @@ func (run *Run) buildGo(ctx context.Context, p *goldenpath.Project, s *config.Se
 	var compile string
 	for _, st := range res.Steps {
 		if st.Name == build.StepGoBuild {
-			compile = fmt.Sprintf(" (go build %dms)", st.Duration.Milliseconds())
+			compile = fmt.Sprintf(", go build %dms", st.Duration.Milliseconds())
 		}
 	}
-	return fmt.Sprintf("%s go image %s%s", s.Name, ref, compile), nil
+	// The compiler always runs (it is what knows nothing changed); the
+	// image is "cached" when it is the one the environment already has.
+	how := "built"
+	if prev := run.prev.Status.Service(s.Name); prev != nil && (prev.Image == ref || prev.DesiredImage == ref) {
+		how = "cached"
+	}
+	return fmt.Sprintf("%s %s %s (Go builder%s)", s.Name, how, ref, compile), nil
 }
 
 // goArchive writes the Go-built images among refs as one `docker save`

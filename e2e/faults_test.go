@@ -51,6 +51,10 @@ func TestFaultsOnKind(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	dir := copyExample(t)
+	// Its own branch, so its environment is never another test's.
+	if out, err := exec.Command("git", "-C", dir, "checkout", "-q", "-b", "e2e/faults").CombinedOutput(); err != nil {
+		t.Fatalf("git checkout: %v %s", err, out)
+	}
 	e := newDevctlEnv(t, ctx, dir)
 	t.Cleanup(func() {
 		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Minute)
