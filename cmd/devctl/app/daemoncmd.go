@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,22 +50,13 @@ Environments outlive the daemon; a new daemon rediscovers them from the clusters
 			if err != nil {
 				return err
 			}
-			if err := c.Shutdown(cmd.Context()); err != nil {
-				return err
+			// Stopped means exited: the daemon writes its state last, after
+			// its socket stops answering.
+			if err := stopDaemon(cmd.Context(), c, g.socket, 20*time.Second); err != nil {
+				return fmt.Errorf("the daemon (pid %d): %w; `kill %d` stops it", h.PID, err, h.PID)
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 20*time.Second)
-			defer cancel()
-			for {
-				if _, err := c.Health(ctx); errors.Is(err, api.ErrDaemonNotRunning) {
-					fmt.Fprintf(s.Out, "stopped the devctl daemon (pid %d)\n", h.PID)
-					return nil
-				}
-				select {
-				case <-ctx.Done():
-					return fmt.Errorf("the daemon (pid %d) did not stop within 20s; `kill %d` stops it", h.PID, h.PID)
-				case <-time.After(100 * time.Millisecond):
-				}
-			}
+			fmt.Fprintf(s.Out, "stopped the devctl daemon (pid %d)\n", h.PID)
+			return nil
 		},
 	})
 	o := &outputFlag{}
