@@ -32,17 +32,17 @@ type fakeDeps struct {
 	mu       sync.Mutex
 	clusters map[string]envs.Env
 	creates  int
-	ups      int             // calls of Up
+	ups      int // calls of Up
 	// upsEntered counts calls of Up before UpGate lets them through.
 	upsEntered int
-	stopped  map[string]bool // clusters that do not answer
-	builds   map[string]int  // service → builds
-	loads    int
-	deploys  int
-	digests  map[string]string // release → values digest deployed
-	revision map[string]int
-	forwards []*fakeForward
-	forgot   []string
+	stopped    map[string]bool // clusters that do not answer
+	builds     map[string]int  // service → builds
+	loads      int
+	deploys    int
+	digests    map[string]string // release → values digest deployed
+	revision   map[string]int
+	forwards   []*fakeForward
+	forgot     []string
 
 	UpErr        error
 	BuildErr     error
