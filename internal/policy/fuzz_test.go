@@ -32,8 +32,9 @@ func FuzzParseManifests(f *testing.F) {
 				t.Fatalf("error %v (%T) is not a ManifestErrors", err, err)
 			}
 			// The YAML parser reports an error at the end of the stream
-			// (an unclosed "[") on the line after the last.
-			lines := bytes.Count(data, []byte("\n")) + 2
+			// (an unclosed "[") on the line after the last. It counts
+			// line breaks as YAML defines them: \n, \r\n and a lone \r.
+			lines := yamlLines(data) + 2
 			for _, e := range me {
 				if e.Line < 0 || e.Line > lines {
 					t.Fatalf("error at line %d of a %d-line stream: %v", e.Line, lines, e)
@@ -83,4 +84,10 @@ func FuzzParseWaivers(f *testing.F) {
 			}
 		}
 	})
+}
+
+// yamlLines counts the line breaks of data as YAML does: "\r\n" is one, and
+// a lone "\r" (old Mac files) is one too.
+func yamlLines(data []byte) int {
+	return bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) - bytes.Count(data, []byte("\r\n"))
 }
