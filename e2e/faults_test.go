@@ -56,17 +56,7 @@ func TestFaultsOnKind(t *testing.T) {
 		t.Fatalf("git checkout: %v %s", err, out)
 	}
 	e := newDevctlEnv(t, ctx, dir)
-	t.Cleanup(func() {
-		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer ccancel()
-		if t.Failed() {
-			if b, err := os.ReadFile(filepath.Join(e.state, "daemon.log")); err == nil {
-				t.Logf("daemon.log:\n%s", b)
-			}
-		}
-		e.run(cctx, "down")
-		e.run(cctx, "daemon", "stop")
-	})
+	e.cleanupAtEnd(t, true)
 
 	// kill -9 of the daemon during cluster creation: once kind has made the
 	// node container and is still setting it up.

@@ -61,17 +61,7 @@ func TestInnerLoopOnKind(t *testing.T) {
 	writeE2EFile(t, configPath, liveBlock.ReplaceAllString(liveConfig, ""))
 	e := newDevctlEnv(t, ctx, dir)
 	e.environ = append(e.environ, "DEVCTL_AGENT_BINARY="+buildAgent(ctx, t))
-	t.Cleanup(func() {
-		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer ccancel()
-		if t.Failed() {
-			if b, err := os.ReadFile(filepath.Join(e.state, "daemon.log")); err == nil {
-				t.Logf("daemon.log:\n%s", b)
-			}
-		}
-		e.run(cctx, "down")
-		e.run(cctx, "daemon", "stop")
-	})
+	e.cleanupAtEnd(t, true)
 
 	out := e.mustRun(ctx, "up", "--ci", "--watch")
 	m := urlLine.FindStringSubmatch(out)
@@ -300,16 +290,23 @@ func waitRun(ctx context.Context, t *testing.T, e *devctlEnv, name string, after
 // embeds it in devctl; the test's devctl is a plain go build).
 func buildAgent(ctx context.Context, t *testing.T) string {
 	t.Helper()
+	return buildLinuxTool(ctx, t, "devctl-agent")
+}
+
+// buildLinuxTool compiles ./cmd/<name> as a static Linux binary into a
+// temporary folder and returns its path.
+func buildLinuxTool(ctx context.Context, t *testing.T, name string) string {
+	t.Helper()
 	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), "devctl-agent")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/devctl-agent")
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/"+name)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build devctl-agent: %v\n%s", err, out)
+		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
 	return bin
 }

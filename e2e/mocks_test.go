@@ -63,18 +63,7 @@ func buildMocks(ctx context.Context, t *testing.T) string {
 			return p
 		}
 	}
-	root, err := harness.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "devctl-mocks")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/devctl-mocks")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build devctl-mocks: %v\n%s", err, out)
-	}
-	return bin
+	return buildLinuxTool(ctx, t, "devctl-mocks")
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
@@ -152,16 +141,7 @@ func TestMocksOnKind(t *testing.T) {
 			}
 		}
 	})
-	t.Cleanup(func() {
-		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer ccancel()
-		if t.Failed() {
-			if b, err := os.ReadFile(filepath.Join(e.state, "daemon.log")); err == nil {
-				t.Logf("daemon.log:\n%s", b)
-			}
-		}
-		e.run(cctx, "daemon", "stop")
-	})
+	e.cleanupAtEnd(t, false)
 
 	start := time.Now()
 	upOut, upErr, code := e.run(ctx, "up", "--ci")

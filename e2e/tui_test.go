@@ -201,18 +201,8 @@ func TestTUIOnKind(t *testing.T) {
 	}
 	e := newDevctlEnv(t, ctx, dir)
 	socket := fmt.Sprintf("devctl-e2e-tui-%d", os.Getpid())
-	t.Cleanup(func() {
-		_ = exec.Command("tmux", "-L", socket, "kill-server").Run()
-		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer ccancel()
-		if t.Failed() {
-			if b, err := os.ReadFile(filepath.Join(e.state, "daemon.log")); err == nil {
-				t.Logf("daemon.log:\n%s", b)
-			}
-		}
-		e.run(cctx, "down")
-		e.run(cctx, "daemon", "stop")
-	})
+	e.cleanupAtEnd(t, true)
+	t.Cleanup(func() { _ = exec.Command("tmux", "-L", socket, "kill-server").Run() }) // runs first
 
 	// Watched, as `devctl up` on a terminal would: the saves below are
 	// picked up with no command run.

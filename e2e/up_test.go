@@ -82,6 +82,25 @@ func newDevctlEnv(t *testing.T, ctx context.Context, projectDir string) *devctlE
 }
 
 // run runs devctl and returns stdout, stderr and the exit code.
+// cleanupAtEnd stops the test's daemon when the test ends (first deleting
+// its environment when down is set) and, when the test failed, logs the
+// daemon's log.
+func (e *devctlEnv) cleanupAtEnd(t *testing.T, down bool) {
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer ccancel()
+		if t.Failed() {
+			if b, err := os.ReadFile(filepath.Join(e.state, "daemon.log")); err == nil {
+				t.Logf("daemon.log:\n%s", b)
+			}
+		}
+		if down {
+			e.run(cctx, "down")
+		}
+		e.run(cctx, "daemon", "stop")
+	})
+}
+
 func (e *devctlEnv) run(ctx context.Context, args ...string) (string, string, int) {
 	e.t.Helper()
 	cmd := exec.CommandContext(ctx, e.bin, args...)
@@ -180,16 +199,7 @@ func TestUpOnKind(t *testing.T) {
 	const env = "hello-e2e-up-"
 
 	// A daemon that is not stopped would leak; stop it whatever happens.
-	t.Cleanup(func() {
-		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer ccancel()
-		if t.Failed() {
-			if b, err := os.ReadFile(filepath.Join(e.state, "daemon.log")); err == nil {
-				t.Logf("daemon.log:\n%s", b)
-			}
-		}
-		e.run(cctx, "daemon", "stop")
-	})
+	e.cleanupAtEnd(t, false)
 
 	// Two ups at once: both succeed, on one environment with one release
 	// revision (the second is queued behind the first, not raced).
