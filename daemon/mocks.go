@@ -173,14 +173,7 @@ func runMocks(ctx context.Context, r *Run) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("install the platform stand-ins: %w", err)
 	}
-	how := "unchanged"
-	if res.Changed {
-		how = "upgraded"
-		if res.Revision == 1 {
-			how = "installed"
-		}
-	}
-	detail := fmt.Sprintf("%s %s (revision %d, %.1fs): %s", mocks.Release, how, res.Revision, time.Since(start).Seconds(), strings.Join(st.deps, ", "))
+	detail := fmt.Sprintf("%s %s (revision %d, %.1fs): %s", mocks.Release, res.Outcome(), res.Revision, time.Since(start).Seconds(), strings.Join(st.deps, ", "))
 	if len(loaded) > 0 {
 		detail += "; loaded " + strings.Join(loaded, ", ")
 	}

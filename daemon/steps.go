@@ -400,15 +400,8 @@ func runDeploy(ctx context.Context, r *Run) (string, error) {
 		}
 		r.dispatch(ServiceDeployed{Name: r.Env, Service: rel.Service, Image: r.images[rel.Service],
 			ChartDigest: rel.ChartDigest, ValuesDigest: rel.ValuesDigest, Revision: res.Revision, Secrets: secrets})
-		how := "unchanged"
-		if res.Changed {
-			changed = true
-			how = "upgraded"
-			if res.Revision == 1 {
-				how = "installed"
-			}
-		}
-		parts = append(parts, fmt.Sprintf("%s %s (revision %d)", rel.Name, how, res.Revision))
+		changed = changed || res.Changed
+		parts = append(parts, fmt.Sprintf("%s %s (revision %d)", rel.Name, res.Outcome(), res.Revision))
 	}
 	if !changed {
 		return skip("%s", strings.Join(parts, ", "))

@@ -66,6 +66,18 @@ type Result struct {
 	Digest string
 }
 
+// Outcome says what the deploy did: "installed", "upgraded" or "unchanged".
+func (r *Result) Outcome() string {
+	switch {
+	case !r.Changed:
+		return "unchanged"
+	case r.Revision == 1:
+		return "installed"
+	default:
+		return "upgraded"
+	}
+}
+
 // NewDeploy returns a Deploy for cfg with defaults set.
 func NewDeploy(cfg *Config) *Deploy {
 	return &Deploy{
