@@ -101,7 +101,8 @@ type Policy struct {
 	FailOn string `yaml:"failOn,omitempty"`
 }
 
-// Service is one image devctl builds and deploys with the golden-path chart.
+// Service is one image devctl builds and deploys: with the golden-path
+// chart, or with one escape hatch (Chart, Kustomize or Manifests).
 type Service struct {
 	Name string `yaml:"name"`
 	// Context is the build context, relative to Config.Dir.
@@ -111,8 +112,24 @@ type Service struct {
 	// Go, when set, compiles a static Go binary into the context before the image build.
 	Go   *GoBuild `yaml:"go,omitempty"`
 	Port int      `yaml:"port"`
-	// Values overrides golden-path chart values.
+	// Values overrides golden-path chart values, or the values of Chart.
 	Values map[string]any `yaml:"values,omitempty"`
+	// Chart is a local Helm chart folder, relative to devctl.yaml, deployed
+	// instead of the golden-path chart (an escape hatch).
+	Chart string `yaml:"chart,omitempty"`
+	// ValuesFiles are values files of Chart, relative to devctl.yaml,
+	// merged in order over the chart's values.yaml and under Values.
+	ValuesFiles []string `yaml:"valuesFiles,omitempty"`
+	// Kustomize is a Kustomize folder (an overlay), relative to
+	// devctl.yaml, deployed instead of the golden-path chart.
+	Kustomize string `yaml:"kustomize,omitempty"`
+	// Manifests are manifest files or folders, relative to devctl.yaml,
+	// deployed instead of the golden-path chart.
+	Manifests []string `yaml:"manifests,omitempty"`
+	// Image is the image name the escape hatch's containers use for this
+	// service (any tag); devctl replaces it with the image it builds.
+	// Default: the service name.
+	Image string `yaml:"image,omitempty"`
 	Watch  Watch          `yaml:"watch,omitempty"`
 	// Dependencies are platform dependencies of this service, beside the
 	// project's.
@@ -122,6 +139,37 @@ type Service struct {
 	// a new image: a Go service's freshly compiled binary, and the files
 	// under Sync.
 	Live *Live `yaml:"live,omitempty"`
+}
+
+// Deployers: how a service is deployed.
+const (
+	DeployGoldenPath = "golden-path"
+	DeployChart      = "chart"
+	DeployKustomize  = "kustomize"
+	DeployManifests  = "manifests"
+)
+
+// Deployer says how the service is deployed: DeployGoldenPath unless one
+// of Chart, Kustomize or Manifests is set.
+func (s *Service) Deployer() string {
+	switch {
+	case s.Chart != "":
+		return DeployChart
+	case s.Kustomize != "":
+		return DeployKustomize
+	case len(s.Manifests) > 0:
+		return DeployManifests
+	}
+	return DeployGoldenPath
+}
+
+// ImageName is the image name an escape hatch's manifests use for the
+// service: Image, else the service name.
+func (s *Service) ImageName() string {
+	if s.Image != "" {
+		return s.Image
+	}
+	return s.Name
 }
 
 // Live configures live update of a service.

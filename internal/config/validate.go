@@ -106,7 +106,11 @@ func (c *Config) Validate() error {
 		if s.Port < 1 || s.Port > 65535 {
 			v.add(field+".port", "%d is out of range (1-65535)", s.Port)
 		}
+		v.validateDeployer(field, &s)
 		for _, key := range reservedValueKeys {
+			if s.Deployer() != DeployGoldenPath {
+				break // the service's own chart: its values are its own
+			}
 			if hasValue(s.Values, key) {
 				v.add(field+".values."+key, "devctl sets this value itself: %s", ReservedValues[key])
 			}

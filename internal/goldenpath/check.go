@@ -106,6 +106,11 @@ func (c *Checker) Check(ctx context.Context, p *Project, rels []*Release) (*poli
 		if err != nil {
 			return nil, err
 		}
+		if r.Source != nil {
+			for i := range d {
+				d[i].Chart = r.Source
+			}
+		}
 		docs = append(docs, d...)
 	}
 	var errs policy.ManifestErrors

@@ -24,6 +24,7 @@ import (
 	"github.com/devctl/devctl/charts"
 	"github.com/devctl/devctl/internal/config"
 	"github.com/devctl/devctl/internal/helm"
+	"github.com/devctl/devctl/internal/policy"
 )
 
 // Registry is the registry host devctl tags the images it builds with.
@@ -170,7 +171,8 @@ func Values(p *Project, s *config.Service, image string, t Target) map[string]an
 	return v
 }
 
-// Release is one service rendered with the golden-path chart.
+// Release is one service rendered: with the golden-path chart, or its
+// escape hatch wrapped in a chart of one template.
 type Release struct {
 	Service   string
 	Name      string
@@ -181,6 +183,12 @@ type Release struct {
 	Manifest string
 	// ChartDigest and ValuesDigest identify what was rendered.
 	ChartDigest, ValuesDigest string
+	// Source is the service's own chart, which findings point into; nil
+	// for the golden path (ChartSource) and for Kustomize and manifests.
+	Source *policy.ChartSource
+	// Workload is the Deployment whose rollout says the service is ready:
+	// the release name for the golden path.
+	Workload string
 }
 
 // chart is the embedded golden-path chart, loaded once; rendering and
@@ -200,6 +208,9 @@ func CheckValues(p *Project, t Target) error {
 	var errs []error
 	for i := range p.Services {
 		s := &p.Services[i]
+		if s.Deployer() != config.DeployGoldenPath {
+			continue // its own chart's schema is checked when it renders
+		}
 		vals := Values(p, s, ImageRepository(p.Name, s.Name)+":check", t)
 		if err := helm.ValidateValues(ch, vals); err != nil {
 			errs = append(errs, fmt.Errorf("services[%d] (%s) values: %w", i, s.Name, err))
@@ -229,6 +240,14 @@ func Render(ctx context.Context, p *Project, t Target, images map[string]string,
 		if image == "" {
 			return nil, fmt.Errorf("render %s: no image built for it", s.Name)
 		}
+		if s.Deployer() != config.DeployGoldenPath {
+			rel, err := renderHatch(ctx, p, s, image)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, rel)
+			continue
+		}
 		vals := Values(p, s, image, t)
 		m, err := helm.Render(ctx, ch, s.Name, p.Namespace(), vals)
 		if err != nil {
@@ -240,7 +259,7 @@ func Render(ctx context.Context, p *Project, t Target, images map[string]string,
 		}
 		out = append(out, &Release{
 			Service: s.Name, Name: s.Name, Namespace: p.Namespace(), Chart: ch, Values: vals,
-			Manifest: m, ChartDigest: chartDigest, ValuesDigest: vd,
+			Manifest: m, ChartDigest: chartDigest, ValuesDigest: vd, Workload: s.Name,
 		})
 	}
 	return out, nil

@@ -1,0 +1,3 @@
+module example.com/chart-svc
+
+go 1.26
