@@ -130,7 +130,7 @@ type Service struct {
 	// service (any tag); devctl replaces it with the image it builds.
 	// Default: the service name.
 	Image string `yaml:"image,omitempty"`
-	Watch  Watch          `yaml:"watch,omitempty"`
+	Watch Watch  `yaml:"watch,omitempty"`
 	// Dependencies are platform dependencies of this service, beside the
 	// project's.
 	Dependencies []string `yaml:"dependencies,omitempty"`
