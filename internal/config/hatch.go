@@ -23,7 +23,7 @@ func (v *validator) validateDeployer(field string, s *Service) {
 	if s.Kustomize != "" {
 		set = append(set, "kustomize")
 	}
-	if s.Manifests != nil {
+	if len(s.Manifests) > 0 {
 		set = append(set, "manifests")
 	}
 	if len(set) > 1 {
@@ -46,9 +46,6 @@ func (v *validator) validateDeployer(field string, s *Service) {
 		if !found {
 			v.add(field+".kustomize", "%q has no kustomization.yaml; give the folder of a Kustomize overlay or base (the one `kustomize build` takes)", s.Kustomize)
 		}
-	}
-	if s.Manifests != nil && len(s.Manifests) == 0 {
-		v.add(field+".manifests", "empty list; give manifest files or folders, or remove manifests to use the golden-path chart")
 	}
 	for i, m := range s.Manifests {
 		f := fmt.Sprintf("%s.manifests[%d]", field, i)

@@ -1,0 +1,3 @@
+module example.com/kustomize-svc
+
+go 1.26
