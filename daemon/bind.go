@@ -2,6 +2,9 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/devctl/devctl/envs"
 	"github.com/devctl/devctl/internal/api"
@@ -170,9 +174,10 @@ type clusterAdapter struct {
 	clients *kube.Clients
 
 	mu sync.Mutex
-	// admitted records the namespaces whose admission policies this daemon
-	// installed, per client (a client is one kubeconfig content: a cluster).
-	admitted map[*kube.Client]map[string]bool
+	// admitted records the digest of the admission policies this daemon
+	// installed in each namespace, per client (a client is one kubeconfig
+	// content: a cluster).
+	admitted map[*kube.Client]map[string]string
 }
 
 func (a *clusterAdapter) Reachable(ctx context.Context, kubeconfig string) error {
@@ -228,13 +233,21 @@ func (a *clusterAdapter) Diagnose(ctx context.Context, kubeconfig, ns string) st
 // can express, bound to the service's namespace, and labels the namespace
 // for Pod Security admission, so objects applied by hand are held to the
 // same rules as `devctl check`.
-func (a *clusterAdapter) InstallAdmission(ctx context.Context, kubeconfig, ns string) error {
+func (a *clusterAdapter) InstallAdmission(ctx context.Context, kubeconfig, ns string, objs []runtime.Object) error {
 	c, err := a.clients.For(kubeconfig)
 	if err != nil {
 		return err
 	}
+	// The policies change with the waivers in force: apply again when
+	// they differ from what this daemon applied.
+	js, err := json.Marshal(objs)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(js)
+	digest := hex.EncodeToString(sum[:])
 	a.mu.Lock()
-	done := a.admitted[c][ns]
+	done := a.admitted[c][ns] == digest
 	a.mu.Unlock()
 	if done {
 		return nil
@@ -242,22 +255,18 @@ func (a *clusterAdapter) InstallAdmission(ctx context.Context, kubeconfig, ns st
 	if err := c.EnsureNamespace(ctx, ns, policy.PodSecurityLabels()); err != nil {
 		return fmt.Errorf("label namespace %s for Pod Security admission: %w", ns, err)
 	}
-	objs, err := policy.AdmissionPolicies(ns)
-	if err != nil {
-		return err
-	}
 	if err := c.ApplyAdmission(ctx, objs); err != nil {
 		return err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.admitted == nil {
-		a.admitted = map[*kube.Client]map[string]bool{}
+		a.admitted = map[*kube.Client]map[string]string{}
 	}
 	if a.admitted[c] == nil {
-		a.admitted[c] = map[string]bool{}
+		a.admitted[c] = map[string]string{}
 	}
-	a.admitted[c][ns] = true
+	a.admitted[c][ns] = digest
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/devctl/devctl/envs"
 	"github.com/devctl/devctl/internal/api"
@@ -53,7 +54,10 @@ type Cluster interface {
 	// Resources lists the Deployments, Pods and Services of the namespaces
 	// with readiness and the reason for what is not ready.
 	Resources(ctx context.Context, kubeconfig string, namespaces []string) ([]api.Resource, error)
-	InstallAdmission(ctx context.Context, kubeconfig, namespace string) error
+	// InstallAdmission labels the namespace for Pod Security admission and
+	// applies the admission policies (objs, from policy.Engine); it does
+	// nothing when the same objects were applied before.
+	InstallAdmission(ctx context.Context, kubeconfig, namespace string, objs []runtime.Object) error
 	// Reachable says whether the API server answers.
 	Reachable(ctx context.Context, kubeconfig string) error
 	// ApplyConfigMap creates or replaces a ConfigMap.

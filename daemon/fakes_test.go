@@ -16,6 +16,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/devctl/devctl/envs"
 	"github.com/devctl/devctl/internal/api"
@@ -237,7 +238,9 @@ func (f *fakeDeps) Deploy(_ context.Context, kubeconfig string, r *goldenpath.Re
 	return &helm.Result{Revision: f.revision[key], Changed: true}, nil
 }
 
-func (f *fakeDeps) InstallAdmission(context.Context, string, string) error { return nil }
+func (f *fakeDeps) InstallAdmission(context.Context, string, string, []runtime.Object) error {
+	return nil
+}
 
 func (f *fakeDeps) Reachable(_ context.Context, kubeconfig string) error {
 	f.mu.Lock()

@@ -361,10 +361,20 @@ func runPolicy(ctx context.Context, r *Run) (string, error) {
 		return "", policyFailure(rep, threshold)
 	}
 	detail := fmt.Sprintf("%d finding(s), %d waived", len(rep.Findings), len(rep.Waived))
+	// The cluster enforces the same rules, and the same waivers: an
+	// edited waivers file is applied with the next rebuild too.
+	e, err := r.r.deps.Checker.Engine(ctx, r.project)
+	if err != nil {
+		return "", err
+	}
+	objs, err := e.AdmissionPolicies(r.namespace)
+	if err != nil {
+		return "", err
+	}
+	if err := r.r.deps.Cluster.InstallAdmission(ctx, r.kubeconfig, r.namespace, objs); err != nil {
+		return "", fmt.Errorf("install admission policies: %w", err)
+	}
 	if r.Kind == api.RunUp {
-		if err := r.r.deps.Cluster.InstallAdmission(ctx, r.kubeconfig, r.namespace); err != nil {
-			return "", fmt.Errorf("install admission policies: %w", err)
-		}
 		detail += ", admission policies installed"
 	}
 	return detail, nil
@@ -415,7 +425,7 @@ func runReady(ctx context.Context, r *Run) (string, error) {
 	var urls []string
 	for _, name := range r.targets() {
 		s := r.project.Service(name)
-		if err := r.r.deps.Cluster.WaitReady(ctx, r.kubeconfig, r.namespace, s.Name); err != nil {
+		if err := r.r.deps.Cluster.WaitReady(ctx, r.kubeconfig, r.namespace, r.workload(s.Name)); err != nil {
 			return "", fmt.Errorf("%s did not become ready: %w", s.Name, err)
 		}
 		prefer := 0
@@ -434,6 +444,18 @@ func runReady(ctx context.Context, r *Run) (string, error) {
 		urls = append(urls, s.Name+" "+url)
 	}
 	return strings.Join(urls, ", "), nil
+}
+
+// workload is the Deployment whose rollout makes service ready: the one
+// its release runs the built image in (the service's name on the golden
+// path).
+func (r *Run) workload(service string) string {
+	for _, rel := range r.releases {
+		if rel.Service == service && rel.Workload != "" {
+			return rel.Workload
+		}
+	}
+	return service
 }
 
 func runDelete(ctx context.Context, r *Run) (string, error) {

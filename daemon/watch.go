@@ -205,7 +205,14 @@ func loadWatched(e api.Environment) (*watchedProject, error) {
 			wp.upPaths = append(wp.upPaths, filepath.ToSlash(rel))
 		}
 	}
-	for _, extra := range append([]string{p.Policy.Rules, p.Policy.Waivers}, p.Manifests...) {
+	extras := append([]string{p.Policy.Rules, p.Policy.Waivers}, p.Manifests...)
+	for _, s := range p.Services {
+		// A service's own chart, overlay or manifests: a save deploys it.
+		extras = append(extras, s.Chart, s.Kustomize)
+		extras = append(extras, s.Manifests...)
+		extras = append(extras, s.ValuesFiles...)
+	}
+	for _, extra := range extras {
 		if extra != "" && !filepath.IsAbs(extra) {
 			wp.upPaths = append(wp.upPaths, path.Clean(filepath.ToSlash(extra)))
 		}

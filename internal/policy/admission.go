@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // AdmissionPolicyPrefix starts the name of every generated policy; the
@@ -116,6 +118,17 @@ var notOwned = admissionv1.MatchCondition{Name: "not-owned-by-a-controller",
 // by the pod-security-admission controller itself: label the namespace
 // with PodSecurityLabels.
 func AdmissionPolicies(namespace string) ([]runtime.Object, error) {
+	return AdmissionPoliciesWaived(namespace, nil, time.Time{})
+}
+
+// AdmissionPoliciesWaived is AdmissionPolicies with the waivers in force
+// at now excluded from each rule's binding (by kind and name), so that
+// admission lets through exactly what `devctl check` waives: a waiver that
+// has expired, names another namespace or waives a strict rule excludes
+// nothing. The API server has no clock in CEL: an exclusion stays until
+// the policies are installed again (every devctl up), so a waiver that
+// expires while an environment runs still admits its object until then.
+func AdmissionPoliciesWaived(namespace string, waivers []Waiver, now time.Time) ([]runtime.Object, error) {
 	if namespace == "" {
 		return nil, ErrNoNamespace
 	}
@@ -154,14 +167,52 @@ func AdmissionPolicies(namespace string) ([]runtime.Object, error) {
 				PolicyName:        name,
 				ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny},
 				MatchResources: &admissionv1.MatchResources{
-					NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: namespace}},
-					ObjectSelector:    &metav1.LabelSelector{},
+					NamespaceSelector:    &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: namespace}},
+					ObjectSelector:       &metav1.LabelSelector{},
+					ExcludeResourceRules: waiverExclusions(c.id, namespace, waivers, now),
 				},
 			},
 		}
 		out = append(out, p, b)
 	}
 	return out, nil
+}
+
+// waiverExclusions are the objects the waivers of rule in force at now
+// exempt from its binding in namespace.
+func waiverExclusions(rule, namespace string, waivers []Waiver, now time.Time) []admissionv1.NamedRuleWithOperations {
+	var out []admissionv1.NamedRuleWithOperations
+	if builtinRule(rule).Strict {
+		return nil
+	}
+	for _, w := range waivers {
+		if w.Rule != rule || (w.Target.Namespace != "" && w.Target.Namespace != namespace) {
+			continue
+		}
+		exp := w.expires
+		if exp.IsZero() {
+			var err error
+			if exp, err = parseExpiry(w.Expires); err != nil {
+				continue
+			}
+		}
+		if !now.Before(exp) {
+			continue
+		}
+		resource := "*"
+		if w.Target.Kind != "" {
+			resource = metaResource(schema.GroupVersionKind{Kind: w.Target.Kind}).Resource
+		}
+		r := admissionv1.NamedRuleWithOperations{RuleWithOperations: admissionv1.RuleWithOperations{
+			Operations: []admissionv1.OperationType{admissionv1.OperationAll},
+			Rule:       admissionv1.Rule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{resource}},
+		}}
+		if w.Target.Name != "" {
+			r.ResourceNames = []string{w.Target.Name}
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // PodSecurityLabels are the namespace labels that make the API server's

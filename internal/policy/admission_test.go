@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 )
@@ -113,5 +114,86 @@ func TestAdmissionAgreesWithLocalRules(t *testing.T) {
 				t.Errorf("compliant manifests denied: %+v", cel)
 			}
 		})
+	}
+}
+
+// Admission lets through what a waiver in force waives, and nothing an
+// expired waiver, a waiver for another object or a waiver of a strict
+// rule names: the same waivers as the local check, no exemption else.
+func TestAdmissionHonoursWaivers(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	waiver := func(rule, kind, name, expires string) Waiver {
+		return Waiver{Rule: rule, Target: WaiverTarget{Kind: kind, Name: name}, Reason: "r", Approver: "a", Expires: expires}
+	}
+	writable := func(d map[string]any) []Document {
+		container(d)["securityContext"].(map[string]any)["readOnlyRootFilesystem"] = false
+		return nil
+	}
+	for _, tt := range []struct {
+		name    string
+		waivers []Waiver
+		denied  bool
+	}{
+		{"no waiver", nil, true},
+		{"waiver in force", []Waiver{waiver(RuleReadOnlyRootFilesystem, "Deployment", "web", "2026-06-30")}, false},
+		{"waiver for every object of the rule", []Waiver{waiver(RuleReadOnlyRootFilesystem, "", "", "2026-06-30")}, false},
+		{"expired waiver", []Waiver{waiver(RuleReadOnlyRootFilesystem, "Deployment", "web", "2026-05-31")}, true},
+		{"waiver expiring this day still holds", []Waiver{waiver(RuleReadOnlyRootFilesystem, "Deployment", "web", "2026-06-01")}, false},
+		{"waiver for another object", []Waiver{waiver(RuleReadOnlyRootFilesystem, "Deployment", "api", "2026-06-30")}, true},
+		{"waiver of another rule", []Waiver{waiver(RuleLivenessProbe, "Deployment", "web", "2026-06-30")}, true},
+		{"waiver for another namespace", []Waiver{{Rule: RuleReadOnlyRootFilesystem, Target: WaiverTarget{Namespace: "team-b"}, Expires: "2026-06-30"}}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			objs, err := AdmissionPoliciesWaived("team-a", tt.waivers, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ps []*admissionv1.ValidatingAdmissionPolicy
+			var bs []*admissionv1.ValidatingAdmissionPolicyBinding
+			for _, o := range objs {
+				switch v := o.(type) {
+				case *admissionv1.ValidatingAdmissionPolicy:
+					ps = append(ps, v)
+				case *admissionv1.ValidatingAdmissionPolicyBinding:
+					bs = append(bs, v)
+				}
+			}
+			vap, _, err := newVAPChecker(ps, bs, nil, "team-a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs := golden(t, writable)
+			set := &objectSet{}
+			for i := range docs {
+				docs[i].Object.SetNamespace("team-a")
+				set.docs = append(set.docs, &docs[i])
+			}
+			fs, err := vap.check(context.Background(), set)
+			if err != nil {
+				t.Fatal(err)
+			}
+			denied := false
+			for _, f := range fs {
+				if f.Rule == AdmissionPolicyPrefix+RuleReadOnlyRootFilesystem && f.Object.Kind == "Deployment" {
+					denied = true
+				}
+			}
+			if denied != tt.denied {
+				t.Errorf("denied = %v, want %v (findings %+v)", denied, tt.denied, fs)
+			}
+		})
+	}
+}
+
+// A strict rule's binding excludes nothing, whatever the waivers say.
+func TestAdmissionStrictRulesIgnoreWaivers(t *testing.T) {
+	t.Parallel()
+	for _, r := range celRules {
+		ex := waiverExclusions(r.id, "ns", []Waiver{{Rule: r.id, Expires: "2999-01-01"}}, time.Now())
+		if builtinRule(r.id).Strict != (len(ex) == 0) {
+			t.Errorf("rule %s (strict %v): %d exclusions", r.id, builtinRule(r.id).Strict, len(ex))
+		}
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"maps"
 	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // Options configure an Engine.
@@ -81,6 +83,13 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	}
 	e.log.Debug("policy engine ready", "checkers", len(e.checkers), "waivers", len(e.waivers))
 	return e, nil
+}
+
+// AdmissionPolicies are the admission policies of the engine's rules that
+// CEL can express, bound to namespace, with the engine's waivers in force
+// now excluded (see AdmissionPoliciesWaived).
+func (e *Engine) AdmissionPolicies(namespace string) ([]runtime.Object, error) {
+	return AdmissionPoliciesWaived(namespace, e.waivers, e.opts.Now())
 }
 
 // Rules returns the rules the engine knows (built-in and loaded).
