@@ -353,15 +353,8 @@ func runPolicy(ctx context.Context, r *Run) (string, error) {
 		}
 		r.logf(StepPolicy, "", api.SourcePolicy, api.LevelWarn, "[%s] %s %s: %s", f.Severity, f.Rule, f.Object, f.Message)
 	}
-	threshold, err := goldenpath.FailOn(r.project, "")
-	if err != nil {
-		return "", err
-	}
-	if rep.Failed(threshold) {
-		return "", policyFailure(rep, threshold)
-	}
-	detail := fmt.Sprintf("%d finding(s), %d waived", len(rep.Findings), len(rep.Waived))
-	// The cluster enforces the same rules, and the same waivers: an
+	// The cluster enforces the same rules and the same waivers, also when
+	// this check fails: an expired waiver stops admitting at once, and an
 	// edited waivers file is applied with the next rebuild too.
 	e, err := r.r.deps.Checker.Engine(ctx, r.project)
 	if err != nil {
@@ -374,6 +367,14 @@ func runPolicy(ctx context.Context, r *Run) (string, error) {
 	if err := r.r.deps.Cluster.InstallAdmission(ctx, r.kubeconfig, r.namespace, objs); err != nil {
 		return "", fmt.Errorf("install admission policies: %w", err)
 	}
+	threshold, err := goldenpath.FailOn(r.project, "")
+	if err != nil {
+		return "", err
+	}
+	if rep.Failed(threshold) {
+		return "", policyFailure(rep, threshold)
+	}
+	detail := fmt.Sprintf("%d finding(s), %d waived", len(rep.Findings), len(rep.Waived))
 	if r.Kind == api.RunUp {
 		detail += ", admission policies installed"
 	}
@@ -384,7 +385,11 @@ func policyFailure(rep *policy.Report, threshold policy.Severity) error {
 	var lines []string
 	for _, f := range rep.Findings {
 		if f.Severity >= threshold {
-			lines = append(lines, fmt.Sprintf("  [%s] %s %s: %s", f.Severity, f.Rule, f.Object, f.Message))
+			line := fmt.Sprintf("  [%s] %s %s: %s", f.Severity, f.Rule, f.Object, f.Message)
+			if f.Waiver != nil && f.Waiver.Note != "" {
+				line += " (" + f.Waiver.Note + ")"
+			}
+			lines = append(lines, line)
 		}
 	}
 	return fmt.Errorf("%d policy finding(s) at or above %s; fix them or add a waiver (`devctl check` explains each):\n%s",
