@@ -9,6 +9,7 @@ import (
 
 	"helm.sh/helm/v3/pkg/releaseutil"
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
 	"github.com/devctl/devctl/internal/helm"
@@ -85,6 +86,20 @@ func TestRenderEscapeHatches(t *testing.T) {
 			}
 			if got := deployment(t, installed).Spec.Template.Spec.Containers[0].Image; got != built {
 				t.Errorf("the wrapper chart installs image %q, want %q", got, built)
+			}
+			// The API server would accept every label.
+			for _, doc := range releaseutil.SplitManifests(r.Manifest) {
+				var obj struct {
+					Metadata struct{ Labels map[string]string } `json:"metadata"`
+				}
+				if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+					t.Fatal(err)
+				}
+				for k, v := range obj.Metadata.Labels {
+					if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+						t.Errorf("label %s=%q: %v", k, v, errs)
+					}
+				}
 			}
 			// The policy check of the example is clean at its failOn.
 			rep, err := NewChecker(nil).Check(context.Background(), p, rels)
