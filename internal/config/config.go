@@ -302,8 +302,9 @@ func Find(dir string) (string, error) {
 }
 
 const header = `# devctl.yaml: how devctl builds, deploys and checks this repository.
-# devctl up builds each service, deploys it with the golden-path chart into an
-# environment for the current git branch, and checks it against policy.
+# devctl up builds each service, deploys it (with the golden-path chart, or the
+# service's own chart, Kustomize overlay or manifests) into an environment for
+# the current git branch, and checks it against policy.
 `
 
 // Marshal renders c as devctl.yaml with a header comment. The output

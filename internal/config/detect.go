@@ -24,6 +24,20 @@ var ErrNothingToBuild = errors.New("nothing to build: no Dockerfile and no Go ma
 // a Go build step, whose Dockerfile does not exist yet: `devctl init` writes
 // ScratchDockerfile for it. The notes say each choice made, for the user.
 func Detect(dir string) (*Config, []string, error) {
+	return DetectWith(dir, DetectOptions{})
+}
+
+// DetectOptions steer Detect.
+type DetectOptions struct {
+	// Deploy is how the service is deployed: "" picks the repository's
+	// own chart, Kustomize folder or manifests when it has one (see
+	// DetectHatches), else the golden path; DeployGoldenPath, DeployChart,
+	// DeployKustomize or DeployManifests ask for one.
+	Deploy string
+}
+
+// DetectWith is Detect with options.
+func DetectWith(dir string, o DetectOptions) (*Config, []string, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("detect project: %w", err)
@@ -42,13 +56,37 @@ func Detect(dir string) (*Config, []string, error) {
 	notes := []string{fmt.Sprintf("name %q from the folder name", name)}
 	svc := Service{Name: name, Context: DefaultContext, Dockerfile: DefaultDockerfile, Port: DefaultPort}
 
+	hatch, hatchNotes, err := pickHatch(abs, name, o.Deploy)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The port: the Dockerfile's EXPOSE, else the chart's values, else the
+	// default of the main package's listen flag, else DefaultPort.
+	portFrom := func(mainDir string) (int, string) {
+		if hatch != nil && hatch.Port > 0 {
+			return hatch.Port, fmt.Sprintf("port %d from the chart's values (%s/values.yaml)", hatch.Port, hatch.Path)
+		}
+		if mainDir != "" {
+			if p, at := goFlagPort(mainDir); p > 0 {
+				return p, fmt.Sprintf("port %d from the default of the listen flag (%s)", p, at)
+			}
+		}
+		return 0, ""
+	}
 	data, err := os.ReadFile(filepath.Join(abs, DefaultDockerfile))
 	switch {
 	case err == nil:
 		notes = append(notes, "using Dockerfile ./"+DefaultDockerfile)
+		mainDir := ""
+		if isMain(abs) {
+			mainDir = abs
+		}
 		if port, ok := exposedPort(data); ok {
 			svc.Port = port
 			notes = append(notes, fmt.Sprintf("port %d from EXPOSE", port))
+		} else if port, why := portFrom(mainDir); port > 0 {
+			svc.Port = port
+			notes = append(notes, why)
 		} else {
 			notes = append(notes, fmt.Sprintf("port %d (default: the Dockerfile has no numeric EXPOSE)", DefaultPort))
 		}
@@ -64,15 +102,70 @@ func Detect(dir string) (*Config, []string, error) {
 		if len(others) > 0 {
 			notes = append(notes, fmt.Sprintf("other main packages (%s) are not services yet; add them to services by hand", strings.Join(others, ", ")))
 		}
-		notes = append(notes,
-			"no Dockerfile: `devctl init` writes a FROM scratch Dockerfile that runs "+svc.Go.Output,
-			fmt.Sprintf("port %d (default: change services[0].port if the server listens elsewhere)", DefaultPort))
+		notes = append(notes, "no Dockerfile: `devctl init` writes a FROM scratch Dockerfile that runs "+svc.Go.Output)
+		if port, why := portFrom(filepath.Join(abs, pkg)); port > 0 {
+			svc.Port = port
+			notes = append(notes, why)
+		} else {
+			notes = append(notes, fmt.Sprintf("port %d (default: change services[0].port if the server listens elsewhere)", DefaultPort))
+		}
 	default:
 		return nil, nil, fmt.Errorf("detect project: %w", err)
 	}
+	if hatch != nil {
+		switch hatch.Deployer {
+		case DeployChart:
+			svc.Chart = hatch.Path
+		case DeployKustomize:
+			svc.Kustomize = hatch.Path
+		case DeployManifests:
+			svc.Manifests = []string{hatch.Path}
+		}
+		if hatch.Image != "" && hatch.Image != name {
+			svc.Image = hatch.Image
+		}
+	}
+	notes = append(notes, hatchNotes...)
 	c.Services = []Service{svc}
 	notes = append(notes, fmt.Sprintf("team %q: set team to the owning team, it labels resources for cost reports", DefaultTeam))
 	return c, notes, nil
+}
+
+// pickHatch chooses how the service is deployed and says why.
+func pickHatch(dir, name, deploy string) (*Hatch, []string, error) {
+	if deploy == DeployGoldenPath {
+		return nil, []string{"deployed with the golden-path chart (asked for)"}, nil
+	}
+	all := DetectHatches(dir, name)
+	var pick *Hatch
+	for i := range all {
+		if deploy == "" || all[i].Deployer == deploy {
+			pick = &all[i]
+			break
+		}
+	}
+	switch {
+	case pick == nil && deploy != "":
+		return nil, nil, fmt.Errorf("detect project in %s: asked to deploy with %s, but there is no %s here; give its path in %s (services[].%s) by hand", dir, deploy, deploy, FileName, deploy)
+	case pick == nil:
+		return nil, []string{"deployed with the golden-path chart: the repository has no chart, Kustomize folder or manifests folder of its own"}, nil
+	}
+	notes := []string{fmt.Sprintf("deployed with its own %s: found %s; it is checked against the same policies (`devctl init --force --deploy golden-path` uses the golden-path chart instead)", pick.Deployer, pick.Why)}
+	if pick.Image != "" {
+		notes = append(notes, fmt.Sprintf("image %s: the name its containers use, replaced by the image devctl builds", pick.Image))
+	} else {
+		notes = append(notes, fmt.Sprintf("no image named like %q found in it: set services[0].image to the name its containers use", name))
+	}
+	var others []string
+	for i := range all {
+		if &all[i] != pick {
+			others = append(others, all[i].Deployer+" "+all[i].Path)
+		}
+	}
+	if len(others) > 0 {
+		notes = append(notes, "also found (not used): "+strings.Join(others, ", "))
+	}
+	return pick, notes, nil
 }
 
 // findMain returns the Go main package in dir, else the one under dir/cmd

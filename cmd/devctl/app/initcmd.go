@@ -14,8 +14,9 @@ import (
 
 func newInitCommand(s Streams) *cobra.Command {
 	var (
-		dir   string
-		force bool
+		dir    string
+		force  bool
+		deploy string
 	)
 	cmd := &cobra.Command{
 		Use:   "init",
@@ -23,7 +24,11 @@ func newInitCommand(s Streams) *cobra.Command {
 		Long: `Write devctl.yaml for the repository in the current directory. With a Dockerfile,
 the service is built from it (the port comes from EXPOSE). With a Go main package and no
 Dockerfile, devctl compiles a static binary and init also writes a FROM scratch Dockerfile,
-so no base image is ever pulled. init also adds .devctl/secrets.yaml (the seed of the
+so no base image is ever pulled. A repository that deploys itself (a Helm chart, a
+Kustomize overlay, or a deploy/, k8s/ or manifests/ folder of YAML) is deployed that
+way (an escape hatch, checked by the same policies); --deploy golden-path uses the
+golden-path chart instead. The port comes from the Dockerfile's EXPOSE, the chart's
+values or the default of the main package's listen flag. init also adds .devctl/secrets.yaml (the seed of the
 local secrets store, see dependencies in devctl.yaml) to .gitignore. Existing files
 are kept unless --force.`,
 		Args: cobra.NoArgs,
@@ -43,7 +48,13 @@ are kept unless --force.`,
 			if _, err := os.Stat(path); err == nil && !force {
 				return fmt.Errorf("%s already exists; edit it, or pass --force to write it anew", path)
 			}
-			cfg, notes, err := config.Detect(dir)
+			switch deploy {
+			case "", config.DeployGoldenPath, config.DeployChart, config.DeployKustomize, config.DeployManifests:
+			default:
+				return fmt.Errorf("--deploy %q: use %s, %s, %s or %s (or leave it out to detect)", deploy,
+					config.DeployGoldenPath, config.DeployChart, config.DeployKustomize, config.DeployManifests)
+			}
+			cfg, notes, err := config.DetectWith(dir, config.DetectOptions{Deploy: deploy})
 			if err != nil {
 				return err
 			}
@@ -86,5 +97,6 @@ are kept unless --force.`,
 	}
 	cmd.Flags().StringVarP(&dir, "dir", "C", "", "the repository directory (default: the current directory)")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing devctl.yaml")
+	cmd.Flags().StringVar(&deploy, "deploy", "", "how to deploy: golden-path, chart, kustomize or manifests (default: the repository's own chart, overlay or manifests when found, else golden-path)")
 	return cmd
 }
