@@ -388,3 +388,37 @@ func TestCheckWorkloadWithoutTemplate(t *testing.T) {
 		t.Errorf("errors = %v, want spec.template required at line 4", r.Errors)
 	}
 }
+
+// The whole check, cross-object rules included, does work in proportion
+// to its input: four times the workloads (and NetworkPolicies and
+// PodDisruptionBudgets) cost about four times the allocations, not
+// sixteen. A count, not a timing: it holds on a busy machine.
+// BenchmarkCheckWorkloads gives the time and memory of 10,000.
+func TestCheckScalesLinearly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("checks 2,500 workloads; BenchmarkCheckWorkloads and the full unit run cover it")
+	}
+	e := newTestEngine(t, Options{AllowedRegistries: []string{"registry.devctl.localhost"}})
+	allocs := func(n int) float64 {
+		data := workloadsManifest(t, n)
+		return testing.AllocsPerRun(1, func() {
+			docs, err := ParseManifests("workloads.yaml", data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := e.Check(context.Background(), docs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Objects < n {
+				t.Fatalf("%d objects checked, want at least %d", r.Objects, n)
+			}
+		})
+	}
+	small, big := allocs(500), allocs(2000)
+	ratio := big / small
+	t.Logf("allocations: 500 workloads %.0f, 2,000 workloads %.0f (×%.2f)", small, big, ratio)
+	if ratio > 5 {
+		t.Errorf("4× the workloads cost %.1f× the allocations: the check is no longer linear", ratio)
+	}
+}
