@@ -157,7 +157,7 @@ func BenchmarkCheckWorkloads(b *testing.B) {
 	// CPU time tells the work apart from waiting for a core on a busy
 	// machine (conftest's runs excluded only when CONFTEST is unset).
 	if conftest == "" {
-		b.ReportMetric((cpuTime() - cpu0).Seconds()/float64(b.N), "cpu-s/check")
+		b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/check")
 	}
 	if conftest != "" {
 		b.ReportMetric(float64(b.Elapsed())/float64(conftestTime), "x-conftest")
