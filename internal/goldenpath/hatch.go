@@ -282,6 +282,9 @@ func rewriteNode(n *yaml.Node, want, image, service string, rw *Rewrite) int {
 				labelInstance(n, service)
 			}
 		}
+	case yaml.DocumentNode, yaml.ScalarNode, yaml.AliasNode:
+		// no containers below: RewriteImages passes each document's root,
+		// and aliases point at nodes visited where they are defined
 	}
 	return count
 }
