@@ -430,8 +430,12 @@ func runReady(ctx context.Context, r *Run) (string, error) {
 	var urls []string
 	for _, name := range r.targets() {
 		s := r.project.Service(name)
-		if err := r.r.deps.Cluster.WaitReady(ctx, r.kubeconfig, r.namespace, r.workload(s.Name)); err != nil {
-			return "", fmt.Errorf("%s did not become ready: %w", s.Name, err)
+		// A hatch without a Deployment (a StatefulSet, say) is ready when
+		// the forward below finds a ready pod of it and it answers.
+		if w := r.workload(s.Name); w != "" {
+			if err := r.r.deps.Cluster.WaitReady(ctx, r.kubeconfig, r.namespace, w); err != nil {
+				return "", fmt.Errorf("%s did not become ready: %w", s.Name, err)
+			}
 		}
 		prefer := 0
 		if prev := r.prev.Status.Service(name); prev != nil {
@@ -453,10 +457,10 @@ func runReady(ctx context.Context, r *Run) (string, error) {
 
 // workload is the Deployment whose rollout makes service ready: the one
 // its release runs the built image in (the service's name on the golden
-// path).
+// path, and when this run rendered nothing), "" when it runs in none.
 func (r *Run) workload(service string) string {
 	for _, rel := range r.releases {
-		if rel.Service == service && rel.Workload != "" {
+		if rel.Service == service {
 			return rel.Workload
 		}
 	}

@@ -236,3 +236,18 @@ func TestRenderManifestsHatch(t *testing.T) {
 		}
 	}
 }
+
+// A StatefulSet (the seed of escape hatches: custom storage) runs the
+// image: it is rewritten and labelled, and there is no Deployment to wait
+// on, so readiness comes from its pods.
+func TestRewriteImagesStatefulSet(t *testing.T) {
+	t.Parallel()
+	in := "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  template:\n    spec:\n      containers:\n      - {name: db, image: ghcr.io/acme/db:1}\n"
+	out, rw, err := RewriteImages(in, "ghcr.io/acme/db", "devctl.local/p/db:2", "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rw.Count != 1 || rw.Workload != "" || !strings.Contains(out, "devctl.local/p/db:2") || !strings.Contains(out, "app.kubernetes.io/instance: db") {
+		t.Errorf("rewrite %+v:\n%s", rw, out)
+	}
+}
