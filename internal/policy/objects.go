@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // objectSet is the input every checker sees: the documents that could be
@@ -92,6 +94,10 @@ func prepare(d *Document, reg *kindRegistry) prepared {
 			tmpl = decodeAs(t, podTemplateType, rootPath(strings.Join(tmplPath, ".")), &p.problems).Interface().(*corev1.PodTemplateSpec)
 		}
 	}
+	p.problems = append(p.problems, labelProblems("metadata.labels", d.Object.GetLabels())...)
+	if tmpl != nil && tmplPath != nil {
+		p.problems = append(p.problems, labelProblems(strings.Join(tmplPath, ".")+".metadata.labels", tmpl.Labels)...)
+	}
 	var typeErrors []fieldProblem
 	for _, pr := range p.problems {
 		if pr.unknown {
@@ -119,6 +125,23 @@ func prepare(d *Document, reg *kindRegistry) prepared {
 		}
 	}
 	return p
+}
+
+// labelProblems are the labels the API server refuses: a key that is not
+// a qualified name, a value that is not a label value (an e-mail address,
+// a branch with a slash). Like a type error, the object cannot be applied.
+func labelProblems(path string, labels map[string]string) []fieldProblem {
+	var out []fieldProblem
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		at := fmt.Sprintf("%s[%q]", path, k)
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			out = append(out, fieldProblem{path: at, msg: fmt.Sprintf("%q is not a valid label key: %s", k, strings.Join(errs, "; "))})
+		}
+		if errs := validation.IsValidLabelValue(labels[k]); len(errs) > 0 {
+			out = append(out, fieldProblem{path: at, msg: fmt.Sprintf("%q is not a valid label value, the API server refuses it: use at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit (replace '@' and '/')", labels[k])})
+		}
+	}
+	return out
 }
 
 // apiVersionFinding reports a built-in kind at a version the API server

@@ -422,3 +422,47 @@ func TestCheckScalesLinearly(t *testing.T) {
 		t.Errorf("4× the workloads cost %.1f× the allocations: the check is no longer linear", ratio)
 	}
 }
+
+// Labels the API server refuses make the object unreadable, at the line
+// of the label: an owner's e-mail address is the usual one.
+func TestCheckInvalidLabels(t *testing.T) {
+	t.Parallel()
+	r := check(t, `apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  labels:
+    app: web
+    devctl.dev/owner: dx@example.com
+spec: {ports: [{port: 80}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      labels:
+        app: web
+        bad key!: x
+    spec:
+      containers: [{name: c, image: "nginx:1.27"}]
+`)
+	got := map[string]string{}
+	for _, e := range r.Errors {
+		got[e.Path] = fmt.Sprintf("%d: %s", e.Line, e.Message)
+	}
+	want := map[string]string{
+		`metadata.labels["devctl.dev/owner"]`:       `7: "dx@example.com" is not a valid label value, the API server refuses it`,
+		`spec.template.metadata.labels["bad key!"]`: `19: "bad key!" is not a valid label key`,
+	}
+	for path, w := range want {
+		if !strings.HasPrefix(got[path], w) {
+			t.Errorf("%s: got %q, want %q...", path, got[path], w)
+		}
+	}
+	if len(r.Errors) != 2 {
+		t.Errorf("errors %v, want 2", r.Errors)
+	}
+}
