@@ -44,6 +44,8 @@ type fakeDeps struct {
 	revision   map[string]int
 	forwards   []*fakeForward
 	forgot     []string
+	waited     []string           // workloads WaitReady waited on
+	admission  [][]runtime.Object // every InstallAdmission's policies
 
 	UpErr        error
 	BuildErr     error
@@ -238,7 +240,10 @@ func (f *fakeDeps) Deploy(_ context.Context, kubeconfig string, r *goldenpath.Re
 	return &helm.Result{Revision: f.revision[key], Changed: true}, nil
 }
 
-func (f *fakeDeps) InstallAdmission(context.Context, string, string, []runtime.Object) error {
+func (f *fakeDeps) InstallAdmission(_ context.Context, _, _ string, objs []runtime.Object) error {
+	f.mu.Lock()
+	f.admission = append(f.admission, objs)
+	f.mu.Unlock()
 	return nil
 }
 
@@ -251,7 +256,12 @@ func (f *fakeDeps) Reachable(_ context.Context, kubeconfig string) error {
 	return nil
 }
 
-func (f *fakeDeps) WaitReady(context.Context, string, string, string) error { return f.ReadyErr }
+func (f *fakeDeps) WaitReady(_ context.Context, _, _, workload string) error {
+	f.mu.Lock()
+	f.waited = append(f.waited, workload)
+	f.mu.Unlock()
+	return f.ReadyErr
+}
 
 func (f *fakeDeps) Forward(_ context.Context, _, _, _ string, remote, local int) (Forward, error) {
 	addr := "127.0.0.1:0"
