@@ -16,6 +16,7 @@ import (
 	"github.com/devctl/devctl/envs"
 	"github.com/devctl/devctl/internal/api"
 	"github.com/devctl/devctl/internal/build"
+	"github.com/devctl/devctl/internal/config"
 	"github.com/devctl/devctl/internal/goldenpath"
 	"github.com/devctl/devctl/internal/policy"
 )
@@ -457,12 +458,16 @@ func runReady(ctx context.Context, r *Run) (string, error) {
 
 // workload is the Deployment whose rollout makes service ready: the one
 // its release runs the built image in (the service's name on the golden
-// path, and when this run rendered nothing), "" when it runs in none.
+// path), "" when it runs in none or this run did not render its hatch.
 func (r *Run) workload(service string) string {
 	for _, rel := range r.releases {
 		if rel.Service == service {
 			return rel.Workload
 		}
+	}
+	if s := r.project.Service(service); s != nil && s.Deployer() != config.DeployGoldenPath {
+		// Not rendered in this run (resume): a ready pod of it will do.
+		return ""
 	}
 	return service
 }
