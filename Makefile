@@ -52,10 +52,12 @@ integration: k8s-tools e2e-images ## integration tests: a real Docker engine, a 
 		DEVCTL_POSTGRES_IMAGE="$$(e2e/images/postgres.sh --print-image)" \
 		$(GO) test -race -count=1 -timeout 30m -run 'Integration' ./...
 
-e2e-images: ## build the offline kind node image, test images and PostgreSQL image (in parallel); cached; prints the node image last
+e2e-images: ## build the offline kind node image, test images, PostgreSQL and vcluster images (in parallel); cached; prints the node image last
 	@e2e/images/postgres.sh >/dev/null & pg=$$!; \
+	e2e/images/vcluster.sh >/dev/null & vc=$$!; \
 	e2e/images/build.sh; rc=$$?; \
 	wait $$pg || { echo "e2e/images/postgres.sh failed (see above)" >&2; exit 1; }; \
+	wait $$vc || { echo "e2e/images/vcluster.sh failed (see above)" >&2; exit 1; }; \
 	exit $$rc
 
 e2e: build e2e-images ## end-to-end tests: the built binary against a real kind cluster
