@@ -47,8 +47,12 @@ const (
 )
 
 // HostName is the kind cluster devctl creates once as the local host of
-// every vcluster environment.
+// every vcluster environment; $DEVCTL_VCLUSTER_HOST names another (tests
+// use their own).
 const HostName = "devctl-host"
+
+// EnvHostName overrides HostName.
+const EnvHostName = "DEVCTL_VCLUSTER_HOST"
 
 // namespacePrefix starts every host namespace devctl makes.
 const namespacePrefix = "devctl-vc-"
@@ -76,6 +80,8 @@ type Options struct {
 	StateDir string
 	// Kind makes the local host cluster.
 	Kind KindHost
+	// HostName is the local host's kind cluster name (default: $DEVCTL_VCLUSTER_HOST, else HostName).
+	HostName string
 	// Host, when set, is the host cluster of every environment whose spec
 	// names none; nil is the local kind host.
 	Host *api.HostCluster
@@ -112,6 +118,12 @@ func New(o Options) *Provider {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.HostName == "" {
+		o.HostName = os.Getenv(EnvHostName)
+	}
+	if o.HostName == "" {
+		o.HostName = HostName
+	}
 	if o.ImagePresent == nil {
 		o.ImagePresent = dockerImagePresent
 	}
@@ -140,7 +152,7 @@ type host struct {
 }
 
 func (p *Provider) localHostKubeconfig() string {
-	return filepath.Join(p.o.StateDir, "hosts", HostName, "kubeconfig")
+	return filepath.Join(p.o.StateDir, "hosts", p.o.HostName, "kubeconfig")
 }
 
 func (p *Provider) envHostKubeconfig(name string) string {
@@ -179,7 +191,7 @@ func (p *Provider) localHost(ctx context.Context, o *providers.CreateOptions, cr
 		return host{}, false, err
 	}
 	path := p.localHostKubeconfig()
-	if !slices.Contains(names, HostName) {
+	if !slices.Contains(names, p.o.HostName) {
 		if !create {
 			return host{}, false, nil
 		}
@@ -189,21 +201,21 @@ func (p *Provider) localHost(ctx context.Context, o *providers.CreateOptions, cr
 		ho := *o
 		ho.KubeconfigPath = path
 		ho.Spec.Provider = api.ProviderKind
-		done := report(o, "creating kind host cluster "+HostName+" (once; every vcluster environment shares it)")
-		err := p.o.Kind.Create(ctx, HostName, ho)
+		done := report(o, "creating kind host cluster "+p.o.HostName+" (once; every vcluster environment shares it)")
+		err := p.o.Kind.Create(ctx, p.o.HostName, ho)
 		done(err)
 		if err != nil && !errors.Is(err, providers.ErrExists) {
 			return host{}, false, fmt.Errorf("create the local host cluster: %w", err)
 		}
 	}
-	kc, err := p.o.Kind.Kubeconfig(ctx, HostName)
+	kc, err := p.o.Kind.Kubeconfig(ctx, p.o.HostName)
 	if err != nil {
-		return host{}, false, fmt.Errorf("kubeconfig of host cluster %s: %w", HostName, err)
+		return host{}, false, fmt.Errorf("kubeconfig of host cluster %s: %w", p.o.HostName, err)
 	}
 	if err := writeFile(path, kc); err != nil {
 		return host{}, false, err
 	}
-	return host{kubeconfig: path, kind: HostName}, true, nil
+	return host{kubeconfig: path, kind: p.o.HostName}, true, nil
 }
 
 // externalHost writes the context hc names, with everything it refers to,
@@ -596,7 +608,7 @@ func (p *Provider) Kubeconfig(ctx context.Context, name string) ([]byte, error) 
 		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("vcluster %q: the host cluster %s does not exist: %w", name, HostName, providers.ErrNotFound)
+		return nil, fmt.Errorf("vcluster %q: the host cluster %s does not exist: %w", name, p.o.HostName, providers.ErrNotFound)
 	}
 	c, err := kube.NewClient(h.kubeconfig)
 	if err != nil {
@@ -746,7 +758,7 @@ func (p *Provider) StartCommand(ctx context.Context, name string) string {
 	if _, err := os.Stat(p.envHostKubeconfig(name)); err == nil || p.o.Host != nil {
 		return "devctl down && devctl up"
 	}
-	return p.o.Kind.StartCommand(ctx, HostName)
+	return p.o.Kind.StartCommand(ctx, p.o.HostName)
 }
 
 // loadImages puts the vcluster images into the kind host's nodes unless they
