@@ -290,6 +290,10 @@ func (p *Provider) Create(ctx context.Context, name string, o providers.CreateOp
 	case p.o.Host != nil:
 		h, _, err = p.hostOf(ctx, "")
 	default:
+		// Before the host is made: a missing image is a quick, clear error.
+		if err := p.checkLocalImages(ctx); err != nil {
+			return fmt.Errorf("create vcluster %q: %w", name, err)
+		}
 		h, _, err = p.localHost(ctx, &o, true)
 	}
 	if err != nil {
@@ -764,15 +768,8 @@ func (p *Provider) StartCommand(ctx context.Context, name string) string {
 // loadImages puts the vcluster images into the kind host's nodes unless they
 // are there; a missing local image fails with the command that builds it.
 func (p *Provider) loadImages(ctx context.Context, kindName string, o *providers.CreateOptions, refs ...string) error {
-	var missing []string
-	for _, r := range refs {
-		if !p.o.ImagePresent(ctx, r) {
-			missing = append(missing, r)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("the vcluster image(s) %s are not in the local Docker engine: build them with %s, or name others with $%s and $%s",
-			strings.Join(missing, ", "), BuildImagesCommand, EnvSyncerImage, EnvKubernetesImage)
+	if err := p.checkLocalImages(ctx, refs...); err != nil {
+		return err
 	}
 	var load []string
 	for _, r := range refs {
@@ -788,6 +785,26 @@ func (p *Provider) loadImages(ctx context.Context, kindName string, o *providers
 	done(err)
 	if err != nil {
 		return fmt.Errorf("load the vcluster images into %s: %w", kindName, err)
+	}
+	return nil
+}
+
+// checkLocalImages fails, saying how to build them, when the local Docker
+// engine lacks refs (default: the vcluster images).
+func (p *Provider) checkLocalImages(ctx context.Context, refs ...string) error {
+	if len(refs) == 0 {
+		im := p.images()
+		refs = []string{im.Syncer, im.Kubernetes}
+	}
+	var missing []string
+	for _, r := range refs {
+		if !p.o.ImagePresent(ctx, r) {
+			missing = append(missing, r)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the vcluster image(s) %s are not in the local Docker engine: build them with %s, or name others with $%s and $%s",
+			strings.Join(missing, ", "), BuildImagesCommand, EnvSyncerImage, EnvKubernetesImage)
 	}
 	return nil
 }

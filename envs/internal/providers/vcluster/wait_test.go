@@ -139,3 +139,30 @@ func TestDeleteNamespaceOnlyOurs(t *testing.T) {
 		t.Errorf("delete of an absent namespace: %v", err)
 	}
 }
+
+// TestMissingImagesSayHowToBuild: a local create without the images fails
+// before any host cluster is made, naming the images and the build command.
+func TestMissingImagesSayHowToBuild(t *testing.T) {
+	kindCalls := 0
+	p := New(Options{
+		StateDir:     t.TempDir(),
+		ImagePresent: func(_ context.Context, ref string) bool { return ref == DefaultKubernetesImage },
+		Images:       &Images{Syncer: DefaultSyncerImage, Kubernetes: DefaultKubernetesImage},
+		Kind:         countingKind{calls: &kindCalls},
+	})
+	err := p.Create(context.Background(), "hello-main", providers.CreateOptions{})
+	if err == nil || !strings.Contains(err.Error(), DefaultSyncerImage) || strings.Contains(err.Error(), DefaultKubernetesImage) ||
+		!strings.Contains(err.Error(), "e2e/images/vcluster.sh") {
+		t.Errorf("err = %v, want the missing image and how to build it", err)
+	}
+	if kindCalls != 0 {
+		t.Errorf("the kind backend was called %d times before the images were checked", kindCalls)
+	}
+}
+
+type countingKind struct {
+	KindHost
+	calls *int
+}
+
+func (k countingKind) List(context.Context) ([]string, error) { *k.calls++; return nil, nil }
