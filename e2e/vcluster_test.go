@@ -44,7 +44,6 @@ func TestVClusterEnvironments(t *testing.T) {
 	if err := os.WriteFile(cfgPath, append(cfg, "cluster:\n  provider: vcluster\n"...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	gitCommit(t, dir, "vcluster")
 
 	e := newDevctlEnv(t, ctx, dir)
 	host := fmt.Sprintf("devctl-host-e2e-%d", os.Getpid())
@@ -196,11 +195,6 @@ func gitRun(t *testing.T, dir string, args ...string) string {
 		t.Fatalf("git %v: %v %s", args, err, out)
 	}
 	return string(out)
-}
-
-func gitCommit(t *testing.T, dir, msg string) {
-	t.Helper()
-	gitRun(t, dir, "-c", "user.email=e2e@example.com", "-c", "user.name=e2e", "commit", "-q", "-am", msg)
 }
 
 func runSteps(env api.Environment) []api.Step {
