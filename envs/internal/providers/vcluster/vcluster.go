@@ -54,6 +54,10 @@ const HostName = "devctl-host"
 // EnvHostName overrides HostName.
 const EnvHostName = "DEVCTL_VCLUSTER_HOST"
 
+// hostCacheFor is how long the local host's existence and kubeconfig, once
+// read from kind, are trusted without asking again.
+const hostCacheFor = 30 * time.Second
+
 // namespacePrefix starts every host namespace devctl makes.
 const namespacePrefix = "devctl-vc-"
 
@@ -100,7 +104,9 @@ type Provider struct {
 	o      Options
 	logger *slog.Logger
 
-	hostMu sync.Mutex // serialises the creation of the local host
+	hostMu     sync.Mutex // serialises the creation of the local host; guards hostSeen
+	hostSeen   host
+	hostSeenAt time.Time
 
 	mu       sync.Mutex
 	forwards map[string]heldForward // by environment name
@@ -186,6 +192,11 @@ func (p *Provider) localHost(ctx context.Context, o *providers.CreateOptions, cr
 	}
 	p.hostMu.Lock()
 	defer p.hostMu.Unlock()
+	// Asking kind (docker ps, docker exec) costs seconds on a busy machine
+	// and every operation needs the host: a recent answer is reused.
+	if p.hostSeen.kubeconfig != "" && time.Since(p.hostSeenAt) < hostCacheFor {
+		return p.hostSeen, true, nil
+	}
 	names, err := p.o.Kind.List(ctx)
 	if err != nil {
 		return host{}, false, err
@@ -215,7 +226,8 @@ func (p *Provider) localHost(ctx context.Context, o *providers.CreateOptions, cr
 	if err := writeFile(path, kc); err != nil {
 		return host{}, false, err
 	}
-	return host{kubeconfig: path, kind: p.o.HostName}, true, nil
+	p.hostSeen, p.hostSeenAt = host{kubeconfig: path, kind: p.o.HostName}, time.Now()
+	return p.hostSeen, true, nil
 }
 
 // externalHost writes the context hc names, with everything it refers to,

@@ -163,6 +163,27 @@ func TestMissingImagesSayHowToBuild(t *testing.T) {
 type countingKind struct {
 	KindHost
 	calls *int
+	names []string
 }
 
-func (k countingKind) List(context.Context) ([]string, error) { *k.calls++; return nil, nil }
+func (k countingKind) List(context.Context) ([]string, error) { *k.calls++; return k.names, nil }
+
+func (k countingKind) Kubeconfig(context.Context, string) ([]byte, error) {
+	return []byte("apiVersion: v1\nkind: Config\n"), nil
+}
+
+// TestLocalHostLookupIsReused: kind is asked once for the host, not on every
+// operation.
+func TestLocalHostLookupIsReused(t *testing.T) {
+	calls := 0
+	p := New(Options{StateDir: t.TempDir(), HostName: "h", Kind: countingKind{calls: &calls, names: []string{"h"}}})
+	for range 3 {
+		h, ok, err := p.hostOf(context.Background(), "env")
+		if err != nil || !ok || h.kind != "h" {
+			t.Fatalf("hostOf = %+v, %v, %v", h, ok, err)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("kind was listed %d times, want 1", calls)
+	}
+}
