@@ -88,6 +88,39 @@ func TestVClusterEnvironments(t *testing.T) {
 		t.Errorf("pods in %s: %v (%v); want the vcluster and the synced hello pod", ns, pods, err)
 	}
 
+	// The daemon's port-forward to the virtual API follows a new vcluster
+	// pod: the environment's kubeconfig answers again, and so does the URL.
+	old, err := hc.Set.CoreV1().Pods(ns).Get(ctx, first.Name+"-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if err := hc.Set.CoreV1().Pods(ns).Delete(ctx, old.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	vc, err := kube.NewClient(first.Status.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lastErr error
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the vcluster does not answer through %s 3 minutes after its pod was replaced: %v", first.Status.Kubeconfig, lastErr)
+		}
+		pod, err := hc.Set.CoreV1().Pods(ns).Get(ctx, old.Name, metav1.GetOptions{})
+		if err != nil || pod.UID == old.UID {
+			lastErr = fmt.Errorf("pod not replaced yet (%v)", err)
+			continue
+		}
+		if _, lastErr = vc.Set.CoreV1().Namespaces().Get(ctx, "kube-public", metav1.GetOptions{}); lastErr != nil {
+			continue
+		}
+		if _, lastErr = get(ctx, first.Status.Service("hello").URL); lastErr == nil {
+			break
+		}
+	}
+	t.Logf("FIGURE vcluster pod replaced -> API and URL answer again: %.1fs", time.Since(start).Seconds())
+
 	// 2. A second branch on the warm host.
 	gitRun(t, dir, "checkout", "-q", "-b", "e2e/second")
 	start = time.Now()
