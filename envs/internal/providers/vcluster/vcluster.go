@@ -411,8 +411,9 @@ func hostCoreDNSImage(ctx context.Context, c *kube.Client) string {
 func (p *Provider) waitReady(ctx context.Context, c *kube.Client, name string, o *providers.CreateOptions) error {
 	ns := Namespace(name)
 	var (
-		reason string
-		done   = func(error) {}
+		reason   string
+		reported time.Time
+		done     = func(error) {}
 	)
 	defer func() { done(nil) }()
 	tick := time.NewTicker(500 * time.Millisecond)
@@ -425,9 +426,12 @@ func (p *Provider) waitReady(ctx context.Context, c *kube.Client, name string, o
 			}
 			r = "waiting for the vcluster to write its kubeconfig Secret vc-" + name
 		}
-		if r != reason {
+		// Log lines change quickly while the control plane starts: one
+		// every few seconds is news, more is noise.
+		quiet := strings.Contains(r, startingPrefix) && strings.Contains(reason, startingPrefix) && time.Since(reported) < 3*time.Second
+		if r != reason && !quiet {
 			done(nil)
-			reason = r
+			reason, reported = r, time.Now()
 			done = report(o, "vcluster: "+r)
 		}
 		if fatal != "" {
@@ -488,6 +492,13 @@ func (p *Provider) podState(ctx context.Context, c *kube.Client, name string) (r
 	if ev := newestWarning(ctx, c, ns, pod.Name); ev != "" {
 		return fmt.Sprintf("pod %s: %s", pod.Name, ev), false, ""
 	}
+	if pod.Status.Phase == corev1.PodRunning {
+		// The control plane is starting inside the pod: what it last
+		// logged says how far it got.
+		if line := lastLogLine(ctx, c, pod); line != "" {
+			return fmt.Sprintf("pod %s: %s%s", pod.Name, startingPrefix, line), false, ""
+		}
+	}
 	for _, cond := range pod.Status.Conditions {
 		if cond.Status != corev1.ConditionTrue && cond.Reason != "" {
 			return fmt.Sprintf("pod %s: %s: %s", pod.Name, cond.Type, cond.Reason), false, ""
@@ -497,6 +508,29 @@ func (p *Provider) podState(ctx context.Context, c *kube.Client, name string) (r
 		return fmt.Sprintf("pod %s: running, control plane starting (readiness probe not passed yet)", pod.Name), false, ""
 	}
 	return fmt.Sprintf("pod %s: %s", pod.Name, pod.Status.Phase), false, ""
+}
+
+// startingPrefix starts the reasons that quote the syncer's log.
+const startingPrefix = "starting: "
+
+// lastLogLine is the syncer container's last log line, without its
+// timestamp, shortened; "" when there is none.
+func lastLogLine(ctx context.Context, c *kube.Client, pod *corev1.Pod) string {
+	tail := int64(1)
+	raw, err := c.Set.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "syncer", TailLines: &tail}).DoRaw(ctx)
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(raw))
+	// "2026-12-07 02:49:01	INFO	component	message ..."
+	if len(f) > 2 && len(f[0]) > 0 && f[0][0] >= '0' && f[0][0] <= '9' {
+		f = f[2:]
+	}
+	line := strings.Join(f, " ")
+	if len(line) > 120 {
+		line = line[:117] + "..."
+	}
+	return line
 }
 
 // newestWarning is the newest Warning event in ns (about object, when set).

@@ -49,7 +49,7 @@ func TestPodState(t *testing.T) {
 		{name: "starting", pod: vcPod(func(p *corev1.Pod) {
 			p.Status.Phase = corev1.PodRunning
 			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}}
-		}), reason: "running, control plane starting"},
+		}), reason: "pod hello-main-0: starting: fake logs"}, // the fake clientset's log
 		{name: "ready", pod: vcPod(func(p *corev1.Pod) {
 			p.Status.Phase = corev1.PodRunning
 			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
