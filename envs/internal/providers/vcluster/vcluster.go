@@ -18,6 +18,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -513,20 +514,35 @@ func (p *Provider) podState(ctx context.Context, c *kube.Client, name string) (r
 // startingPrefix starts the reasons that quote the syncer's log.
 const startingPrefix = "starting: "
 
-// lastLogLine is the syncer container's last log line, without its
-// timestamp, shortened; "" when there is none.
+// lastLogLine is the syncer container's last log line, made readable
+// (logLine); "" when there is none.
 func lastLogLine(ctx context.Context, c *kube.Client, pod *corev1.Pod) string {
 	tail := int64(1)
 	raw, err := c.Set.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "syncer", TailLines: &tail}).DoRaw(ctx)
 	if err != nil {
 		return ""
 	}
-	f := strings.Fields(string(raw))
-	// "2026-12-07 02:49:01	INFO	component	message ..."
-	if len(f) > 2 && len(f[0]) > 0 && f[0][0] >= '0' && f[0][0] <= '9' {
-		f = f[2:]
+	return logLine(string(raw))
+}
+
+var (
+	ansiEscape = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+	// logNoise are the leading fields of a syncer log line: a time, a
+	// level, the caller.
+	logNoise = regexp.MustCompile(`^([0-9][0-9:.TZ+-]*|(?i:info|warn|warning|error|debug)|[\w./-]+\.go:[0-9]+)$`)
+)
+
+// logLine keeps the message of a syncer log line: no colours, time, level,
+// caller or trailing structured fields, at most 120 characters.
+func logLine(raw string) string {
+	f := strings.Fields(ansiEscape.ReplaceAllString(raw, ""))
+	for len(f) > 0 && logNoise.MatchString(f[0]) {
+		f = f[1:]
 	}
 	line := strings.Join(f, " ")
+	if i := strings.Index(line, "{\""); i >= 0 {
+		line = strings.TrimSpace(line[:i])
+	}
 	if len(line) > 120 {
 		line = line[:117] + "..."
 	}

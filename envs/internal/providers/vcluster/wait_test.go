@@ -187,3 +187,20 @@ func TestLocalHostLookupIsReused(t *testing.T) {
 		t.Errorf("kind was listed %d times, want 1", calls)
 	}
 }
+
+func TestLogLine(t *testing.T) {
+	for raw, want := range map[string]string{
+		"\x1b[0;1;37m03:11:32 \x1b[0m\x1b[0;1;36minfo \x1b[0mvCluster version: 0.30.0\n":                                                                        "vCluster version: 0.30.0",
+		"2026-12-07 03:13:35\t\x1b[34mINFO\x1b[0m\tcommandwriter/commandwriter.go:128\tKine available at unix:///data/kine.sock\t{\"component\": \"vcluster\"}": "Kine available at unix:///data/kine.sock",
+		"[certs] Generating \"etcd/healthcheck-client\" certificate and key":                                                                                    "[certs] Generating \"etcd/healthcheck-client\" certificate and key",
+		"\x1b[34mINFO\x1b[0m commandwriter/commandwriter.go:128 {\"level\":\"warn\",\"ts\":\"2026-12-07T03:11:41Z\"}":                                           "",
+		"": "",
+	} {
+		if got := logLine(raw); got != want {
+			t.Errorf("logLine(%q) = %q, want %q", raw, got, want)
+		}
+	}
+	if got := logLine(strings.Repeat("x", 200)); len(got) != 120 {
+		t.Errorf("a long line is %d characters", len(got))
+	}
+}
