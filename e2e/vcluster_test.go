@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -108,8 +109,12 @@ func TestVClusterEnvironments(t *testing.T) {
 			t.Fatalf("the vcluster does not answer through %s 3 minutes after its pod was replaced: %v", first.Status.Kubeconfig, lastErr)
 		}
 		pod, err := hc.Set.CoreV1().Pods(ns).Get(ctx, old.Name, metav1.GetOptions{})
-		if err != nil || pod.UID == old.UID {
-			lastErr = fmt.Errorf("pod not replaced yet (%v)", err)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if pod.UID == old.UID {
+			lastErr = errors.New("the pod is not replaced yet")
 			continue
 		}
 		if _, lastErr = vc.Set.CoreV1().Namespaces().Get(ctx, "kube-public", metav1.GetOptions{}); lastErr != nil {
