@@ -76,7 +76,25 @@ type EnvSpec struct {
 	// Watch asks the daemon to rebuild when the sources change.
 	Watch bool `json:"watch"`
 	// Labels are recorded with the environment (team, owner, cost centre).
+	// The vcluster backend also puts every label whose key starts with
+	// "devctl.dev/" on the host namespace it makes (previews record repo, pr,
+	// sha, created-by and expires-at there).
 	Labels map[string]string `json:"labels,omitempty"`
+	// Host is the cluster a vcluster environment runs in. Nil means devctl's
+	// own local kind host cluster, which it creates once and shares between
+	// environments; a CI preview passes its host cluster here. kind
+	// environments ignore it.
+	Host *HostCluster `json:"host,omitempty"`
+}
+
+// HostCluster names a Kubernetes cluster through a kubeconfig file and a
+// context in it.
+type HostCluster struct {
+	// Kubeconfig is the path of the kubeconfig file; empty is the default
+	// loading rules ($KUBECONFIG, then ~/.kube/config).
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	// Context is the context to use; empty is the file's current context.
+	Context string `json:"context,omitempty"`
 }
 
 // Environment is one ephemeral environment: a cluster for a project's branch
