@@ -55,6 +55,25 @@ type Daemon struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	stopOnce sync.Once
+
+	mu sync.Mutex
+	// stateErr is why the state file could not be saved last time, or "".
+	stateErr string
+}
+
+func (d *Daemon) setStateErr(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stateErr = ""
+	if err != nil {
+		d.stateErr = err.Error()
+	}
+}
+
+func (d *Daemon) stateError() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stateErr
 }
 
 // New prepares a daemon; Run starts it.
@@ -127,7 +146,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	changes := d.store.Watch()
 	go func() {
 		defer close(persistDone)
-		persist(pctx, d.store, changes, d.StatePath(), 200*time.Millisecond, d.log)
+		persist(pctx, d.store, changes, d.StatePath(), 200*time.Millisecond, persistRetry, d.log, d.setStateErr)
 	}()
 	runnerDone := make(chan struct{})
 	runCtx, runCancel := context.WithCancel(context.Background())

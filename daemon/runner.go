@@ -286,6 +286,12 @@ func (run *Run) doStep(ctx context.Context, s Step) error {
 	}
 	begin := time.Now()
 	run.dispatch(StepStarted{Name: run.Env, Run: run.ID, Step: s.Name(), Phase: s.Phase(), At: begin})
+	if holdStep != "" && holdStep == s.Name() {
+		// The fault-injection hook: the step stays running, so a test can
+		// kill the daemon in the middle of it.
+		run.r.log.Warn("holding step ("+holdStepEnv+")", "env", run.Env, "step", s.Name())
+		<-ctx.Done()
+	}
 	detail, err := s.Run(ctx, run)
 	end := StepEnded{Name: run.Env, Run: run.ID, Step: s.Name(), Status: api.StepDone, Detail: detail, At: time.Now()}
 	run.noteStep(s.Name(), end.At.Sub(begin))
@@ -304,6 +310,14 @@ func (run *Run) doStep(ctx context.Context, s Step) error {
 	}
 	return nil
 }
+
+// holdStepEnv names a step that every run of this daemon holds once it has
+// started, until the run is cancelled: the e2e tests kill the daemon with
+// kill -9 while a build, a delivery or a deploy is under way, without
+// depending on how long the step takes. Unset in normal use.
+const holdStepEnv = "DEVCTL_TEST_HOLD_STEP"
+
+var holdStep = os.Getenv(holdStepEnv)
 
 // skipped is returned by a step that had nothing to do.
 type skipped struct{ reason string }

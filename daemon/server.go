@@ -37,7 +37,8 @@ func (d *Daemon) handler() http.Handler {
 }
 
 func (d *Daemon) handleHealth(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, api.Health{Version: d.version, PID: os.Getpid(), StartedAt: d.started, Socket: d.socket})
+	writeJSON(w, http.StatusOK, api.Health{Version: d.version, PID: os.Getpid(), StartedAt: d.started, Socket: d.socket,
+		StateError: d.stateError()})
 }
 
 // handleList answers once the environments in the clusters are known (a

@@ -389,6 +389,10 @@ type Health struct {
 	PID       int       `json:"pid"`
 	StartedAt time.Time `json:"startedAt"`
 	Socket    string    `json:"socket"`
+	// StateError is why the daemon could not save its state file last
+	// time it tried (the disk full, the folder read-only), or empty. The
+	// file keeps the last state saved; the daemon keeps trying.
+	StateError string `json:"stateError,omitempty"`
 }
 
 // EventType says what an Event carries.
