@@ -173,6 +173,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	} else {
 		close(watchDone)
 	}
+	trimDone := make(chan struct{})
+	trimChanges := d.store.Watch()
+	go func() {
+		defer close(trimDone)
+		trimWhenIdle(runCtx, d.store, trimChanges, idleAfter, func() { trim(d.log) })
+	}()
 	known := d.store.List(d.ctx)
 	lastRun := int64(0)
 	if st != nil {
@@ -196,6 +202,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	runCancel()
 	<-runnerDone
 	<-redDone
+	<-trimDone
 	<-watchDone
 	d.runner.forwards.closeAll()
 	pcancel()

@@ -242,7 +242,8 @@ func (f *fakeDeps) InstallAdmission(context.Context, string, string) error { ret
 func (f *fakeDeps) Reachable(_ context.Context, kubeconfig string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, ok := f.clusters[strings.TrimPrefix(kubeconfig, "/kube/")]; !ok {
+	name := strings.TrimPrefix(kubeconfig, "/kube/")
+	if _, ok := f.clusters[name]; !ok || f.stopped[name] {
 		return errors.New("connection refused")
 	}
 	return nil

@@ -291,6 +291,20 @@ func TestReduceRecovered(t *testing.T) {
 		if run := e.Status.Run; run.ID == id || !run.Active() || run.Request.Kind != api.RunUp || run.Request.Generation != 1 {
 			t.Fatalf("run = %+v", run)
 		}
+		if got := e.Status.Run.Request.Interrupted; got != "up in step cluster" {
+			t.Errorf("interrupted = %q, want the run and the step the daemon stopped in", got)
+		}
+	})
+	t.Run("an up queued behind the interrupted run keeps what was interrupted", func(t *testing.T) {
+		t.Parallel()
+		s := apply(nil, up("a"))
+		id := s.Envs["a"].Status.Run.ID
+		apply(s, StepStarted{Name: "a", Run: id, Step: StepBuild, At: t0}, StepStarted{Name: "a", Run: id, Step: StepCluster, At: t0},
+			up("a"), Recovered{Name: "a", LastRun: s.LastRun})
+		e := s.Envs["a"]
+		if run := e.Status.Run; !run.Active() || !run.Request.Recovered || run.Request.Interrupted != "up in step build and cluster" || e.Status.Queued != nil {
+			t.Fatalf("run = %+v, queued %+v", run.Request, e.Status.Queued)
+		}
 	})
 	t.Run("an interrupted rebuild becomes an up", func(t *testing.T) {
 		t.Parallel()

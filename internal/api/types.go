@@ -216,6 +216,9 @@ type Request struct {
 	// it: nothing the interrupted run may have done half (a cluster, a
 	// delivery) is trusted.
 	Recovered bool `json:"recovered,omitempty"`
+	// Interrupted says, on a recovered run, what the daemon was doing when
+	// it stopped ("up in step build").
+	Interrupted string `json:"interrupted,omitempty"`
 }
 
 // Run is one execution of a list of steps for an environment.
