@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,6 +56,9 @@ type Daemon struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	stopOnce sync.Once
+
+	// followers counts the event streams open now.
+	followers atomic.Int64
 
 	mu sync.Mutex
 	// stateErr is why the state file could not be saved last time, or "".
@@ -158,7 +162,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	redDone := make(chan struct{})
 	go func() {
 		defer close(redDone)
-		newREDScraper(d.store).run(runCtx)
+		red := newREDScraper(d.store)
+		red.followed = func() bool { return d.followers.Load() > 0 }
+		red.run(runCtx)
 	}()
 	watchDone := make(chan struct{})
 	if d.deps.Watch != nil {

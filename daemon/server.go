@@ -236,6 +236,8 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
 func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) {
 	ch, cancel := d.store.Subscribe(r.URL.Query().Get("env"))
 	defer cancel()
+	d.followers.Add(1)
+	defer d.followers.Add(-1)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	// Send the headers now: the client's request returns only then, and an
