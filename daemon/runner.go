@@ -156,7 +156,7 @@ func (r *runner) execute(ctx context.Context, e api.Environment) (fin RunFinishe
 			fin.Diagnostics = out
 			r.log.Error("command failed", "env", e.Name, "run", run.ID, "err", fin.Err, "output", out)
 		}
-		if run.Kind == api.RunUp && run.kubeconfig != "" && run.namespace != "" {
+		if run.Kind == api.RunUp && run.kubeconfig != "" && run.namespace != "" && clusterDiagnosis(err) {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 			fin.Diagnostics += r.deps.Cluster.Diagnose(dctx, run.kubeconfig, run.namespace)
 			cancel()
@@ -306,9 +306,33 @@ func (run *Run) doStep(ctx context.Context, s Step) error {
 	}
 	run.dispatch(end)
 	if err != nil {
-		return fmt.Errorf("%s: %w", s.Name(), err)
+		return stepError{step: s.Name(), err: err}
 	}
 	return nil
+}
+
+// stepError is a step's failure, named by its step.
+type stepError struct {
+	step string
+	err  error
+}
+
+func (e stepError) Error() string { return e.step + ": " + e.err.Error() }
+func (e stepError) Unwrap() error { return e.err }
+
+// clusterDiagnosis says whether a failure is worth the cluster's pods,
+// events and logs: not when it happened before anything was applied to
+// the cluster (a build, the config, the policy check).
+func clusterDiagnosis(err error) bool {
+	var se stepError
+	if !errors.As(err, &se) {
+		return true
+	}
+	switch se.step {
+	case StepConfig, StepBuild, StepRender, StepPolicy:
+		return false
+	}
+	return true
 }
 
 // holdStepEnv names a step that every run of this daemon holds once it has
