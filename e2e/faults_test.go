@@ -465,7 +465,12 @@ func startDockerProxy(t *testing.T, path string, breakOnBuild bool) *dockerProxy
 			p.mu.Lock()
 			p.conns = append(p.conns, c, up)
 			p.mu.Unlock()
-			go func() { _, _ = io.Copy(c, up) }()
+			go func() {
+				// The engine closing its side (the end of an exec's
+				// output) is passed on.
+				_, _ = io.Copy(c, up)
+				_ = c.(*net.UnixConn).CloseWrite()
+			}()
 			go func() {
 				buf := make([]byte, 64<<10)
 				for {
