@@ -516,15 +516,20 @@ func dockerGoneDuringBuild(ctx context.Context, t *testing.T, e *devctlEnv, dir,
 	// Build hello with its Dockerfile (from a binary built here) rather
 	// than with devctl's Go builder, which needs no engine.
 	cfgPath := filepath.Join(dir, "devctl.yaml")
-	b, err := os.ReadFile(cfgPath)
+	raw, err := os.ReadFile(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	goBlock := regexp.MustCompile(`(?m)^    go:\n(      .*\n)+`)
-	if !goBlock.Match(b) {
+	if !goBlock.Match(raw) {
 		t.Fatal("devctl.yaml has no go: block to remove")
 	}
-	if err := os.WriteFile(cfgPath, goBlock.ReplaceAll(b, nil), 0o600); err != nil {
+	// Without the Go builder, live updates need the image's entrypoint.
+	b := strings.Replace(string(goBlock.ReplaceAll(raw, nil)), "    live:\n", "    live:\n      entrypoint: [\"/hello\"]\n", 1)
+	if !strings.Contains(b, "entrypoint:") {
+		t.Fatal("devctl.yaml has no live: block")
+	}
+	if err := os.WriteFile(cfgPath, []byte(b), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	greet(t, dir, "built-by-docker")
@@ -541,6 +546,10 @@ func dockerGoneDuringBuild(ctx context.Context, t *testing.T, e *devctlEnv, dir,
 	t.Cleanup(func() { _ = os.RemoveAll(sockDir) })
 	sock := filepath.Join(sockDir, "docker.sock")
 	p := startDockerProxy(t, sock, true)
+	// Cleanups run last first: should the test stop early, the daemon
+	// that talks to the proxy is stopped before the proxy closes, so the
+	// final down reaches the real engine.
+	t.Cleanup(func() { e.run(context.Background(), "daemon", "stop") })
 	dockerHost := []string{"DOCKER_HOST=unix://" + sock}
 	_, errOut, code := e.runWith(ctx, dockerHost, "up", "--ci")
 	select {
