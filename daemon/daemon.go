@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,6 +56,28 @@ type Daemon struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	stopOnce sync.Once
+
+	// followers counts the event streams open now.
+	followers atomic.Int64
+
+	mu sync.Mutex
+	// stateErr is why the state file could not be saved last time, or "".
+	stateErr string
+}
+
+func (d *Daemon) setStateErr(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stateErr = ""
+	if err != nil {
+		d.stateErr = err.Error()
+	}
+}
+
+func (d *Daemon) stateError() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stateErr
 }
 
 // New prepares a daemon; Run starts it.
@@ -127,7 +150,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	changes := d.store.Watch()
 	go func() {
 		defer close(persistDone)
-		persist(pctx, d.store, changes, d.StatePath(), 200*time.Millisecond, d.log)
+		persist(pctx, d.store, changes, d.StatePath(), 200*time.Millisecond, persistRetry, d.log, d.setStateErr)
 	}()
 	runnerDone := make(chan struct{})
 	runCtx, runCancel := context.WithCancel(context.Background())
@@ -139,7 +162,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	redDone := make(chan struct{})
 	go func() {
 		defer close(redDone)
-		newREDScraper(d.store).run(runCtx)
+		red := newREDScraper(d.store)
+		red.followed = func() bool { return d.followers.Load() > 0 }
+		red.run(runCtx)
 	}()
 	watchDone := make(chan struct{})
 	if d.deps.Watch != nil {
@@ -154,6 +179,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	} else {
 		close(watchDone)
 	}
+	trimDone := make(chan struct{})
+	trimChanges := d.store.Watch()
+	go func() {
+		defer close(trimDone)
+		trimWhenIdle(runCtx, d.store, trimChanges, idleAfter, func() { trim(d.log) })
+	}()
 	known := d.store.List(d.ctx)
 	lastRun := int64(0)
 	if st != nil {
@@ -177,6 +208,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	runCancel()
 	<-runnerDone
 	<-redDone
+	<-trimDone
 	<-watchDone
 	d.runner.forwards.closeAll()
 	pcancel()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/build"
 )
 
 // testDaemon is a daemon with fake deps on a real unix socket.
@@ -404,6 +406,28 @@ func TestDaemonFailureCarriesDiagnostics(t *testing.T) {
 	last := st.Run.Steps[len(st.Run.Steps)-1]
 	if last.Name != StepReady || last.Status != api.StepFailed {
 		t.Errorf("last step = %+v", last)
+	}
+}
+
+// A build that fails (Docker gone) on an existing cluster says why without
+// the cluster's pods and events, which have nothing to do with it.
+func TestDaemonBuildFailureHasNoClusterDiagnostics(t *testing.T) {
+	t.Parallel()
+	f := newFakeDeps()
+	c := startDaemon(t, f, t.TempDir())
+	dir := writeProject(t, "web")
+	if e := upAndWait(t, c, dir); e.Status.Phase != api.PhaseReady {
+		t.Fatalf("phase %s", e.Status.Phase)
+	}
+	f.mu.Lock()
+	f.BuildErr = fmt.Errorf("connect to unix:///x.sock: broken pipe: %w", build.ErrDockerUnavailable)
+	f.mu.Unlock()
+	st := upAndWait(t, c, dir).Status
+	if st.Phase != api.PhaseFailed || !strings.Contains(st.Message, "docker engine is not reachable") {
+		t.Fatalf("phase %s message %q", st.Phase, st.Message)
+	}
+	if strings.Contains(st.Diagnostics, "CrashLoopBackOff") {
+		t.Errorf("a failed build carries the cluster's diagnostics:\n%s", st.Diagnostics)
 	}
 }
 

@@ -321,6 +321,35 @@ func TestDaemonKeepsStoppedEnvironments(t *testing.T) {
 	}
 }
 
+// A node stopped or killed while the daemon runs shows in the next list
+// and status as Stopped with how to start it; the next up brings it back.
+func TestDaemonNoticesAStoppedClusterOnListAndStatus(t *testing.T) {
+	t.Parallel()
+	f := newFakeDeps()
+	c := startDaemon(t, f, t.TempDir())
+	dir := writeProject(t, "web")
+	if e := upAndWait(t, c, dir); e.Status.Phase != api.PhaseReady {
+		t.Fatalf("phase %s", e.Status.Phase)
+	}
+	f.mu.Lock()
+	f.stopped["hello-main"] = true
+	f.mu.Unlock()
+	list, err := c.List(context.Background())
+	if err != nil || len(list) != 1 || list[0].Status.Phase != api.PhaseStopped ||
+		!strings.Contains(list[0].Status.Message, "docker start hello-main-control-plane") {
+		t.Fatalf("list after the node stopped = %+v, %v", list, err)
+	}
+	if e, err := c.Get(context.Background(), "hello-main"); err != nil || e.Status.Phase != api.PhaseStopped {
+		t.Fatalf("status = %+v, %v", e, err)
+	}
+	f.mu.Lock()
+	f.stopped["hello-main"] = false
+	f.mu.Unlock()
+	if e := upAndWait(t, c, dir); e.Status.Phase != api.PhaseReady {
+		t.Fatalf("up after the node stopped: phase %s (%s)", e.Status.Phase, e.Status.Message)
+	}
+}
+
 func TestReduceDiscoveredStopped(t *testing.T) {
 	t.Parallel()
 	s := apply(nil, Discovered{Name: "a", Spec: spec, Kubeconfig: "/k", Stopped: true, Start: "docker start a-control-plane"})

@@ -250,7 +250,8 @@ func (f *fakeDeps) InstallAdmission(_ context.Context, _, _ string, objs []runti
 func (f *fakeDeps) Reachable(_ context.Context, kubeconfig string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, ok := f.clusters[strings.TrimPrefix(kubeconfig, "/kube/")]; !ok {
+	name := strings.TrimPrefix(kubeconfig, "/kube/")
+	if _, ok := f.clusters[name]; !ok || f.stopped[name] {
 		return errors.New("connection refused")
 	}
 	return nil

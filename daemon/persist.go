@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/devctl/devctl/internal/api"
@@ -55,32 +56,55 @@ func SaveState(path string, st *State) error {
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".state-*.json")
 	if err != nil {
-		return fmt.Errorf("save state: %w", err)
+		return saveError(path, err)
 	}
 	defer func() { _ = os.Remove(tmp.Name()) }()
 	if _, err := tmp.Write(b); err != nil {
 		_ = tmp.Close()
-		return fmt.Errorf("save state: %w", err)
+		return saveError(path, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		_ = tmp.Close()
-		return fmt.Errorf("save state: %w", err)
+		return saveError(path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save state: %w", err)
+		return saveError(path, err)
 	}
 	if err := os.Chmod(tmp.Name(), 0o600); err != nil {
-		return fmt.Errorf("save state: %w", err)
+		return saveError(path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("save state: %w", err)
+		return saveError(path, err)
 	}
 	return nil
 }
 
+// saveError says why the state file could not be written and what to do;
+// the file on disk is the last one saved.
+func saveError(path string, err error) error {
+	dir := filepath.Dir(path)
+	hint := "check that " + dir + " is writable and its disk has space"
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		hint = "the disk of " + dir + " is full: free some space"
+	case errors.Is(err, syscall.EROFS):
+		hint = dir + " is on a read-only file system: remount it read-write or set DEVCTL_STATE_DIR to a writable folder"
+	case errors.Is(err, fs.ErrPermission):
+		hint = dir + " is not writable: fix its permissions (or its immutable attribute, chattr -i) or set DEVCTL_STATE_DIR to a writable folder"
+	}
+	return fmt.Errorf("save state %s: %w; %s (the last saved state is kept and the daemon keeps trying)", path, err, hint)
+}
+
+// persistRetry is how soon the daemon tries again to save a state file it
+// could not save, when nothing else changes (the disk may have been freed).
+const persistRetry = 5 * time.Second
+
 // persist writes the state file after changes, at most every interval,
-// until ctx ends; then it writes once more.
-func persist(ctx context.Context, s *Store, changes <-chan struct{}, path string, interval time.Duration, log *slog.Logger) {
+// until ctx ends; then it writes once more. A failed save leaves the old
+// file as it was, is reported to report (nil once a save succeeds again)
+// and is retried every retry until one succeeds.
+func persist(ctx context.Context, s *Store, changes <-chan struct{}, path string, interval, retry time.Duration, log *slog.Logger, report func(error)) {
+	failing := false
 	save := func() {
 		var snap State
 		if err := s.Read(context.Background(), func(st *State) {
@@ -93,15 +117,29 @@ func persist(ctx context.Context, s *Store, changes <-chan struct{}, path string
 		}); err != nil {
 			return
 		}
-		if err := SaveState(path, &snap); err != nil {
+		err := SaveState(path, &snap)
+		switch {
+		case err != nil && !failing:
 			log.Error("persist state", "err", err)
+		case err == nil && failing:
+			log.Info("persist state: saved again", "path", path)
 		}
+		if err != nil || failing {
+			report(err)
+		}
+		failing = err != nil
 	}
 	for {
+		var again <-chan time.Time
+		if failing {
+			again = time.After(retry)
+		}
 		select {
 		case <-ctx.Done():
 			save()
 			return
+		case <-again:
+			save()
 		case <-changes:
 			save()
 			select {

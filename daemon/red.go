@@ -20,9 +20,15 @@ type MetricsObserved struct {
 func (a MetricsObserved) envName() string { return a.Name }
 func (MetricsObserved) observation()      {}
 
-// redInterval is how often ready services' /metrics are scraped; the
-// figures cover the last minute (metrics.Scraper's default window).
-const redInterval = 5 * time.Second
+// redInterval is how often ready services' /metrics are scraped while
+// someone follows the events (the TUI, `devctl up`); the figures cover the
+// last minute (metrics.Scraper's default window). With nobody following,
+// they are scraped every redIdleInterval, so an idle daemon does next to
+// nothing.
+const (
+	redInterval     = 5 * time.Second
+	redIdleInterval = time.Minute
+)
 
 // redScraper is the controller that scrapes every ready service's /metrics
 // through its port-forward and dispatches RED figures. A service without
@@ -31,6 +37,8 @@ const redInterval = 5 * time.Second
 type redScraper struct {
 	store    *Store
 	interval time.Duration
+	// followed says whether someone follows the events now; nil is always.
+	followed func() bool
 
 	mu       sync.Mutex
 	scrapers map[string]*metrics.Scraper // by env/service/url
@@ -44,11 +52,16 @@ func newREDScraper(s *Store) *redScraper {
 func (r *redScraper) run(ctx context.Context) {
 	t := time.NewTicker(r.interval)
 	defer t.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case now := <-t.C:
+			if r.followed != nil && !r.followed() && now.Sub(last) < redIdleInterval {
+				continue
+			}
+			last = now
 		}
 		r.scrapeAll(ctx)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // The daemon scrapes a ready service's /metrics and records RED figures in
@@ -52,5 +53,39 @@ func TestREDFromMetricsScrapes(t *testing.T) {
 	// api answers "hello" on every path: no metrics, no figures.
 	if api := got.Status.Service("api"); api == nil || api.RED != nil {
 		t.Errorf("api RED = %+v, want none", api)
+	}
+}
+
+// With nobody following the events, the scraper scrapes at most once a
+// redIdleInterval; with a follower, every interval.
+func TestREDScrapesRarelyWhenNobodyFollows(t *testing.T) {
+	t.Parallel()
+	f := newFakeDeps()
+	c := startDaemon(t, f, t.TempDir())
+	e := upAndWait(t, c, writeProject(t, "web"))
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		requests.Add(1)
+		fmt.Fprint(w, "# TYPE http_requests_total counter\nhttp_requests_total{code=\"200\"} 1\n")
+	}))
+	defer srv.Close()
+	c.d.store.Dispatch(ServiceReady{Name: e.Name, Service: "web", Ready: true, URL: srv.URL})
+
+	var followed atomic.Bool
+	r := newREDScraper(c.d.store)
+	r.interval, r.followed = 10*time.Millisecond, followed.Load
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.run(ctx) }()
+	time.Sleep(300 * time.Millisecond)
+	if n := requests.Load(); n > 1 {
+		t.Errorf("%d scrapes in 300ms with nobody following, want at most one", n)
+	}
+	followed.Store(true)
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	<-done
+	if n := requests.Load(); n < 5 {
+		t.Errorf("%d scrapes in 300ms with a follower, want one every 10ms", n)
 	}
 }

@@ -156,7 +156,7 @@ func (r *runner) execute(ctx context.Context, e api.Environment) (fin RunFinishe
 			fin.Diagnostics = out
 			r.log.Error("command failed", "env", e.Name, "run", run.ID, "err", fin.Err, "output", out)
 		}
-		if run.Kind == api.RunUp && run.kubeconfig != "" && run.namespace != "" {
+		if run.Kind == api.RunUp && run.kubeconfig != "" && run.namespace != "" && clusterDiagnosis(err) {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 			fin.Diagnostics += r.deps.Cluster.Diagnose(dctx, run.kubeconfig, run.namespace)
 			cancel()
@@ -286,6 +286,12 @@ func (run *Run) doStep(ctx context.Context, s Step) error {
 	}
 	begin := time.Now()
 	run.dispatch(StepStarted{Name: run.Env, Run: run.ID, Step: s.Name(), Phase: s.Phase(), At: begin})
+	if holdStep != "" && holdStep == s.Name() {
+		// The fault-injection hook: the step stays running, so a test can
+		// kill the daemon in the middle of it.
+		run.r.log.Warn("holding step ("+holdStepEnv+")", "env", run.Env, "step", s.Name())
+		<-ctx.Done()
+	}
 	detail, err := s.Run(ctx, run)
 	end := StepEnded{Name: run.Env, Run: run.ID, Step: s.Name(), Status: api.StepDone, Detail: detail, At: time.Now()}
 	run.noteStep(s.Name(), end.At.Sub(begin))
@@ -300,10 +306,42 @@ func (run *Run) doStep(ctx context.Context, s Step) error {
 	}
 	run.dispatch(end)
 	if err != nil {
-		return fmt.Errorf("%s: %w", s.Name(), err)
+		return stepError{step: s.Name(), err: err}
 	}
 	return nil
 }
+
+// stepError is a step's failure, named by its step.
+type stepError struct {
+	step string
+	err  error
+}
+
+func (e stepError) Error() string { return e.step + ": " + e.err.Error() }
+func (e stepError) Unwrap() error { return e.err }
+
+// clusterDiagnosis says whether a failure is worth the cluster's pods,
+// events and logs: not when it happened before anything was applied to
+// the cluster (a build, the config, the policy check).
+func clusterDiagnosis(err error) bool {
+	var se stepError
+	if !errors.As(err, &se) {
+		return true
+	}
+	switch se.step {
+	case StepConfig, StepBuild, StepRender, StepPolicy:
+		return false
+	}
+	return true
+}
+
+// holdStepEnv names a step that every run of this daemon holds once it has
+// started, until the run is cancelled: the e2e tests kill the daemon with
+// kill -9 while a build, a delivery or a deploy is under way, without
+// depending on how long the step takes. Unset in normal use.
+const holdStepEnv = "DEVCTL_TEST_HOLD_STEP"
+
+var holdStep = os.Getenv(holdStepEnv)
 
 // skipped is returned by a step that had nothing to do.
 type skipped struct{ reason string }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,11 +34,16 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("GET /v1/envs/{name}/resources", d.handleResources)
 	mux.HandleFunc("GET /v1/events", d.handleEvents)
 	mux.HandleFunc("POST /v1/shutdown", d.handleShutdown)
+	// Profiles of the daemon itself (heap, goroutines, CPU), for
+	// `go tool pprof` through the socket: only its own user reaches them.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	return mux
 }
 
 func (d *Daemon) handleHealth(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, api.Health{Version: d.version, PID: os.Getpid(), StartedAt: d.started, Socket: d.socket})
+	writeJSON(w, http.StatusOK, api.Health{Version: d.version, PID: os.Getpid(), StartedAt: d.started, Socket: d.socket,
+		StateError: d.stateError()})
 }
 
 // handleList answers once the environments in the clusters are known (a
@@ -49,7 +55,11 @@ func (d *Daemon) handleList(w http.ResponseWriter, r *http.Request) {
 	case <-time.After(20 * time.Second):
 	case <-r.Context().Done():
 	}
-	writeJSON(w, http.StatusOK, d.store.List(r.Context()))
+	list := d.store.List(r.Context())
+	if d.probeReady(r.Context(), list) {
+		list = d.store.List(r.Context())
+	}
+	writeJSON(w, http.StatusOK, list)
 }
 
 func (d *Daemon) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -57,6 +67,12 @@ func (d *Daemon) handleGet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		writeError(w, http.StatusNotFound, api.CodeNotFound, notFound(r.PathValue("name")))
 		return
+	}
+	if d.probeReady(r.Context(), []api.Environment{e}) {
+		if e, ok = d.store.Get(r.Context(), e.Name); !ok {
+			writeError(w, http.StatusNotFound, api.CodeNotFound, notFound(r.PathValue("name")))
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, e)
 }
@@ -105,6 +121,14 @@ func (d *Daemon) handleUp(w http.ResponseWriter, r *http.Request) {
 	if err := preflight(r.Context(), d.deps, p, spec, goldenpath.Target{Env: res.Name, Branch: spec.Branch}); err != nil {
 		writeErr(w, err)
 		return
+	}
+	// After a restart, the environments are reconciled with the clusters
+	// (and an interrupted run taken up again) before this request is
+	// merged with them.
+	select {
+	case <-d.rediscovered:
+	case <-time.After(20 * time.Second):
+	case <-r.Context().Done():
 	}
 	e, err := d.store.DispatchSync(r.Context(), UpRequested{Name: res.Name, Spec: spec, Reason: "devctl up"})
 	if err != nil || e == nil {
@@ -217,6 +241,8 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
 func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) {
 	ch, cancel := d.store.Subscribe(r.URL.Query().Get("env"))
 	defer cancel()
+	d.followers.Add(1)
+	defer d.followers.Add(-1)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	// Send the headers now: the client's request returns only then, and an

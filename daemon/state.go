@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/devctl/devctl/internal/api"
@@ -554,19 +555,26 @@ func recoverEnv(s *State, e *api.Environment, now time.Time) bool {
 			kind = api.RunUp
 		}
 		run.Ended, run.Error = now, "interrupted: the daemon stopped during this run"
+		var steps []string
 		for i := range run.Steps {
 			if st := &run.Steps[i]; st.Status == api.StepRunning {
 				st.Status, st.Detail = api.StepFailed, "interrupted"
+				steps = append(steps, st.Name)
 			}
+		}
+		interrupted := string(run.Request.Kind)
+		if len(steps) > 0 {
+			interrupted += " in step " + strings.Join(steps, " and ")
 		}
 		req := run.Request
 		req.Kind, req.Reason, req.At, req.Recovered = kind, "the daemon restarted during a "+string(run.Request.Kind), now, true
+		req.Interrupted = interrupted
 		if kind == api.RunUp {
 			req.Services, req.Live, req.Files = nil, false, nil
 		}
 		if e.Status.Queued != nil {
 			req = *mergeRequests(&req, *e.Status.Queued)
-			req.Recovered = true
+			req.Recovered, req.Interrupted = true, interrupted
 			e.Status.Queued = nil
 		}
 		start(s, e, req, now)

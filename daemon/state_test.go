@@ -1,10 +1,15 @@
 package daemon
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -286,6 +291,20 @@ func TestReduceRecovered(t *testing.T) {
 		if run := e.Status.Run; run.ID == id || !run.Active() || run.Request.Kind != api.RunUp || run.Request.Generation != 1 {
 			t.Fatalf("run = %+v", run)
 		}
+		if got := e.Status.Run.Request.Interrupted; got != "up in step cluster" {
+			t.Errorf("interrupted = %q, want the run and the step the daemon stopped in", got)
+		}
+	})
+	t.Run("an up queued behind the interrupted run keeps what was interrupted", func(t *testing.T) {
+		t.Parallel()
+		s := apply(nil, up("a"))
+		id := s.Envs["a"].Status.Run.ID
+		apply(s, StepStarted{Name: "a", Run: id, Step: StepBuild, At: t0}, StepStarted{Name: "a", Run: id, Step: StepCluster, At: t0},
+			up("a"), Recovered{Name: "a", LastRun: s.LastRun})
+		e := s.Envs["a"]
+		if run := e.Status.Run; !run.Active() || !run.Request.Recovered || run.Request.Interrupted != "up in step build and cluster" || e.Status.Queued != nil {
+			t.Fatalf("run = %+v, queued %+v", run.Request, e.Status.Queued)
+		}
 	})
 	t.Run("an interrupted rebuild becomes an up", func(t *testing.T) {
 		t.Parallel()
@@ -376,5 +395,89 @@ func TestStateFileRoundTripAndCorruption(t *testing.T) {
 	matches, _ := filepath.Glob(filepath.Join(dir, "state.json.corrupt-*"))
 	if len(matches) != 1 {
 		t.Fatalf("corrupt file not kept aside: %v", matches)
+	}
+}
+
+// A state file that cannot be saved keeps the last one saved, is reported
+// with what to do, and is saved once the cause is gone without another
+// change.
+func TestPersistReportsAndRetriesAFailedSave(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	old := apply(nil, up("a"))
+	if err := SaveState(path, old); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Saving fails while the temporary files cannot be made: the folder
+	// they go to is replaced by a file for a while.
+	blocked := filepath.Join(t.TempDir(), "state")
+	if err := os.WriteFile(blocked, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(blocked, "state.json")
+	s := NewStore(apply(nil, up("a"), up("b")), slog.New(slog.DiscardHandler))
+	defer s.Close()
+	reports := make(chan error, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	changes := s.Watch()
+	go func() {
+		defer close(done)
+		persist(ctx, s, changes, target, time.Millisecond, 20*time.Millisecond, slog.New(slog.DiscardHandler), func(err error) { reports <- err })
+	}()
+	s.Dispatch(up("c"))
+	select {
+	case err := <-reports:
+		if err == nil || !strings.Contains(err.Error(), "the last saved state is kept") {
+			t.Fatalf("first report = %v, want the save error with what is kept", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a failed save was not reported")
+	}
+	// The old file elsewhere is untouched, and nothing half-written is left.
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, before) {
+		t.Error("the old state file changed")
+	}
+	if err := os.Remove(blocked); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(blocked, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// No further change: the retry saves it and clears the report.
+	deadline := time.After(5 * time.Second)
+	for cleared := false; !cleared; {
+		select {
+		case err := <-reports:
+			cleared = err == nil
+		case <-deadline:
+			t.Fatal("the save was not retried after the cause was gone")
+		}
+	}
+	got, err := LoadState(target)
+	if err != nil || len(got.Envs) != 3 {
+		t.Fatalf("saved after the retry: %+v, %v", got, err)
+	}
+	cancel()
+	<-done
+}
+
+func TestSaveErrorSaysWhatToDo(t *testing.T) {
+	t.Parallel()
+	for errno, want := range map[syscall.Errno]string{
+		syscall.ENOSPC: "is full: free some space",
+		syscall.EROFS:  "read-only file system",
+		syscall.EACCES: "is not writable",
+		syscall.EPERM:  "chattr -i",
+	} {
+		err := saveError("/s/state.json", &os.PathError{Op: "open", Path: "/s/.state-1.json", Err: errno})
+		if !strings.Contains(err.Error(), want) || !errors.Is(err, errno) {
+			t.Errorf("%v: %v, want %q", errno, err, want)
+		}
 	}
 }

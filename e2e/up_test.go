@@ -103,9 +103,16 @@ func (e *devctlEnv) cleanupAtEnd(t *testing.T, down bool) {
 
 func (e *devctlEnv) run(ctx context.Context, args ...string) (string, string, int) {
 	e.t.Helper()
+	return e.runWith(ctx, nil, args...)
+}
+
+// runWith is run with extra environment variables (KEY=value), which a
+// daemon this command starts inherits.
+func (e *devctlEnv) runWith(ctx context.Context, env []string, args ...string) (string, string, int) {
+	e.t.Helper()
 	cmd := exec.CommandContext(ctx, e.bin, args...)
 	cmd.Dir = e.dir
-	cmd.Env = e.environ
+	cmd.Env = append(slices.Clip(e.environ), env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

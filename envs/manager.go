@@ -235,8 +235,14 @@ func (m *Manager) Up(ctx context.Context, name string, spec api.EnvSpec) (*Env, 
 		case errors.Is(err, errNoMetadata) && !ours:
 			return nil, fmt.Errorf("up %q: %w", name, ErrNotManaged)
 		case !errors.Is(err, errNoMetadata) && (!ours || m.completed(name)):
-			// Finished once and not answering now (stopped, or Docker is
-			// busy): it is not deleted on a guess.
+			// Finished once and not answering now (its node stopped or
+			// killed, or Docker is busy): it is started again where the
+			// backend can, never deleted on a guess.
+			if env, startErr := m.start(ctx, p, name); startErr == nil {
+				return env, nil
+			} else if !errors.Is(startErr, errCannotStart) {
+				err = startErr
+			}
 			return nil, fmt.Errorf("up %q: the cluster does not answer: start it with `%s` and try again, or delete it with `devctl down`: %w",
 				name, startCommand(ctx, p, name), err)
 		}
@@ -474,6 +480,43 @@ func (m *Manager) List(ctx context.Context) ([]Env, error) {
 	}
 	slices.SortFunc(out, func(a, b Env) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// errCannotStart is start's answer for a backend that cannot start a
+// stopped environment.
+var errCannotStart = errors.New("the backend cannot start a stopped environment")
+
+// startWait bounds how long start waits for a started cluster to answer.
+var startWait = 3 * time.Minute
+
+// start starts name's stopped cluster and waits until it answers (its
+// metadata can be read), reporting progress.
+func (m *Manager) start(ctx context.Context, p providers.Provider, name string) (*Env, error) {
+	s, ok := p.(providers.Starter)
+	if !ok {
+		return nil, errCannotStart
+	}
+	done := m.track(ctx, name).start(fmt.Sprintf("starting %s cluster %s: it does not answer (its node stopped?)", p.Name(), name))
+	env, err := func() (*Env, error) {
+		if err := s.Start(ctx, name); err != nil {
+			return nil, err
+		}
+		wctx, cancel := context.WithTimeout(ctx, startWait)
+		defer cancel()
+		for {
+			env, err := m.get(wctx, p, name)
+			if err == nil {
+				return env, nil
+			}
+			select {
+			case <-wctx.Done():
+				return nil, fmt.Errorf("started the nodes of %s, but the cluster did not answer within %s: %w", name, startWait, err)
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}()
+	done(err)
+	return env, err
 }
 
 // startCommand says how to start name's cluster again.

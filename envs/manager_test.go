@@ -390,6 +390,38 @@ func TestUpRecreatesHalfMadeCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("a finished cluster that does not answer is started again", func(t *testing.T) {
+		t.Parallel()
+		sp := &startable{Provider: fake.New(api.ProviderKind)}
+		h := newHarness(t, sp)
+		if _, err := h.m.Up(ctx, "hello-main", helloSpec); err != nil {
+			t.Fatal(err)
+		}
+		// Its node is stopped: nothing answers until it is started.
+		h.store.ReadError = errBoom
+		sp.onStart = func() { h.store.ReadError = nil }
+		env, err := h.m.Up(ctx, "hello-main", helloSpec)
+		if err != nil || env.Name != "hello-main" || env.New {
+			t.Fatalf("Up = %+v, %v; want the existing environment started", env, err)
+		}
+		if sp.starts != 1 || sp.Deletes() != 0 || sp.Creates() != 1 {
+			t.Errorf("starts = %d, deletes = %d, creates = %d; want it started, not recreated", sp.starts, sp.Deletes(), sp.Creates())
+		}
+		if lines := strings.Join(h.progress.lines(), "\n"); !strings.Contains(lines, "done starting kind cluster hello-main") {
+			t.Errorf("progress does not say the cluster was started:\n%s", lines)
+		}
+		// A start that fails keeps the cluster and says how to start it.
+		h.store.ReadError = errBoom
+		sp.onStart, sp.err = nil, errors.New("no such container")
+		if _, err := h.m.Up(ctx, "hello-main", helloSpec); err == nil || !strings.Contains(err.Error(), "no such container") ||
+			!strings.Contains(err.Error(), "start it with `start hello-main`") {
+			t.Errorf("Up err = %v, want the start's failure and how to start it", err)
+		}
+		if sp.Deletes() != 0 {
+			t.Error("a cluster that could not be started was deleted")
+		}
+	})
+
 	t.Run("delete fails", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t)
@@ -964,4 +996,25 @@ func assertLines(t *testing.T, what string, got, want []string) {
 	if !slices.Equal(got, want) {
 		t.Errorf("%s:\n%s\nwant:\n%s", what, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// startable is a fake backend whose stopped environments can be started.
+type startable struct {
+	*fake.Provider
+	starts  int
+	onStart func()
+	err     error
+}
+
+func (p *startable) StartCommand(_ context.Context, name string) string { return "start " + name }
+
+func (p *startable) Start(context.Context, string) error {
+	p.starts++
+	if p.err != nil {
+		return p.err
+	}
+	if p.onStart != nil {
+		p.onStart()
+	}
+	return nil
 }

@@ -234,6 +234,9 @@ type Request struct {
 	// it: nothing the interrupted run may have done half (a cluster, a
 	// delivery) is trusted.
 	Recovered bool `json:"recovered,omitempty"`
+	// Interrupted says, on a recovered run, what the daemon was doing when
+	// it stopped ("up in step build").
+	Interrupted string `json:"interrupted,omitempty"`
 }
 
 // Run is one execution of a list of steps for an environment.
@@ -407,6 +410,10 @@ type Health struct {
 	PID       int       `json:"pid"`
 	StartedAt time.Time `json:"startedAt"`
 	Socket    string    `json:"socket"`
+	// StateError is why the daemon could not save its state file last
+	// time it tried (the disk full, the folder read-only), or empty. The
+	// file keeps the last state saved; the daemon keeps trying.
+	StateError string `json:"stateError,omitempty"`
 }
 
 // EventType says what an Event carries.

@@ -14,6 +14,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
 )
@@ -156,28 +158,79 @@ func (f *Forward) forwardOnce(ctx context.Context, pod *corev1.Pod) error {
 	}
 	f.mu.Unlock()
 	// Watch the pod: the SPDY tunnel does not always end when the pod dies.
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
+	// A watch costs nothing while the pod is fine (no polling); when it
+	// ends (the API server's timeout), the pod is read again and watched
+	// from there.
+	gone := func() error {
+		closeStop()
+		<-errc //nolint:errcheck // wait for the forwarder to end; the error returned below supersedes its own
+		return fmt.Errorf("pod %s went away", pod.Name)
+	}
+	rv := pod.ResourceVersion
+	for {
+		w, err := f.c.Set.CoreV1().Pods(pod.Namespace).Watch(ctx, metav1.ListOptions{
+			FieldSelector:   fields.OneTermEqualSelector("metadata.name", pod.Name).String(),
+			ResourceVersion: rv,
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				closeStop()
+				<-errc //nolint:errcheck // as above
+				return ctx.Err()
+			}
+			return gone()
+		}
+		ended, err := f.watchPod(ctx, w, pod, errc, closeStop)
+		w.Stop()
+		if ended {
+			return err
+		}
+		p, err := f.c.Set.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil || !stillServing(p, pod) {
+			return gone()
+		}
+		rv = p.ResourceVersion
+	}
+}
+
+// watchPod follows w until pod stops serving (ended, with why), the
+// forwarder ends (ended), ctx ends (ended) or the watch closes (not ended:
+// watch again).
+func (f *Forward) watchPod(ctx context.Context, w watch.Interface, pod *corev1.Pod, errc <-chan error, closeStop func()) (bool, error) {
 	for {
 		select {
 		case err := <-errc:
 			if err == nil {
 				err = errors.New("port-forward ended")
 			}
-			return err
+			return true, err
 		case <-ctx.Done():
 			closeStop()
 			<-errc //nolint:errcheck // wait for the forwarder to end; the error returned below supersedes its own
-			return ctx.Err()
-		case <-tick.C:
-			p, err := f.c.Set.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-			if err != nil || p.DeletionTimestamp != nil || p.UID != pod.UID || p.Status.Phase != corev1.PodRunning || !podReady(p) {
-				closeStop()
-				<-errc //nolint:errcheck // wait for the forwarder to end; the error returned below supersedes its own
-				return fmt.Errorf("pod %s went away", pod.Name)
+			return true, ctx.Err()
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return false, nil
 			}
+			p, isPod := ev.Object.(*corev1.Pod)
+			switch {
+			case ev.Type == watch.Error:
+				return false, nil // e.g. the resource version is too old: read the pod again
+			case !isPod || ev.Type == watch.Bookmark:
+				continue
+			case ev.Type != watch.Deleted && stillServing(p, pod):
+				continue
+			}
+			closeStop()
+			<-errc //nolint:errcheck // as above
+			return true, fmt.Errorf("pod %s went away", pod.Name)
 		}
 	}
+}
+
+// stillServing says whether p is still the ready, running pod forwarded to.
+func stillServing(p, forwarded *corev1.Pod) bool {
+	return p.DeletionTimestamp == nil && p.UID == forwarded.UID && p.Status.Phase == corev1.PodRunning && podReady(p)
 }
 
 func isBindError(err error) bool {

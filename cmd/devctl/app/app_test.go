@@ -210,3 +210,28 @@ func TestInitWritesConfigAndScratchDockerfile(t *testing.T) {
 		t.Errorf("second init must refuse: %d %q", code, errOut)
 	}
 }
+
+// A delete that fails (here: no Docker engine to list clusters with) ends
+// `devctl down` with the failure at once; it waited for the event stream
+// to close, which the daemon keeps open.
+func TestDownEndsWhenTheDeleteFails(t *testing.T) {
+	t.Setenv("DEVCTL_STATE_DIR", t.TempDir())
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "none.sock"))
+	sock := startDaemon(t)
+	dir := gitRepo(t, map[string]string{"devctl.yaml": validConfig})
+	done := make(chan struct{})
+	var errOut string
+	var code int
+	go func() {
+		defer close(done)
+		_, errOut, code = run(t, dir, "--socket", sock, "down", "nosuch-env")
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("down did not return after its delete failed")
+	}
+	if code == 0 || !strings.Contains(errOut, "is Docker running?") {
+		t.Errorf("exit %d, stderr %q; want the delete's failure", code, errOut)
+	}
+}

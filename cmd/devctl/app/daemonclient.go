@@ -47,6 +47,9 @@ func (g *globalOptions) ensureDaemon(ctx context.Context, onStart func()) (*api.
 	h, err := c.Health(ctx)
 	switch {
 	case err == nil && h.Version == buildID():
+		if h.StateError != "" {
+			fmt.Fprintf(g.errOut, "devctl: warning: the daemon cannot save its state: %s\n", h.StateError)
+		}
 		return c, nil
 	case err == nil:
 		fmt.Fprintf(g.errOut, "devctl: the running daemon (pid %d) is %s, this devctl is %s: restarting it; environments keep running and are rediscovered\n",

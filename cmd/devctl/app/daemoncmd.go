@@ -83,6 +83,9 @@ Environments outlive the daemon; a new daemon rediscovers them from the clusters
 				return writeJSONOut(s.Out, map[string]any{"running": true, "health": h})
 			}
 			fmt.Fprintf(s.Out, "running: pid %d, version %s, up %s, socket %s\n", h.PID, h.Version, time.Since(h.StartedAt).Round(time.Second), h.Socket)
+			if h.StateError != "" {
+				fmt.Fprintf(s.Out, "state not saved: %s\n", h.StateError)
+			}
 			return nil
 		},
 	}

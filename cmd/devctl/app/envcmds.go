@@ -47,10 +47,14 @@ that does not exist, or whose cluster is already gone, succeeds and says so.`,
 			fmt.Fprintf(s.Out, "deleting environment %s ...\n", name)
 			start := time.Now()
 			detail, err := followDown(events, name, env.Generation)
-			if err != nil {
-				if serr := streamErr(); serr != nil && detail == "" {
+			if errors.Is(err, errStreamClosed) {
+				// Only a closed stream has an error of its own to say;
+				// waiting for it on an open one would never return.
+				if serr := streamErr(); serr != nil {
 					return serr
 				}
+			}
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(s.Out, "%s (%.1fs)\n", detail, time.Since(start).Seconds())
@@ -96,8 +100,11 @@ func followDown(events <-chan api.Event, name string, gen int64) (string, error)
 			return "", fmt.Errorf("delete %s: %s", name, run.Error)
 		}
 	}
-	return "", fmt.Errorf("the daemon closed the event stream before %s was deleted", name)
+	return "", fmt.Errorf("%w before %s was deleted", errStreamClosed, name)
 }
+
+// errStreamClosed says the daemon ended the event stream.
+var errStreamClosed = errors.New("the daemon closed the event stream")
 
 type outputFlag struct{ format string }
 

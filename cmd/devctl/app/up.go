@@ -98,6 +98,9 @@ func runUp(ctx context.Context, g *globalOptions, s Streams, o *upOptions) error
 		return err
 	}
 	fmt.Fprintf(s.Out, "environment %s (branch %s, generation %d)\n", env.Name, orDash(env.Spec.Branch), env.Generation)
+	if what := interrupted(env); what != "" {
+		fmt.Fprintf(s.Out, "the devctl daemon stopped during an earlier %s: this up does that work again (nothing it left half-done is trusted)\n", what)
+	}
 	if !plain && !o.noTUI && isTerminal(s.In) {
 		// On a terminal the run is followed in the TUI; leaving it leaves
 		// the environment coming up (or up).
@@ -218,4 +221,16 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// interrupted is what an earlier daemon was doing when it stopped, when
+// env's current or queued run picks that up again, or "".
+func interrupted(env *api.Environment) string {
+	if run := env.Status.Run; run.Active() && run.Request.Recovered && run.Request.Interrupted != "" {
+		return run.Request.Interrupted
+	}
+	if q := env.Status.Queued; q != nil && q.Recovered && q.Interrupted != "" {
+		return q.Interrupted
+	}
+	return ""
 }

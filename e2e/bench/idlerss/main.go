@@ -126,16 +126,18 @@ func run(bin string, withEnv bool, settle, window time.Duration) error {
 	if err != nil {
 		return err
 	}
-	rss, hwm, err := memory(pid)
+	m, err := memory(pid)
 	if err != nil {
 		return err
 	}
 	// Linux counts CPU time in clock ticks of 1/100 s (USER_HZ).
 	cpu := float64(t1-t0) / 100 / window.Seconds() * 100
-	fmt.Printf("environments: %d\nidle RSS: %.1f MB (peak %.1f MB)\nidle CPU: %.2f%% of one core over %s\n",
-		envs, float64(rss)/1024, float64(hwm)/1024, cpu, window)
+	fmt.Printf("environments: %d\nidle RSS: %.1f MB (peak %.1f MB; anonymous %.1f MB, file-backed %.1f MB)\nidle CPU: %.2f%% of one core over %s\n",
+		envs, mb(m["VmRSS"]), mb(m["VmHWM"]), mb(m["RssAnon"]), mb(m["RssFile"]), cpu, window)
 	return nil
 }
+
+func mb(kib int64) float64 { return float64(kib) / 1024 }
 
 // cpuTicks is the process's user+system time in clock ticks.
 func cpuTicks(pid int) (int64, error) {
@@ -156,24 +158,22 @@ func cpuTicks(pid int) (int64, error) {
 	return utime + stime, nil
 }
 
-// memory is the process's resident and peak resident set in KiB.
-func memory(pid int) (rss, hwm int64, err error) {
+// memory is the process's memory figures from /proc/<pid>/status in KiB:
+// VmRSS, VmHWM (peak), RssAnon (heap, stacks), RssFile (the binary's pages).
+func memory(pid int) (map[string]int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
+	out := map[string]int64{}
 	for _, l := range strings.Split(string(b), "\n") {
 		k, v, ok := strings.Cut(l, ":")
 		if !ok {
 			continue
 		}
-		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "VmRSS":
-			rss = n
-		case "VmHWM":
-			hwm = n
+		if n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64); err == nil {
+			out[k] = n
 		}
 	}
-	return rss, hwm, nil
+	return out, nil
 }

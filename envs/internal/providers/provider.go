@@ -62,6 +62,9 @@ type Starter interface {
 	// StartCommand is the shell command that starts name's stopped
 	// environment, e.g. `docker start hello-main-control-plane`.
 	StartCommand(ctx context.Context, name string) string
+	// Start starts name's stopped environment (what StartCommand says);
+	// starting a running one does nothing.
+	Start(ctx context.Context, name string) error
 }
 
 // Containerized is implemented by backends whose environments run as

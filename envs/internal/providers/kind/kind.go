@@ -249,6 +249,26 @@ func (p *Provider) StartCommand(ctx context.Context, name string) string {
 	return "docker start " + strings.Join(names, " ")
 }
 
+// Start implements providers.Starter: it starts the cluster's node
+// containers (docker start); kind's nodes bring their control plane back.
+func (p *Provider) Start(ctx context.Context, name string) error {
+	nodes, err := p.kind(ctx, nil).ListNodes(name)
+	if err != nil {
+		return fmt.Errorf("list nodes of kind cluster %q: %w", name, err)
+	}
+	if len(nodes) == 0 {
+		return fmt.Errorf("kind cluster %q has no node containers", name)
+	}
+	args := []string{"start"}
+	for _, n := range nodes {
+		args = append(args, n.String())
+	}
+	if _, err := kindexec.Output(kindexec.CommandContext(ctx, "docker", args...)); err != nil {
+		return fmt.Errorf("start the nodes of kind cluster %q: %w", name, err)
+	}
+	return nil
+}
+
 // Containers implements providers.Containerized: the full IDs of the
 // cluster's node containers.
 func (p *Provider) Containers(ctx context.Context, name string) ([]string, error) {
