@@ -827,6 +827,16 @@ func (p *Provider) StartCommand(ctx context.Context, name string) string {
 	return p.o.Kind.StartCommand(ctx, p.o.HostName)
 }
 
+// Start implements providers.Starter: an environment on the local host is
+// started by starting the host's kind cluster (the vcluster pod comes back
+// with it); one on a given host cannot be started from here.
+func (p *Provider) Start(ctx context.Context, name string) error {
+	if _, err := os.Stat(p.envHostKubeconfig(name)); err == nil || p.o.Host != nil || p.o.Kind == nil {
+		return fmt.Errorf("the vcluster of %s is on a host cluster devctl did not make: check the host, or run `devctl down && devctl up`", name)
+	}
+	return p.o.Kind.Start(ctx, p.o.HostName)
+}
+
 // loadImages puts the vcluster images into the kind host's nodes unless they
 // are there; a missing local image fails with the command that builds it.
 func (p *Provider) loadImages(ctx context.Context, kindName string, o *providers.CreateOptions, refs ...string) error {
