@@ -71,6 +71,11 @@ func (run *Run) buildGo(ctx context.Context, p *goldenpath.Project, s *config.Se
 	run.goImages[ref] = goBuilt{image: res.Image, binary: res.Binary, name: s.Name}
 	run.mu.Unlock()
 	run.dispatch(ImageBuilt{Name: run.Env, Service: s.Name, Image: ref})
+	// A new image is pushed at once, while the cluster may still be made
+	// (an up builds and creates in parallel); deliver then finds it there.
+	if prev := run.prev.Status.Service(s.Name); run.Kind == api.RunUp && (prev == nil || prev.Image != ref) {
+		run.pushEarly(ctx, res.Image, ref)
+	}
 	var compile string
 	for _, st := range res.Steps {
 		if st.Name == build.StepGoBuild {

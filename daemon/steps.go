@@ -218,6 +218,9 @@ func runAttach(ctx context.Context, r *Run) (string, error) {
 
 func runBuild(ctx context.Context, r *Run) (string, error) {
 	p := r.project
+	if r.Kind == api.RunUp {
+		r.pushAgentEarly(ctx)
+	}
 	var parts []string
 	for _, name := range r.targets() {
 		s := p.Service(name)

@@ -13,6 +13,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ import (
 	"sigs.k8s.io/kind/pkg/log"
 
 	"github.com/devctl/devctl/e2e/harness"
+	"github.com/devctl/devctl/internal/api"
 )
 
 func main() {
@@ -156,8 +158,33 @@ func devctlUp(bin, project, image string, environ []string, state string) (cold,
 	if cold, err = devctl("up", "--ci"); err != nil {
 		return 0, 0, err
 	}
+	printSteps(bin, project, env)
 	warm, err = devctl("up", "--ci")
 	return cold, warm, err
+}
+
+// printSteps prints the steps of the cold up's run with their start
+// offsets and durations (from `devctl status -o json`): where the time went.
+func printSteps(bin, project string, env []string) {
+	cmd := exec.Command(bin, "status", "-o", "json")
+	cmd.Dir, cmd.Env = project, env
+	out, err := cmd.Output()
+	if err != nil {
+		fmt.Printf("  (no steps: devctl status: %v)\n", err)
+		return
+	}
+	var e api.Environment
+	if err := json.Unmarshal(out, &e); err != nil {
+		fmt.Printf("  (no steps: %v)\n", err)
+		return
+	}
+	if len(e.Status.Run.Steps) == 0 {
+		return
+	}
+	t0 := e.Status.Run.Steps[0].Started
+	for _, s := range e.Status.Run.Steps {
+		fmt.Printf("  %-14s +%5.1fs %5.1fs  %s\n", s.Name, s.Started.Sub(t0).Seconds(), s.Duration.Seconds(), s.Detail)
+	}
 }
 
 func median(ds []time.Duration) time.Duration {
