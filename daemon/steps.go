@@ -419,6 +419,9 @@ func runReady(ctx context.Context, r *Run) (string, error) {
 	for _, name := range r.targets() {
 		s := r.project.Service(name)
 		if err := r.r.deps.Cluster.WaitReady(ctx, r.kubeconfig, r.namespace, s.Name); err != nil {
+			if back := r.rollBack(ctx, s.Name); back != "" {
+				return "", fmt.Errorf("%s: the new version did not become ready: %w; %s", s.Name, err, back)
+			}
 			return "", fmt.Errorf("%s did not become ready: %w", s.Name, err)
 		}
 		prefer := 0
@@ -437,6 +440,42 @@ func runReady(ctx context.Context, r *Run) (string, error) {
 		urls = append(urls, s.Name+" "+url)
 	}
 	return strings.Join(urls, ", "), nil
+}
+
+// rollBack deploys again the image service ran before this run, when this
+// run deployed a new one that does not become ready: the old version keeps
+// serving (the rollout never took its pod away) and the release says so
+// again, so the next save builds and tries anew. It says what it did, or
+// "" when there was nothing to go back to.
+func (r *Run) rollBack(ctx context.Context, service string) string {
+	prev := r.prev.Status.Service(service)
+	if prev == nil || prev.Image == "" || prev.Image == r.images[service] || r.images[service] == "" {
+		return ""
+	}
+	// The ready step's own time may be what ran out.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	images := map[string]string{service: prev.Image}
+	rels, err := goldenpath.Render(ctx, r.project, r.target(), images, service)
+	if err == nil && len(rels) != 1 {
+		err = fmt.Errorf("%d releases rendered", len(rels))
+	}
+	if err != nil {
+		return fmt.Sprintf("rolling back to %s failed: %v", prev.Image, err)
+	}
+	rel := rels[0]
+	res, err := r.r.deps.Releases.Deploy(ctx, r.kubeconfig, rel)
+	if err != nil {
+		return fmt.Sprintf("rolling back to %s failed: %v", prev.Image, err)
+	}
+	r.mu.Lock()
+	r.images[service] = prev.Image
+	r.mu.Unlock()
+	secrets, _ := goldenpath.SecretRefs(rel.Manifest)
+	r.dispatch(ServiceDeployed{Name: r.Env, Service: service, Image: prev.Image,
+		ChartDigest: rel.ChartDigest, ValuesDigest: rel.ValuesDigest, Revision: res.Revision, Secrets: secrets})
+	r.logf(StepReady, service, api.SourceProgress, api.LevelWarn, "rolled back to %s (revision %d): it serves while you fix the new version", prev.Image, res.Revision)
+	return fmt.Sprintf("rolled back to %s (revision %d), which keeps serving; the next save tries again", prev.Image, res.Revision)
 }
 
 func runDelete(ctx context.Context, r *Run) (string, error) {
