@@ -299,3 +299,18 @@ func TestSingleFileWindow(t *testing.T) {
 		t.Errorf("burst = %v", b.Changes)
 	}
 }
+
+// A save seen by two roots (the project and a service in its folder) is
+// still one file.
+func TestSingleFileWindowOverlappingRoots(t *testing.T) {
+	t.Parallel()
+	const single = 50 * time.Millisecond
+	h := start(t, t.TempDir(), Options{Quiet: quiet, Cap: limit, Single: single,
+		Roots: []Root{{Name: "project", Dir: "."}, {Name: "web", Dir: "."}}})
+	h.send(fsnotify.Write, "main.go")
+	h.step(single)
+	b := h.next()
+	if want := map[string][]string{"project": {"main.go"}, "web": {"main.go"}}; !reflect.DeepEqual(b.Changes, want) {
+		t.Errorf("Changes = %v, want %v", b.Changes, want)
+	}
+}

@@ -379,7 +379,7 @@ func (w *Watcher) touch(s *state, now time.Time) {
 	}
 	s.pending.last = now
 	quiet := w.quiet
-	if single := w.opts.Single; single > 0 && single < quiet && !s.pending.overflow && s.pending.len() == 1 {
+	if single := w.opts.Single; single > 0 && single < quiet && !s.pending.overflow && s.pending.oneFile(w.roots) {
 		quiet = single
 	}
 	s.deadline = now.Add(quiet)
@@ -440,6 +440,22 @@ func (c *changes) len() int {
 		n += len(set)
 	}
 	return n
+}
+
+// oneFile reports whether c holds a single file, which roots that overlap
+// (a project and a service in its folder) may each report.
+func (c *changes) oneFile(roots []root) bool {
+	file := ""
+	for r, set := range c.paths {
+		for p := range set {
+			abs := filepath.Join(roots[r].dir, filepath.FromSlash(p))
+			if file != "" && abs != file {
+				return false
+			}
+			file = abs
+		}
+	}
+	return file != ""
 }
 
 // merge adds o to c and returns the result; c may be nil.
