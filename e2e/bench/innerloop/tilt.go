@@ -126,6 +126,10 @@ func benchTilt(ctx context.Context, tiltBin, kubeconfig, src, work string, n int
 		return nil, err
 	}
 	fakeBin := filepath.Join(work, "fakebin")
+	cwd, err := tiltWebDir(tiltBin, work)
+	if err != nil {
+		return nil, err
+	}
 	files := map[string]string{
 		filepath.Join(dir, "Tiltfile"):        fmt.Sprintf(tiltfile, host, fromCluster, port),
 		filepath.Join(dir, "Dockerfile.tilt"): fmt.Sprintf(tiltDockerfile, base),
@@ -150,7 +154,7 @@ func benchTilt(ctx context.Context, tiltBin, kubeconfig, src, work string, n int
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	res := &tiltResult{}
 	for _, mode := range []string{"live", "full"} {
-		ds, rss, err := tiltRound(ctx, tiltBin, kubeconfig, dir, fakeBin, mode, url, mainGo, orig, n)
+		ds, rss, err := tiltRound(ctx, tiltBin, kubeconfig, dir, cwd, fakeBin, mode, url, mainGo, orig, n)
 		if err != nil {
 			return nil, fmt.Errorf("tilt (%s): %w", mode, err)
 		}
@@ -166,7 +170,7 @@ func benchTilt(ctx context.Context, tiltBin, kubeconfig, src, work string, n int
 
 // tiltRound starts `tilt up` with live update on or off, waits until the app
 // answers, times n edits and stops Tilt.
-func tiltRound(ctx context.Context, tiltBin, kubeconfig, dir, fakeBin, mode, url, mainGo string, orig []byte, n int) ([]time.Duration, int64, error) {
+func tiltRound(ctx context.Context, tiltBin, kubeconfig, dir, cwd, fakeBin, mode, url, mainGo string, orig []byte, n int) ([]time.Duration, int64, error) {
 	if err := os.WriteFile(mainGo, orig, 0o644); err != nil {
 		return nil, 0, err
 	}
@@ -188,8 +192,9 @@ func tiltRound(ctx context.Context, tiltBin, kubeconfig, dir, fakeBin, mode, url
 		return nil, 0, err
 	}
 	defer func() { _ = logFile.Close() }()
-	cmd := exec.Command(tiltBin, "up", "--stream", "--port", fmt.Sprint(apiPort), "--webdev-port", fmt.Sprint(webdevPort))
-	cmd.Dir = dir
+	cmd := exec.Command(tiltBin, "up", "--stream", "--file", filepath.Join(dir, "Tiltfile"),
+		"--port", fmt.Sprint(apiPort), "--webdev-port", fmt.Sprint(webdevPort))
+	cmd.Dir = cwd
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "TILT_DISABLE_ANALYTICS=1", "BENCH_LIVE="+live,
 		"PATH="+fakeBin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -235,6 +240,45 @@ func tiltRound(ctx context.Context, tiltBin, kubeconfig, dir, fakeBin, mode, url
 		rss = max(rss, rssKB(cmd.Process.Pid))
 	}
 	return ds, rss, nil
+}
+
+// tiltWebDir makes a folder to run Tilt in where it finds its web UI's
+// sources: a Tilt built from source with -trimpath looks for them at the
+// module-relative path of its web package, relative to its working folder.
+// They are linked from the module cache; the stand-in yarn serves nothing.
+func tiltWebDir(tiltBin, work string) (string, error) {
+	out, err := exec.Command("go", "version", "-m", tiltBin).Output()
+	if err != nil {
+		return "", fmt.Errorf("go version -m %s: %w", tiltBin, err)
+	}
+	version := ""
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 3 && (f[0] == "mod" || f[0] == "dep") && f[1] == "github.com/tilt-dev/tilt" {
+			version = f[2]
+		}
+	}
+	if version == "" {
+		return "", fmt.Errorf("%s: no github.com/tilt-dev/tilt module in its build info", tiltBin)
+	}
+	modCache, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil {
+		return "", err
+	}
+	mod := "github.com/tilt-dev/tilt@" + version
+	src := filepath.Join(strings.TrimSpace(string(modCache)), mod, "web")
+	if _, err := os.Stat(filepath.Join(src, "package.json")); err != nil {
+		return "", fmt.Errorf("Tilt's web sources: %w (e2e/tools/tilt.sh downloads them)", err)
+	}
+	cwd := filepath.Join(work, "tilt-cwd")
+	link := filepath.Join(cwd, filepath.FromSlash(mod), "web")
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Symlink(src, link); err != nil && !os.IsExist(err) {
+		return "", err
+	}
+	return cwd, nil
 }
 
 // debianImage is the Debian root filesystem image the node image builder
