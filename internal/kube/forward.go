@@ -85,11 +85,12 @@ func (f *Forward) Close() {
 
 func (f *Forward) loop(ctx context.Context, firstErr chan<- error) {
 	defer close(f.done)
-	backoff := 250 * time.Millisecond
+	backoff := forwardBackoff
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		pod, err := f.c.ReadyPod(ctx, f.ns, f.release)
+		served := false
 		if err == nil {
-			err = f.forwardOnce(ctx, pod)
+			served, err = f.forwardOnce(ctx, pod)
 		}
 		if ctx.Err() != nil {
 			return
@@ -104,6 +105,14 @@ func (f *Forward) loop(ctx context.Context, firstErr chan<- error) {
 				return
 			}
 		}
+		// A forward that served ended (the app restarted under a live
+		// update and refused a connection, which ends client-go's
+		// forwarder, or its pod went away): forward again at once. Only
+		// failures in a row back off.
+		if served {
+			backoff = forwardBackoff
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -115,12 +124,15 @@ func (f *Forward) loop(ctx context.Context, firstErr chan<- error) {
 	}
 }
 
+// forwardBackoff is the first wait after a forward that could not start.
+const forwardBackoff = 100 * time.Millisecond
+
 // forwardOnce forwards to pod until the pod stops being ready, the tunnel
-// breaks, or ctx ends.
-func (f *Forward) forwardOnce(ctx context.Context, pod *corev1.Pod) error {
+// breaks, or ctx ends. served says whether the forward listened.
+func (f *Forward) forwardOnce(ctx context.Context, pod *corev1.Pod) (served bool, err error) {
 	rt, upgrader, err := spdy.RoundTripperFor(f.c.Config)
 	if err != nil {
-		return err
+		return false, err
 	}
 	req := f.c.Set.CoreV1().RESTClient().Post().Resource("pods").Namespace(pod.Namespace).Name(pod.Name).SubResource("portforward")
 	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: rt}, http.MethodPost, req.URL())
@@ -129,7 +141,7 @@ func (f *Forward) forwardOnce(ctx context.Context, pod *corev1.Pod) error {
 	pf, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"},
 		[]string{fmt.Sprintf("%d:%d", f.local, f.remote)}, stop, ready, io.Discard, io.Discard)
 	if err != nil {
-		return err
+		return false, err
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- pf.ForwardPorts() }()
@@ -139,11 +151,11 @@ func (f *Forward) forwardOnce(ctx context.Context, pod *corev1.Pod) error {
 	select {
 	case <-ready:
 	case err := <-errc:
-		return err
+		return false, err
 	case <-ctx.Done():
 		closeStop()
 		<-errc //nolint:errcheck // wait for the forwarder to end; the error returned below supersedes its own
-		return ctx.Err()
+		return false, ctx.Err()
 	}
 	f.mu.Lock()
 	if f.pod != "" && f.pod != pod.Name {
@@ -156,6 +168,11 @@ func (f *Forward) forwardOnce(ctx context.Context, pod *corev1.Pod) error {
 	}
 	f.mu.Unlock()
 	// Watch the pod: the SPDY tunnel does not always end when the pod dies.
+	// A watch sees it at once; the poll covers a watch that cannot be held.
+	wctx, cancelWatch := context.WithCancel(ctx)
+	defer cancelWatch()
+	changed := make(chan struct{}, 1)
+	go f.watchPod(wctx, pod.Namespace, pod.Name, changed)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -164,19 +181,37 @@ func (f *Forward) forwardOnce(ctx context.Context, pod *corev1.Pod) error {
 			if err == nil {
 				err = errors.New("port-forward ended")
 			}
-			return err
+			return true, err
 		case <-ctx.Done():
 			closeStop()
 			<-errc //nolint:errcheck // wait for the forwarder to end; the error returned below supersedes its own
-			return ctx.Err()
+			return true, ctx.Err()
+		case <-changed:
 		case <-tick.C:
-			p, err := f.c.Set.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-			if err != nil || p.DeletionTimestamp != nil || p.UID != pod.UID || p.Status.Phase != corev1.PodRunning || !podReady(p) {
-				closeStop()
-				<-errc //nolint:errcheck // wait for the forwarder to end; the error returned below supersedes its own
-				return fmt.Errorf("pod %s went away", pod.Name)
+		}
+		p, err := f.c.Set.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil || p.DeletionTimestamp != nil || p.UID != pod.UID || p.Status.Phase != corev1.PodRunning || !podReady(p) {
+			closeStop()
+			<-errc //nolint:errcheck // wait for the forwarder to end; the error returned below supersedes its own
+			return true, fmt.Errorf("pod %s went away", pod.Name)
+		}
+	}
+}
+
+// watchPod sends on changed (without blocking) whenever the pod changes.
+func (f *Forward) watchPod(ctx context.Context, ns, name string, changed chan<- struct{}) {
+	for ctx.Err() == nil {
+		w, err := f.c.Set.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+		if err != nil {
+			return
+		}
+		for range w.ResultChan() {
+			select {
+			case changed <- struct{}{}:
+			default:
 			}
 		}
+		w.Stop()
 	}
 }
 
