@@ -298,19 +298,26 @@ func readinessGrace(p *corev1.Pod, container string) (time.Duration, bool) {
 	return 0, false
 }
 
-// ReadyPod returns a running, ready pod of release.
+// ReadyPod returns the newest running, ready pod of release.
 func (c *Client) ReadyPod(ctx context.Context, ns, release string) (*corev1.Pod, error) {
 	pods, err := c.Set.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: InstanceLabel + "=" + release})
 	if err != nil {
 		return nil, err
 	}
+	// The newest: during a rollout the new version's pod is ready while
+	// the old one still runs, about to be stopped.
+	var best *corev1.Pod
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && podReady(p) {
-			return p, nil
+		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && podReady(p) &&
+			(best == nil || best.CreationTimestamp.Before(&p.CreationTimestamp)) {
+			best = p
 		}
 	}
-	return nil, fmt.Errorf("no ready pod of %s in namespace %s", release, ns)
+	if best == nil {
+		return nil, fmt.Errorf("no ready pod of %s in namespace %s", release, ns)
+	}
+	return best, nil
 }
 
 func podReady(p *corev1.Pod) bool {

@@ -305,3 +305,25 @@ func TestWaitRolloutFollowsWatchEvents(t *testing.T) {
 		t.Fatal("WaitRollout did not return")
 	}
 }
+
+// During a rollout both versions' pods are ready: the forward goes to the
+// new one.
+func TestReadyPodPrefersTheNewest(t *testing.T) {
+	t.Parallel()
+	pod := func(name string, age time.Duration, ready bool) *corev1.Pod {
+		st := corev1.ConditionFalse
+		if ready {
+			st = corev1.ConditionTrue
+		}
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "hello", Labels: map[string]string{InstanceLabel: "web"},
+				CreationTimestamp: metav1.NewTime(time.Now().Add(-age).Truncate(time.Second))},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}},
+		}
+	}
+	c := fakeClient(pod("web-old", time.Hour, true), pod("web-new", time.Minute, true), pod("web-starting", 0, false))
+	p, err := c.ReadyPod(context.Background(), "hello", "web")
+	if err != nil || p.Name != "web-new" {
+		t.Fatalf("ReadyPod = %v, %v; want web-new", p, err)
+	}
+}
