@@ -192,11 +192,11 @@ func tiltRound(ctx context.Context, tiltBin, kubeconfig, dir, cwd, fakeBin, mode
 		return nil, 0, err
 	}
 	defer func() { _ = logFile.Close() }()
+	env := append(os.Environ(), "KUBECONFIG="+kubeconfig, "TILT_DISABLE_ANALYTICS=1", "BENCH_LIVE="+live,
+		"PATH="+fakeBin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	cmd := exec.Command(tiltBin, "up", "--stream", "--file", filepath.Join(dir, "Tiltfile"),
 		"--port", fmt.Sprint(apiPort), "--webdev-port", fmt.Sprint(webdevPort))
-	cmd.Dir = cwd
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "TILT_DISABLE_ANALYTICS=1", "BENCH_LIVE="+live,
-		"PATH="+fakeBin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	cmd.Dir, cmd.Env = cwd, env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -211,6 +211,13 @@ func tiltRound(ctx context.Context, tiltBin, kubeconfig, dir, cwd, fakeBin, mode
 		case <-time.After(15 * time.Second):
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-exited
+		}
+		// The next round starts from no pod: a pod a live update changed
+		// would otherwise be adopted with the synced binary in it.
+		down := exec.Command(tiltBin, "down", "--file", filepath.Join(dir, "Tiltfile"))
+		down.Dir, down.Env = cwd, env
+		if out, err := down.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "tilt down: %v\n%s", err, out)
 		}
 	}
 	defer stop()
