@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
 )
@@ -200,19 +201,9 @@ func (f *Forward) forwardOnce(ctx context.Context, pod *corev1.Pod) (served bool
 
 // watchPod sends on changed (without blocking) whenever the pod changes.
 func (f *Forward) watchPod(ctx context.Context, ns, name string, changed chan<- struct{}) {
-	for ctx.Err() == nil {
-		w, err := f.c.Set.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
-		if err != nil {
-			return
-		}
-		for range w.ResultChan() {
-			select {
-			case changed <- struct{}{}:
-			default:
-			}
-		}
-		w.Stop()
-	}
+	notifyOnEvents(ctx, func() (watch.Interface, error) {
+		return f.c.Set.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	}, changed)
 }
 
 func isBindError(err error) bool {

@@ -152,21 +152,34 @@ func (c *Client) notifyChanges(ctx context.Context, ns, release string, changed 
 		},
 	}
 	for _, open := range watches {
-		go func() {
-			for ctx.Err() == nil {
-				w, err := open()
-				if err != nil {
-					return
-				}
-				for range w.ResultChan() {
+		go notifyOnEvents(ctx, open, changed)
+	}
+}
+
+// notifyOnEvents sends on changed (without blocking) for every event of the
+// watch open starts, opening it again when the server ends it, until ctx
+// ends or the watch cannot be opened.
+func notifyOnEvents(ctx context.Context, open func() (watch.Interface, error), changed chan<- struct{}) {
+	for ctx.Err() == nil {
+		w, err := open()
+		if err != nil {
+			return
+		}
+		for more := true; more; {
+			select {
+			case <-ctx.Done():
+				w.Stop()
+				return
+			case _, more = <-w.ResultChan():
+				if more {
 					select {
 					case changed <- struct{}{}:
 					default:
 					}
 				}
-				w.Stop()
 			}
-		}()
+		}
+		w.Stop()
 	}
 }
 
