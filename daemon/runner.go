@@ -197,6 +197,9 @@ type Run struct {
 	// early holds the pushes begun while the cluster is made: ref → the
 	// push's result, read by the deliver step.
 	early map[string]*earlyPush
+	// admission is the result of installing the admission policies, begun
+	// as soon as the cluster answers; nil when not begun.
+	admission chan error
 }
 
 func newRun(e api.Environment, r *runner) *Run {

@@ -198,6 +198,7 @@ func runCluster(ctx context.Context, r *Run) (string, error) {
 	r.kubeconfig, r.newCluster = env.Kubeconfig, env.New
 	r.mu.Unlock()
 	r.dispatch(ClusterObserved{Name: r.Env, Kubeconfig: env.Kubeconfig})
+	r.startAdmission(ctx)
 	if env.New {
 		// A cluster made again under the same name: old forwards are dead.
 		r.r.forwards.closeEnv(r.Env)
@@ -365,12 +366,40 @@ func runPolicy(ctx context.Context, r *Run) (string, error) {
 	}
 	detail := fmt.Sprintf("%d finding(s), %d waived", len(rep.Findings), len(rep.Waived))
 	if r.Kind == api.RunUp {
-		if err := r.r.deps.Cluster.InstallAdmission(ctx, r.kubeconfig, r.namespace); err != nil {
+		err := error(nil)
+		if r.admission != nil {
+			select {
+			case err = <-r.admission:
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+		} else {
+			err = r.r.deps.Cluster.InstallAdmission(ctx, r.kubeconfig, r.namespace)
+		}
+		if err != nil {
 			return "", fmt.Errorf("install admission policies: %w", err)
 		}
 		detail += ", admission policies installed"
 	}
 	return detail, nil
+}
+
+// startAdmission installs the admission policies and the namespace's Pod
+// Security labels as soon as a new cluster answers, while the images are
+// delivered and the releases rendered; the policy step waits for it, so
+// nothing is deployed before they are in place.
+func (r *Run) startAdmission(ctx context.Context) {
+	if r.Kind != api.RunUp || r.namespace == "" {
+		return
+	}
+	done := make(chan error, 1)
+	r.admission = done
+	// The cluster step's context ends with its parallel group.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	go func() {
+		defer cancel()
+		done <- r.r.deps.Cluster.InstallAdmission(actx, r.kubeconfig, r.namespace)
+	}()
 }
 
 func policyFailure(rep *policy.Report, threshold policy.Severity) error {
