@@ -4,6 +4,9 @@
 //
 //	go run ./e2e/bench/coldup -devctl bin/devctl -runs 3
 //
+// -baseline names an earlier devctl build to time in the same rounds, so a
+// change is compared under the same machine load.
+//
 // Rounds alternate (kind, then devctl) so both see the same machine load.
 // The service's image is built once before the first round, as on a
 // developer's machine that ran `devctl up` before; each devctl round starts
@@ -35,18 +38,24 @@ import (
 func main() {
 	bin := flag.String("devctl", "bin/devctl", "the devctl binary")
 	runs := flag.Int("runs", 2, "rounds of kind create cluster and devctl up")
+	baseline := flag.String("baseline", "", "another devctl binary (an earlier build) to time in the same rounds, after kind and before -devctl")
 	flag.Parse()
-	if err := run(*bin, *runs); err != nil {
+	if err := run(*bin, *baseline, *runs); err != nil {
 		fmt.Fprintln(os.Stderr, "coldup:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, runs int) error {
+func run(bin, baseline string, runs int) error {
 	ctx := context.Background()
 	bin, err := filepath.Abs(bin)
 	if err != nil {
 		return err
+	}
+	if baseline != "" {
+		if baseline, err = filepath.Abs(baseline); err != nil {
+			return err
+		}
 	}
 	image, err := harness.NodeImage(ctx)
 	if err != nil {
@@ -82,7 +91,7 @@ func run(bin string, runs int) error {
 		}
 	}
 
-	var kindTimes, upTimes, warmTimes []time.Duration
+	var kindTimes, upTimes, warmTimes, baseTimes []time.Duration
 	for i := range runs {
 		name := fmt.Sprintf("coldup-kind-%d", i)
 		d, err := kindCreate(name, image)
@@ -91,6 +100,14 @@ func run(bin string, runs int) error {
 		}
 		kindTimes = append(kindTimes, d)
 		fmt.Printf("round %d: kind create cluster %6.1fs\n", i+1, d.Seconds())
+		if baseline != "" {
+			cold, warm, err := devctlUp(baseline, project, image, environ, filepath.Join(work, fmt.Sprint("base", i)))
+			if err != nil {
+				return fmt.Errorf("baseline: %w", err)
+			}
+			baseTimes = append(baseTimes, cold)
+			fmt.Printf("round %d: baseline up --ci    %6.1fs (ratio %.2f), unchanged up %.2fs\n", i+1, cold.Seconds(), cold.Seconds()/d.Seconds(), warm.Seconds())
+		}
 
 		cold, warm, err := devctlUp(bin, project, image, environ, filepath.Join(work, fmt.Sprint(i)))
 		if err != nil {
@@ -102,6 +119,10 @@ func run(bin string, runs int) error {
 	k, u, w := median(kindTimes), median(upTimes), median(warmTimes)
 	fmt.Printf("\nmedian of %d: kind create cluster %.1fs, devctl up --ci %.1fs, ratio %.2f; unchanged devctl up %.2fs\n",
 		runs, k.Seconds(), u.Seconds(), u.Seconds()/k.Seconds(), w.Seconds())
+	if baseline != "" {
+		b := median(baseTimes)
+		fmt.Printf("median of %d: baseline up --ci %.1fs, ratio %.2f; devctl/baseline %.2f\n", runs, b.Seconds(), b.Seconds()/k.Seconds(), u.Seconds()/b.Seconds())
+	}
 	return nil
 }
 
