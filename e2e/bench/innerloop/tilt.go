@@ -202,8 +202,11 @@ func tiltRound(ctx context.Context, tiltBin, kubeconfig, dir, cwd, fakeBin, mode
 	if err := cmd.Start(); err != nil {
 		return nil, 0, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait() // stopped by the benchmark: its exit status says nothing
+		close(exited)
+	}()
 	stop := func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 		select {
@@ -275,7 +278,7 @@ func tiltWebDir(tiltBin, work string) (string, error) {
 	mod := "github.com/tilt-dev/tilt@" + version
 	src := filepath.Join(strings.TrimSpace(string(modCache)), mod, "web")
 	if _, err := os.Stat(filepath.Join(src, "package.json")); err != nil {
-		return "", fmt.Errorf("Tilt's web sources: %w (e2e/tools/tilt.sh downloads them)", err)
+		return "", fmt.Errorf("the web sources of Tilt: %w (e2e/tools/tilt.sh downloads them)", err)
 	}
 	cwd := filepath.Join(work, "tilt-cwd")
 	link := filepath.Join(cwd, filepath.FromSlash(mod), "web")
