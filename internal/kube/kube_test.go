@@ -135,25 +135,25 @@ func TestWaitRollout(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
-		objs    []any
+		objs    func() []any // made when the subtest runs: ages count from then
 		wantErr string
 	}{
-		{"rolled out", []any{deployment(true)}, ""},
-		{"image cannot be pulled", []any{deployment(false), waitingPod("ErrImagePull", 0)}, "pod web-1: ErrImagePull: details"},
-		{"crash loop", []any{deployment(false), crashedPod(3)}, "container app crashed (Error, exit code 2; restarted 3 time(s)"},
+		{"rolled out", func() []any { return []any{deployment(true)} }, ""},
+		{"image cannot be pulled", func() []any { return []any{deployment(false), waitingPod("ErrImagePull", 0)} }, "pod web-1: ErrImagePull: details"},
+		{"crash loop", func() []any { return []any{deployment(false), crashedPod(3)} }, "container app crashed (Error, exit code 2; restarted 3 time(s)"},
 		// A first install gets a second try (a dependency may be starting).
-		{"first install, one crash", []any{deployment(false), crashedPod(1)}, "not rolled out"},
-		{"first install, two crashes", []any{deployment(false), crashedPod(2)}, "crashed"},
-		{"rollout while the old version serves, one crash", []any{serving(deployment(false)), crashedPod(1)}, "crashed"},
-		{"starting", []any{deployment(false), runningPod(time.Second)}, "not rolled out"},
-		{"readiness probe failing", []any{deployment(false), runningPod(time.Minute)}, "without passing its readiness probe"},
+		{"first install, one crash", func() []any { return []any{deployment(false), crashedPod(1)} }, "not rolled out"},
+		{"first install, two crashes", func() []any { return []any{deployment(false), crashedPod(2)} }, "crashed"},
+		{"rollout while the old version serves, one crash", func() []any { return []any{serving(deployment(false)), crashedPod(1)} }, "crashed"},
+		{"starting", func() []any { return []any{deployment(false), runningPod(time.Second)} }, "not rolled out"},
+		{"readiness probe failing", func() []any { return []any{deployment(false), runningPod(time.Minute)} }, "without passing its readiness probe"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 			defer cancel()
-			err := fakeClient(tt.objs...).WaitRollout(ctx, "hello", "web")
+			err := fakeClient(tt.objs()...).WaitRollout(ctx, "hello", "web")
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("err = %v", err)
