@@ -39,7 +39,11 @@ import (
 func RealDeps(log *slog.Logger) (Deps, func()) {
 	img := &imagesAdapter{log: log}
 	clients := &kube.Clients{}
-	envOpts := []envs.Option{envs.WithLogger(log), envs.WithStateDir(paths.StateDir())}
+	// kind does not wait for the node to be Ready: the image push, the
+	// chart's install and the policy check need only the API server, and
+	// the ready step waits for the pods, which wait for the node. A cold up
+	// overlaps the CNI's start with its own work instead of waiting first.
+	envOpts := []envs.Option{envs.WithLogger(log), envs.WithStateDir(paths.StateDir()), envs.WithReadyTimeout(0)}
 	closeAll := img.close
 	var reg Registry
 	if lr, err := newLocalRegistry(context.Background(), paths.StateDir(), log); err != nil {

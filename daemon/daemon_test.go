@@ -273,6 +273,65 @@ func TestDaemonRebuildAfterUp(t *testing.T) {
 	}
 }
 
+// A new version that does not become ready (its pod crashes) is rolled
+// back: the release runs the previous image again, the environment stays
+// Ready and serving, the error says what happened, and the next save
+// builds and deploys anew.
+func TestDaemonRollsBackAVersionThatDoesNotBecomeReady(t *testing.T) {
+	t.Parallel()
+	f := newFakeDeps()
+	c := startDaemon(t, f, t.TempDir())
+	dir := writeProject(t, "web")
+	e := upAndWait(t, c, dir)
+	good := e.Status.Service("web").Image
+	f.mu.Lock()
+	f.readyCheck = func(image string) error {
+		if image != good {
+			return errors.New("deployment hello/web cannot start: pod web-2: container app crashed (Error, exit code 2)")
+		}
+		return nil
+	}
+	f.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	events, _, err := c.Events(ctx, "hello-main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "web", "main.go"), "package main\n\nfunc main() { panic(2) }\n")
+	c.d.store.Dispatch(RebuildRequested{Name: "hello-main", Services: []string{"web"}, Reason: "main.go changed"})
+	e = settled(t, events, 2)
+	web := e.Status.Service("web")
+	if e.Status.Phase != api.PhaseReady || e.Status.Run.Request.Kind != api.RunRebuild {
+		t.Fatalf("phase %s after run %+v", e.Status.Phase, e.Status.Run.Request)
+	}
+	if msg := e.Status.Run.Error; !strings.Contains(msg, "container app crashed") || !strings.Contains(msg, "rolled back to "+good) {
+		t.Errorf("run error = %q, want the crash and the rollback", msg)
+	}
+	if web.Image != good || web.DesiredImage == good || web.Revision != 3 {
+		t.Errorf("web runs %s (revision %d, built %s), want %s again at revision 3", web.Image, web.Revision, web.DesiredImage, good)
+	}
+	f.mu.Lock()
+	running := f.running["hello-main/web"]
+	f.mu.Unlock()
+	if running != good {
+		t.Errorf("the release runs %s, want %s", running, good)
+	}
+
+	// The fix lands.
+	f.mu.Lock()
+	f.readyCheck = nil
+	f.mu.Unlock()
+	writeFile(t, filepath.Join(dir, "web", "main.go"), "package main\n\nfunc main() { println(3) }\n")
+	c.d.store.Dispatch(RebuildRequested{Name: "hello-main", Services: []string{"web"}, Reason: "main.go changed"})
+	e = settled(t, events, 3)
+	web = e.Status.Service("web")
+	if e.Status.Run.Error != "" || web.Image == good || web.Image != web.DesiredImage || web.Revision != 4 {
+		t.Errorf("after the fix: error %q, web runs %s (revision %d), built %s", e.Status.Run.Error, web.Image, web.Revision, web.DesiredImage)
+	}
+}
+
 func TestDaemonDownThenUpInOneDaemon(t *testing.T) {
 	t.Parallel()
 	f := newFakeDeps()

@@ -67,12 +67,18 @@ type fakeDeps struct {
 	// goImages builds Go services; nil builds them with the fake Build.
 	goImages GoImages
 	archives [][]byte // every image archive loaded
+	// running is the image each release runs (kubeconfig/release → ref).
+	running map[string]string
+	// readyCheck, when set, says whether a release running an image
+	// becomes ready (the cluster's rollout).
+	readyCheck func(image string) error
 }
 
 func newFakeDeps() *fakeDeps {
 	return &fakeDeps{
 		clusters: map[string]envs.Env{}, builds: map[string]int{}, digests: map[string]string{},
 		revision: map[string]int{}, buildStarted: make(chan string, 100), stopped: map[string]bool{},
+		running: map[string]string{},
 	}
 }
 
@@ -231,6 +237,9 @@ func (f *fakeDeps) Deploy(_ context.Context, kubeconfig string, r *goldenpath.Re
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	key := strings.TrimPrefix(kubeconfig, "/kube/") + "/" + r.Name
+	if img, ok := r.Values["image"].(map[string]any); ok {
+		f.running[key] = fmt.Sprintf("%v:%v", img["repository"], img["tag"])
+	}
 	if f.digests[key] == r.ValuesDigest+r.ChartDigest {
 		return &helm.Result{Revision: f.revision[key]}, nil
 	}
@@ -257,10 +266,15 @@ func (f *fakeDeps) Reachable(_ context.Context, kubeconfig string) error {
 	return nil
 }
 
-func (f *fakeDeps) WaitReady(_ context.Context, _, _, workload string) error {
+func (f *fakeDeps) WaitReady(_ context.Context, kubeconfig, _, workload string) error {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.waited = append(f.waited, workload)
-	f.mu.Unlock()
+	if f.readyCheck != nil {
+		if err := f.readyCheck(f.running[strings.TrimPrefix(kubeconfig, "/kube/")+"/"+workload]); err != nil {
+			return err
+		}
+	}
 	return f.ReadyErr
 }
 

@@ -61,6 +61,7 @@ type liveState struct {
 	err       error
 	mu        sync.Mutex
 	delivered map[string]string // kubeconfig → agent image ref loaded there
+	pushed    string            // the agent image ref pushed to the registry
 	warned    bool
 }
 
@@ -146,6 +147,23 @@ func (run *Run) deliverAgent(ctx context.Context) error {
 	l.mu.Lock()
 	done := l.delivered[run.kubeconfig] == ref && !run.newCluster
 	l.mu.Unlock()
+	if !done && run.r.deps.Registry != nil {
+		// A cluster that pulls from the registry gets the agent from
+		// there (pushed while the cluster was made): no `kind load`.
+		ok, err := run.r.pullsFromRegistry(ctx, run)
+		if err == nil && ok {
+			if _, _, err := run.push(ctx, img, ref); err != nil {
+				return fmt.Errorf("deliver the live-update agent: %w", err)
+			}
+			l.mu.Lock()
+			if l.delivered == nil {
+				l.delivered = map[string]string{}
+			}
+			l.delivered[run.kubeconfig] = ref
+			l.mu.Unlock()
+			done = true
+		}
+	}
 	if !done {
 		tag, err := nameTag(ref)
 		if err != nil {
@@ -170,6 +188,26 @@ func (run *Run) deliverAgent(ctx context.Context) error {
 	run.agentRef = ref
 	run.mu.Unlock()
 	return nil
+}
+
+// pushAgentEarly starts pushing the agent image to the registry, when a
+// service is in live mode and the agent is not in the registry yet.
+func (run *Run) pushAgentEarly(ctx context.Context) {
+	if run.r.deps.Registry == nil || !run.hasLive() {
+		return
+	}
+	img, ref, err := run.r.agentImage()
+	if err != nil {
+		return // deliverAgent says so
+	}
+	l := &run.r.live
+	l.mu.Lock()
+	pushed := l.pushed == ref
+	l.pushed = ref
+	l.mu.Unlock()
+	if !pushed {
+		run.pushEarly(ctx, img, ref)
+	}
 }
 
 // liveValues sets the chart's live values of every live service, once the

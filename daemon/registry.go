@@ -103,6 +103,63 @@ func (l *localRegistry) close() {
 	_ = l.reg.Shutdown(ctx)
 }
 
+// earlyPush is a push to the registry begun before the cluster exists.
+type earlyPush struct {
+	done chan struct{}
+	sent int64
+	err  error
+}
+
+// pushEarly starts pushing img as ref while the cluster is being made: the
+// registry is the daemon's own, so the deliver step of a cluster that pulls
+// from it finds the image there and has nothing left to send. A push that
+// fails is done again by the deliver step.
+func (run *Run) pushEarly(ctx context.Context, img v1.Image, ref string) {
+	reg := run.r.deps.Registry
+	if reg == nil {
+		return
+	}
+	p := &earlyPush{done: make(chan struct{})}
+	run.mu.Lock()
+	if run.early == nil {
+		run.early = map[string]*earlyPush{}
+	}
+	if _, ok := run.early[ref]; ok {
+		run.mu.Unlock()
+		return
+	}
+	run.early[ref] = p
+	run.mu.Unlock()
+	// Not cancelled with the step that began it: the parallel group ends
+	// when the cluster is made, perhaps before the push.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	go func() {
+		defer close(p.done)
+		defer cancel()
+		p.sent, p.err = reg.Push(pctx, img, ref)
+	}()
+}
+
+// push stores img as ref in the registry, waiting for the early push of ref
+// when there was one.
+func (run *Run) push(ctx context.Context, img v1.Image, ref string) (sent int64, early bool, err error) {
+	run.mu.Lock()
+	p := run.early[ref]
+	run.mu.Unlock()
+	if p != nil {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return 0, false, ctx.Err()
+		}
+		if p.err == nil {
+			return p.sent, true, nil
+		}
+	}
+	sent, err = run.r.deps.Registry.Push(ctx, img, ref)
+	return sent, false, err
+}
+
 // pushGo delivers the Go-built images among refs by registry when the
 // environment's nodes pull from it, and says which refs are left to load.
 func (run *Run) pushGo(ctx context.Context, refs []string) (rest []string, pushed []string, err error) {
@@ -129,14 +186,22 @@ func (run *Run) pushGo(ctx context.Context, refs []string) (rest []string, pushe
 		return refs, nil, nil
 	}
 	var sent int64
+	early := 0
 	for _, ref := range goRefs {
-		n, err := reg.Push(ctx, run.goImages[ref].image, ref)
+		n, e, err := run.push(ctx, run.goImages[ref].image, ref)
 		if err != nil {
 			return nil, nil, err
 		}
 		sent += n
+		if e {
+			early++
+		}
 	}
-	return rest, []string{fmt.Sprintf("pushed %d image(s), %d KiB sent", len(goRefs), sent/1024)}, nil
+	what := fmt.Sprintf("pushed %d image(s), %d KiB sent", len(goRefs), sent/1024)
+	if early > 0 {
+		what += fmt.Sprintf(" (%d while the cluster was made)", early)
+	}
+	return rest, []string{what}, nil
 }
 
 // pullsFromRegistry says (once per cluster) whether the run's cluster was

@@ -194,6 +194,12 @@ type Run struct {
 	stepTimes  map[string]time.Duration
 	goImages   map[string]goBuilt // image ref → the Go builder's image
 	agentRef   string             // the live-update agent image in the cluster
+	// early holds the pushes begun while the cluster is made: ref → the
+	// push's result, read by the deliver step.
+	early map[string]*earlyPush
+	// admission is the result of installing the admission policies, begun
+	// as soon as the cluster answers; nil when not begun.
+	admission chan error
 }
 
 func newRun(e api.Environment, r *runner) *Run {

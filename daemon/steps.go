@@ -199,6 +199,7 @@ func runCluster(ctx context.Context, r *Run) (string, error) {
 	r.kubeconfig, r.newCluster = env.Kubeconfig, env.New
 	r.mu.Unlock()
 	r.dispatch(ClusterObserved{Name: r.Env, Kubeconfig: env.Kubeconfig})
+	r.startAdmission(ctx)
 	if env.New {
 		// A cluster made again under the same name: old forwards are dead.
 		r.r.forwards.closeEnv(r.Env)
@@ -219,6 +220,9 @@ func runAttach(ctx context.Context, r *Run) (string, error) {
 
 func runBuild(ctx context.Context, r *Run) (string, error) {
 	p := r.project
+	if r.Kind == api.RunUp {
+		r.pushAgentEarly(ctx)
+	}
 	var parts []string
 	for _, name := range r.targets() {
 		s := p.Service(name)
@@ -357,16 +361,8 @@ func runPolicy(ctx context.Context, r *Run) (string, error) {
 	// The cluster enforces the same rules and the same waivers, also when
 	// this check fails: an expired waiver stops admitting at once, and an
 	// edited waivers file is applied with the next rebuild too.
-	e, err := r.r.deps.Checker.Engine(ctx, r.project)
-	if err != nil {
+	if err := r.awaitAdmission(ctx); err != nil {
 		return "", err
-	}
-	objs, err := e.AdmissionPolicies(r.namespace)
-	if err != nil {
-		return "", err
-	}
-	if err := r.r.deps.Cluster.InstallAdmission(ctx, r.kubeconfig, r.namespace, objs); err != nil {
-		return "", fmt.Errorf("install admission policies: %w", err)
 	}
 	threshold, err := goldenpath.FailOn(r.project, "")
 	if err != nil {
@@ -380,6 +376,56 @@ func runPolicy(ctx context.Context, r *Run) (string, error) {
 		detail += ", admission policies installed"
 	}
 	return detail, nil
+}
+
+// startAdmission installs the admission policies and the namespace's Pod
+// Security labels as soon as a new cluster answers, while the images are
+// delivered and the releases rendered; the policy step waits for it, so
+// nothing is deployed before they are in place.
+func (r *Run) startAdmission(ctx context.Context) {
+	if r.Kind != api.RunUp || r.namespace == "" {
+		return
+	}
+	done := make(chan error, 1)
+	r.admission = done
+	// The cluster step's context ends with its parallel group.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	go func() {
+		defer cancel()
+		done <- r.installAdmission(actx)
+	}()
+}
+
+// awaitAdmission waits for the admission policies startAdmission began to
+// install, or installs them now when it did not (a rebuild, a resume).
+func (r *Run) awaitAdmission(ctx context.Context) error {
+	if r.admission == nil {
+		return r.installAdmission(ctx)
+	}
+	select {
+	case err := <-r.admission:
+		r.admission = nil // a second wait installs again rather than block
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// installAdmission installs the project's admission policies, with the
+// waivers in force, into the environment's namespace.
+func (r *Run) installAdmission(ctx context.Context) error {
+	e, err := r.r.deps.Checker.Engine(ctx, r.project)
+	if err != nil {
+		return err
+	}
+	objs, err := e.AdmissionPolicies(r.namespace)
+	if err != nil {
+		return err
+	}
+	if err := r.r.deps.Cluster.InstallAdmission(ctx, r.kubeconfig, r.namespace, objs); err != nil {
+		return fmt.Errorf("install admission policies: %w", err)
+	}
+	return nil
 }
 
 func policyFailure(rep *policy.Report, threshold policy.Severity) error {
@@ -435,6 +481,9 @@ func runReady(ctx context.Context, r *Run) (string, error) {
 		// the forward below finds a ready pod of it and it answers.
 		if w := r.workload(s.Name); w != "" {
 			if err := r.r.deps.Cluster.WaitReady(ctx, r.kubeconfig, r.namespace, w); err != nil {
+				if back := r.rollBack(ctx, s.Name); back != "" {
+					return "", fmt.Errorf("%s: the new version did not become ready: %w; %s", s.Name, err, back)
+				}
 				return "", fmt.Errorf("%s did not become ready: %w", s.Name, err)
 			}
 		}
@@ -470,6 +519,42 @@ func (r *Run) workload(service string) string {
 		return ""
 	}
 	return service
+}
+
+// rollBack deploys again the image service ran before this run, when this
+// run deployed a new one that does not become ready: the old version keeps
+// serving (the rollout never took its pod away) and the release says so
+// again, so the next save builds and tries anew. It says what it did, or
+// "" when there was nothing to go back to.
+func (r *Run) rollBack(ctx context.Context, service string) string {
+	prev := r.prev.Status.Service(service)
+	if prev == nil || prev.Image == "" || prev.Image == r.images[service] || r.images[service] == "" {
+		return ""
+	}
+	// The ready step's own time may be what ran out.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	images := map[string]string{service: prev.Image}
+	rels, err := goldenpath.Render(ctx, r.project, r.target(), images, service)
+	if err == nil && len(rels) != 1 {
+		err = fmt.Errorf("%d releases rendered", len(rels))
+	}
+	if err != nil {
+		return fmt.Sprintf("rolling back to %s failed: %v", prev.Image, err)
+	}
+	rel := rels[0]
+	res, err := r.r.deps.Releases.Deploy(ctx, r.kubeconfig, rel)
+	if err != nil {
+		return fmt.Sprintf("rolling back to %s failed: %v", prev.Image, err)
+	}
+	r.mu.Lock()
+	r.images[service] = prev.Image
+	r.mu.Unlock()
+	secrets, _ := goldenpath.SecretRefs(rel.Manifest)
+	r.dispatch(ServiceDeployed{Name: r.Env, Service: service, Image: prev.Image,
+		ChartDigest: rel.ChartDigest, ValuesDigest: rel.ValuesDigest, Revision: res.Revision, Secrets: secrets})
+	r.logf(StepReady, service, api.SourceProgress, api.LevelWarn, "rolled back to %s (revision %d): it serves while you fix the new version", prev.Image, res.Revision)
+	return fmt.Sprintf("rolled back to %s (revision %d), which keeps serving; the next save tries again", prev.Image, res.Revision)
 }
 
 func runDelete(ctx context.Context, r *Run) (string, error) {

@@ -260,7 +260,7 @@ func (wp *watchedProject) needsUp(rel string) bool {
 
 func (ws *watchers) startEnv(ctx context.Context, e api.Environment, wp *watchedProject) error {
 	wctx, cancel := context.WithCancel(ctx)
-	w, err := ws.start(wctx, watch.Options{Roots: wp.roots(), Logger: ws.log})
+	w, err := ws.start(wctx, watch.Options{Roots: wp.roots(), Single: watch.DefaultSingle, Logger: ws.log})
 	if err != nil {
 		cancel()
 		if errors.Is(err, watch.ErrWatchLimit) {

@@ -151,6 +151,35 @@ func TestInnerLoopOnKind(t *testing.T) {
 		t.Errorf("rebuild deliver: %q, want a push of the changed layer", d)
 	}
 
+	// A version that builds but crashes at start: the first crash fails
+	// the rollout (no waiting out CrashLoopBackOff's back-offs) and the
+	// previous version is deployed again; it never stopped serving.
+	const mainFunc = "func main() {\n"
+	if !strings.Contains(src, mainFunc) {
+		t.Fatalf("examples/hello/main.go has no %q: update this test", mainFunc)
+	}
+	fixed := strings.Replace(src, greeting, `c.Greeting = "fixed"`, 1)
+	crashStart := time.Now()
+	writeE2EFile(t, mainGo, strings.Replace(fixed, mainFunc, mainFunc+"\tos.Exit(3)\n", 1))
+	st = waitRebuilds(ctx, t, e, name, len(st.Status.Rebuilds)+1)
+	last = st.Status.Rebuilds[len(st.Status.Rebuilds)-1]
+	t.Logf("a crashing version was declared failed and rolled back %.1fs after the save", time.Since(crashStart).Seconds())
+	// Seen as it exits ("exited") or after its first restart ("crashed").
+	if !strings.Contains(last.Error, "exit code 3") || !strings.Contains(last.Error, "rolled back to") {
+		t.Errorf("crashing version: rebuild error %q, want the crash (exit code 3) and the rollback", last.Error)
+	}
+	if body, err := getFresh(ctx, url); err != nil || !strings.Contains(body, "fixed") {
+		t.Errorf("after a crashing version GET = %q, %v; want the previous version serving", body, err)
+	}
+	if svc := st.Status.Service("hello"); svc.Image == svc.DesiredImage {
+		t.Errorf("status says the crashing image %s runs", svc.Image)
+	}
+	writeE2EFile(t, mainGo, fixed) // the image that serves: nothing to roll out
+	st = waitRebuilds(ctx, t, e, name, len(st.Status.Rebuilds)+1)
+	if last := st.Status.Rebuilds[len(st.Status.Rebuilds)-1]; last.Error != "" {
+		t.Errorf("back to the serving version: %s", last.Error)
+	}
+
 	// A branch switch: 2,000 files at once are one rebuild.
 	before := len(st.Status.Rebuilds)
 	gen := filepath.Join(dir, "generated")

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -287,6 +288,12 @@ func (m *Manager) create(ctx context.Context, p providers.Provider, name string,
 	}
 	done := t.start(what)
 	m.logger.InfoContext(ctx, "creating environment", logKeyEnv, name)
+	// What is at the kubeconfig path after Create is the provider's own
+	// (kind writes it): record reads it instead of asking again.
+	if err := os.Remove(m.KubeconfigPath(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		done(err)
+		return fmt.Errorf("remove the old kubeconfig: %w", err)
+	}
 	err := p.Create(ctx, name, providers.CreateOptions{
 		Spec:             spec,
 		KubeconfigPath:   m.KubeconfigPath(name),
@@ -316,14 +323,19 @@ func (m *Manager) create(ctx context.Context, p providers.Provider, name string,
 func (m *Manager) record(ctx context.Context, p providers.Provider, name string, spec api.EnvSpec) (*Env, error) {
 	t := m.track(ctx, name)
 	env := &Env{Name: name, Spec: spec, Created: m.now().UTC().Truncate(time.Second)}
-	done := t.start("writing kubeconfig")
-	kc, err := m.writeKubeconfig(ctx, p, name)
-	done(err)
+	// A provider that wrote the kubeconfig while creating (kind) is not
+	// asked again: that costs a docker exec and two docker calls.
+	kc, err := os.ReadFile(m.KubeconfigPath(name))
+	if err != nil || len(kc) == 0 {
+		done := t.start("writing kubeconfig")
+		kc, err = m.writeKubeconfig(ctx, p, name)
+		done(err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("up %q: %w", name, err)
 	}
 	env.Kubeconfig = m.KubeconfigPath(name)
-	done = t.start("recording environment metadata")
+	done := t.start("recording environment metadata")
 	err = m.store.write(ctx, kc, *env)
 	done(err)
 	if err != nil {

@@ -1018,3 +1018,34 @@ func (p *startable) Start(context.Context, string) error {
 	}
 	return nil
 }
+
+// A provider that writes the kubeconfig while it creates (kind does) is not
+// asked for it again; a stale file from before is not taken for it.
+func TestUpReadsTheKubeconfigTheProviderWrote(t *testing.T) {
+	t.Parallel()
+	for _, writes := range []bool{true, false} {
+		h := newHarness(t)
+		h.p.WritesKubeconfig = writes
+		if err := os.MkdirAll(h.envDir("dev"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(h.m.KubeconfigPath("dev"), []byte("stale"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env, err := h.m.Up(context.Background(), "dev", api.EnvSpec{Provider: api.ProviderKind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(env.Kubeconfig)
+		if err != nil || string(got) != fake.Kubeconfig(api.ProviderKind, "dev") {
+			t.Errorf("writes=%v: kubeconfig %q, %v; want the provider's", writes, got, err)
+		}
+		want := 1
+		if writes {
+			want = 0
+		}
+		if n := h.p.KubeconfigCalls(); n != want {
+			t.Errorf("writes=%v: provider asked for the kubeconfig %d time(s), want %d", writes, n, want)
+		}
+	}
+}

@@ -87,11 +87,12 @@ func (f *Forward) Close() {
 
 func (f *Forward) loop(ctx context.Context, firstErr chan<- error) {
 	defer close(f.done)
-	backoff := 250 * time.Millisecond
+	backoff := forwardBackoff
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		pod, err := f.c.ReadyPod(ctx, f.ns, f.release)
+		served := false
 		if err == nil {
-			err = f.forwardOnce(ctx, pod)
+			served, err = f.forwardOnce(ctx, pod)
 		}
 		if ctx.Err() != nil {
 			return
@@ -106,6 +107,14 @@ func (f *Forward) loop(ctx context.Context, firstErr chan<- error) {
 				return
 			}
 		}
+		// A forward that served ended (the app restarted under a live
+		// update and refused a connection, which ends client-go's
+		// forwarder, or its pod went away): forward again at once. Only
+		// failures in a row back off.
+		if served {
+			backoff = forwardBackoff
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -117,12 +126,15 @@ func (f *Forward) loop(ctx context.Context, firstErr chan<- error) {
 	}
 }
 
+// forwardBackoff is the first wait after a forward that could not start.
+const forwardBackoff = 100 * time.Millisecond
+
 // forwardOnce forwards to pod until the pod stops being ready, the tunnel
-// breaks, or ctx ends.
-func (f *Forward) forwardOnce(ctx context.Context, pod *corev1.Pod) error {
+// breaks, or ctx ends. served says whether the forward listened.
+func (f *Forward) forwardOnce(ctx context.Context, pod *corev1.Pod) (served bool, err error) {
 	rt, upgrader, err := spdy.RoundTripperFor(f.c.Config)
 	if err != nil {
-		return err
+		return false, err
 	}
 	req := f.c.Set.CoreV1().RESTClient().Post().Resource("pods").Namespace(pod.Namespace).Name(pod.Name).SubResource("portforward")
 	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: rt}, http.MethodPost, req.URL())
@@ -131,7 +143,7 @@ func (f *Forward) forwardOnce(ctx context.Context, pod *corev1.Pod) error {
 	pf, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"},
 		[]string{fmt.Sprintf("%d:%d", f.local, f.remote)}, stop, ready, io.Discard, io.Discard)
 	if err != nil {
-		return err
+		return false, err
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- pf.ForwardPorts() }()
@@ -141,11 +153,11 @@ func (f *Forward) forwardOnce(ctx context.Context, pod *corev1.Pod) error {
 	select {
 	case <-ready:
 	case err := <-errc:
-		return err
+		return false, err
 	case <-ctx.Done():
 		closeStop()
 		<-errc //nolint:errcheck // wait for the forwarder to end; the error returned below supersedes its own
-		return ctx.Err()
+		return false, ctx.Err()
 	}
 	f.mu.Lock()
 	if f.pod != "" && f.pod != pod.Name {
@@ -176,18 +188,18 @@ func (f *Forward) forwardOnce(ctx context.Context, pod *corev1.Pod) error {
 			if ctx.Err() != nil {
 				closeStop()
 				<-errc //nolint:errcheck // as above
-				return ctx.Err()
+				return true, ctx.Err()
 			}
-			return gone()
+			return true, gone()
 		}
 		ended, err := f.watchPod(ctx, w, pod, errc, closeStop)
 		w.Stop()
 		if ended {
-			return err
+			return true, err
 		}
 		p, err := f.c.Set.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
 		if err != nil || !stillServing(p, pod) {
-			return gone()
+			return true, gone()
 		}
 		rv = p.ResourceVersion
 	}

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -98,11 +99,18 @@ func newClient(path string, kubeconfig []byte) (*Client, error) {
 }
 
 // WaitRollout waits until the Deployment named release in ns has rolled out:
-// observed, all replicas updated and available. It fails early when a pod
-// cannot start (image pull, crash loop, config error) and says why.
+// every replica updated and available. It returns early, with why, when a
+// pod of the new revision cannot start (image pull, config error), crashes
+// (the first restart, not the third back-off) or fails its readiness probe
+// for longer than the probe allows. It reacts to watch events on the
+// Deployment and its pods; a slow poll covers a watch that cannot be held.
 func (c *Client) WaitRollout(ctx context.Context, ns, release string) error {
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	changed := make(chan struct{}, 1)
+	c.notifyChanges(wctx, ns, release, changed)
+	poll := time.NewTicker(rolloutPoll)
+	defer poll.Stop()
 	for {
 		d, err := c.Set.AppsV1().Deployments(ns).Get(ctx, release, metav1.GetOptions{})
 		switch {
@@ -115,15 +123,63 @@ func (c *Client) WaitRollout(ctx context.Context, ns, release string) error {
 			if rolledOut(d) {
 				return nil
 			}
-			if why := c.stuckReason(ctx, ns, release); why != "" {
+			if why := c.stuckReason(ctx, d); why != "" {
 				return fmt.Errorf("deployment %s/%s cannot start: %s", ns, release, why)
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("deployment %s/%s not rolled out: %w", ns, release, ctx.Err())
-		case <-tick.C:
+		case <-changed:
+		case <-poll.C:
 		}
+	}
+}
+
+// rolloutPoll is how often WaitRollout looks again without a watch event.
+const rolloutPoll = 2 * time.Second
+
+// notifyChanges sends on changed (without blocking) whenever the
+// Deployment named release or one of its pods changes, until ctx ends. A
+// watch that cannot be opened leaves WaitRollout to its poll.
+func (c *Client) notifyChanges(ctx context.Context, ns, release string, changed chan<- struct{}) {
+	watches := []func() (watch.Interface, error){
+		func() (watch.Interface, error) {
+			return c.Set.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + release})
+		},
+		func() (watch.Interface, error) {
+			return c.Set.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{LabelSelector: InstanceLabel + "=" + release})
+		},
+	}
+	for _, open := range watches {
+		go notifyOnEvents(ctx, open, changed)
+	}
+}
+
+// notifyOnEvents sends on changed (without blocking) for every event of the
+// watch open starts, opening it again when the server ends it, until ctx
+// ends or the watch cannot be opened.
+func notifyOnEvents(ctx context.Context, open func() (watch.Interface, error), changed chan<- struct{}) {
+	for ctx.Err() == nil {
+		w, err := open()
+		if err != nil {
+			return
+		}
+		for more := true; more; {
+			select {
+			case <-ctx.Done():
+				w.Stop()
+				return
+			case _, more = <-w.ResultChan():
+				if more {
+					select {
+					case changed <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}
+		w.Stop()
 	}
 }
 
@@ -141,52 +197,140 @@ func rolledOut(d *appsv1.Deployment) bool {
 // before WaitRollout calls it stuck.
 var ConfigGrace = time.Minute
 
-// stuckReason names a container waiting reason that will not fix itself.
-func (c *Client) stuckReason(ctx context.Context, ns, release string) string {
-	pods, err := c.Set.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: InstanceLabel + "=" + release})
+// revisionAnnotation is the Deployment controller's revision number, on
+// the Deployment and on each of its ReplicaSets.
+const revisionAnnotation = "deployment.kubernetes.io/revision"
+
+// currentPods returns the pods of d's current revision: those of the
+// ReplicaSet whose revision is d's. Without that ReplicaSet (not created
+// yet, or an older controller) it returns every pod of the release.
+func (c *Client) currentPods(ctx context.Context, d *appsv1.Deployment) ([]corev1.Pod, error) {
+	sel := metav1.ListOptions{LabelSelector: InstanceLabel + "=" + d.Name}
+	pods, err := c.Set.CoreV1().Pods(d.Namespace).List(ctx, sel)
+	if err != nil {
+		return nil, err
+	}
+	rev := d.Annotations[revisionAnnotation]
+	if rev == "" {
+		return pods.Items, nil
+	}
+	rss, err := c.Set.AppsV1().ReplicaSets(d.Namespace).List(ctx, sel)
+	if err != nil {
+		return pods.Items, nil
+	}
+	hash := ""
+	for _, rs := range rss.Items {
+		if rs.Annotations[revisionAnnotation] == rev && metav1.IsControlledBy(&rs, d) {
+			hash = rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
+		}
+	}
+	if hash == "" {
+		return pods.Items, nil
+	}
+	var cur []corev1.Pod
+	for _, p := range pods.Items {
+		if p.Labels[appsv1.DefaultDeploymentUniqueLabelKey] == hash {
+			cur = append(cur, p)
+		}
+	}
+	return cur, nil
+}
+
+// stuckReason names what keeps a pod of d's current revision from ever
+// becoming ready: a waiting reason that will not fix itself, a crash (no
+// waiting for CrashLoopBackOff's growing back-offs), or a
+// readiness probe failing for longer than its own settings allow.
+func (c *Client) stuckReason(ctx context.Context, d *appsv1.Deployment) string {
+	pods, err := c.currentPods(ctx, d)
 	if err != nil {
 		return ""
 	}
-	for _, p := range pods.Items {
+	// While an older version serves (a rollout of a new one) one crash
+	// fails the rollout, which is then taken back; a first install allows
+	// a second try (a dependency still starting), about ten seconds later.
+	crashes := int32(2)
+	if d.Status.AvailableReplicas > 0 {
+		crashes = 1
+	}
+	now := time.Now()
+	for _, p := range pods {
 		for _, cs := range p.Status.ContainerStatuses {
-			w := cs.State.Waiting
-			if w == nil {
-				continue
-			}
-			switch w.Reason {
-			case "CreateContainerConfigError":
-				// A Secret or ConfigMap a controller writes (External
-				// Secrets) may appear just after the pod; the kubelet
-				// retries, so only a lasting absence is stuck.
-				if strings.Contains(w.Message, "not found") && time.Since(p.CreationTimestamp.Time) < ConfigGrace {
-					continue
-				}
-				return fmt.Sprintf("pod %s: %s: %s", p.Name, w.Reason, w.Message)
-			case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerError":
-				return fmt.Sprintf("pod %s: %s: %s", p.Name, w.Reason, w.Message)
-			case "CrashLoopBackOff":
-				if cs.RestartCount >= 3 {
-					return fmt.Sprintf("pod %s: %s after %d restarts (see `devctl logs`)", p.Name, w.Reason, cs.RestartCount)
-				}
+			if why := containerStuck(&p, &cs, crashes, now); why != "" {
+				return fmt.Sprintf("pod %s: %s", p.Name, why)
 			}
 		}
 	}
 	return ""
 }
 
-// ReadyPod returns a running, ready pod of release.
+func containerStuck(p *corev1.Pod, cs *corev1.ContainerStatus, crashes int32, now time.Time) string {
+	if w := cs.State.Waiting; w != nil {
+		switch w.Reason {
+		case "CreateContainerConfigError":
+			// A Secret or ConfigMap a controller writes (External
+			// Secrets) may appear just after the pod; the kubelet
+			// retries, so only a lasting absence is stuck.
+			if strings.Contains(w.Message, "not found") && now.Sub(p.CreationTimestamp.Time) < ConfigGrace {
+				return ""
+			}
+			return fmt.Sprintf("%s: %s", w.Reason, w.Message)
+		case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerError":
+			return fmt.Sprintf("%s: %s", w.Reason, w.Message)
+		}
+	}
+	if t := cs.LastTerminationState.Terminated; t != nil && cs.RestartCount >= crashes {
+		return fmt.Sprintf("container %s crashed (%s, exit code %d; restarted %d time(s): CrashLoopBackOff follows; see `devctl logs`)",
+			cs.Name, t.Reason, t.ExitCode, cs.RestartCount)
+	}
+	if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
+		return fmt.Sprintf("container %s exited (%s, exit code %d; see `devctl logs`)", cs.Name, t.Reason, t.ExitCode)
+	}
+	if r := cs.State.Running; r != nil && !cs.Ready {
+		if grace, ok := readinessGrace(p, cs.Name); ok && now.Sub(r.StartedAt.Time) > grace {
+			return fmt.Sprintf("container %s has been running for %s without passing its readiness probe (see `devctl logs`)",
+				cs.Name, now.Sub(r.StartedAt.Time).Round(time.Second))
+		}
+	}
+	return ""
+}
+
+// readinessGrace is how long a container may run before its readiness
+// probe must have passed: the probe's initial delay plus twice its failure
+// threshold of periods (and timeouts), at least ten seconds. A container
+// without a readiness probe has none.
+func readinessGrace(p *corev1.Pod, container string) (time.Duration, bool) {
+	for _, ct := range p.Spec.Containers {
+		if ct.Name != container || ct.ReadinessProbe == nil {
+			continue
+		}
+		pr := ct.ReadinessProbe
+		period, timeout, failures := max(pr.PeriodSeconds, 1), max(pr.TimeoutSeconds, 1), max(pr.FailureThreshold, 3)
+		secs := pr.InitialDelaySeconds + 2*failures*(period+timeout)
+		return max(time.Duration(secs)*time.Second, 10*time.Second), true
+	}
+	return 0, false
+}
+
+// ReadyPod returns the newest running, ready pod of release.
 func (c *Client) ReadyPod(ctx context.Context, ns, release string) (*corev1.Pod, error) {
 	pods, err := c.Set.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: InstanceLabel + "=" + release})
 	if err != nil {
 		return nil, err
 	}
+	// The newest: during a rollout the new version's pod is ready while
+	// the old one still runs, about to be stopped.
+	var best *corev1.Pod
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && podReady(p) {
-			return p, nil
+		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && podReady(p) &&
+			(best == nil || best.CreationTimestamp.Before(&p.CreationTimestamp)) {
+			best = p
 		}
 	}
-	return nil, fmt.Errorf("no ready pod of %s in namespace %s", release, ns)
+	if best == nil {
+		return nil, fmt.Errorf("no ready pod of %s in namespace %s", release, ns)
+	}
+	return best, nil
 }
 
 func podReady(p *corev1.Pod) bool {

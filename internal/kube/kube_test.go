@@ -26,6 +26,8 @@ func fakeClient(objs ...any) *Client {
 			_, _ = set.CoreV1().Pods(o.Namespace).Create(context.Background(), o, metav1.CreateOptions{})
 		case *appsv1.Deployment:
 			_, _ = set.AppsV1().Deployments(o.Namespace).Create(context.Background(), o, metav1.CreateOptions{})
+		case *appsv1.ReplicaSet:
+			_, _ = set.AppsV1().ReplicaSets(o.Namespace).Create(context.Background(), o, metav1.CreateOptions{})
 		}
 	}
 	return &Client{Set: set}
@@ -99,24 +101,59 @@ func waitingPod(reason string, restarts int32) *corev1.Pod {
 	}
 }
 
+// crashedPod is a pod whose app container exited with 2 and was started
+// again restarts times.
+func crashedPod(restarts int32) *corev1.Pod {
+	p := waitingPod("CrashLoopBackOff", restarts)
+	p.Status.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 2}
+	return p
+}
+
+// runningPod is a pod whose app container has run for age without passing
+// its readiness probe (every second, three failures).
+func runningPod(age time.Duration) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "hello", Labels: map[string]string{InstanceLabel: "web"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", ReadinessProbe: &corev1.Probe{
+			PeriodSeconds: 1, TimeoutSeconds: 1, FailureThreshold: 3,
+		}}}},
+		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{
+			Name:  "app",
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(time.Now().Add(-age))}},
+		}}},
+	}
+}
+
+// serving marks d as having an available replica (of an older version).
+func serving(d *appsv1.Deployment) *appsv1.Deployment {
+	d.Status.AvailableReplicas = 1
+	d.Status.Replicas = 2
+	return d
+}
+
 func TestWaitRollout(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
-		objs    []any
+		objs    func() []any // made when the subtest runs: ages count from then
 		wantErr string
 	}{
-		{"rolled out", []any{deployment(true)}, ""},
-		{"image cannot be pulled", []any{deployment(false), waitingPod("ErrImagePull", 0)}, "pod web-1: ErrImagePull: details"},
-		{"crash loop", []any{deployment(false), waitingPod("CrashLoopBackOff", 3)}, "CrashLoopBackOff after 3 restarts"},
-		{"not yet", []any{deployment(false), waitingPod("CrashLoopBackOff", 1)}, "not rolled out"},
+		{"rolled out", func() []any { return []any{deployment(true)} }, ""},
+		{"image cannot be pulled", func() []any { return []any{deployment(false), waitingPod("ErrImagePull", 0)} }, "pod web-1: ErrImagePull: details"},
+		{"crash loop", func() []any { return []any{deployment(false), crashedPod(3)} }, "container app crashed (Error, exit code 2; restarted 3 time(s)"},
+		// A first install gets a second try (a dependency may be starting).
+		{"first install, one crash", func() []any { return []any{deployment(false), crashedPod(1)} }, "not rolled out"},
+		{"first install, two crashes", func() []any { return []any{deployment(false), crashedPod(2)} }, "crashed"},
+		{"rollout while the old version serves, one crash", func() []any { return []any{serving(deployment(false)), crashedPod(1)} }, "crashed"},
+		{"starting", func() []any { return []any{deployment(false), runningPod(time.Second)} }, "not rolled out"},
+		{"readiness probe failing", func() []any { return []any{deployment(false), runningPod(time.Minute)} }, "without passing its readiness probe"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 			defer cancel()
-			err := fakeClient(tt.objs...).WaitRollout(ctx, "hello", "web")
+			err := fakeClient(tt.objs()...).WaitRollout(ctx, "hello", "web")
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("err = %v", err)
@@ -199,10 +236,94 @@ func TestStuckReasonWaitsForAMissingSecret(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	if why := fakeClient(pod(time.Second)).stuckReason(ctx, "ns", "web"); why != "" {
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns"}}
+	if why := fakeClient(pod(time.Second)).stuckReason(ctx, d); why != "" {
 		t.Errorf("a new pod waiting for its Secret is stuck: %s", why)
 	}
-	if why := fakeClient(pod(2*ConfigGrace)).stuckReason(ctx, "ns", "web"); !strings.Contains(why, `secret "web-secrets" not found`) {
+	if why := fakeClient(pod(2*ConfigGrace)).stuckReason(ctx, d); !strings.Contains(why, `secret "web-secrets" not found`) {
 		t.Errorf("stuckReason after the grace = %q", why)
+	}
+}
+
+// Only the pods of the Deployment's current revision count: an old pod that
+// crashed once, long ago, does not fail the rollout of a new one, and a
+// crash of the new one does.
+func TestStuckReasonLooksAtTheCurrentRevision(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := serving(deployment(false))
+	d.UID = "d-uid"
+	d.Annotations = map[string]string{revisionAnnotation: "2"}
+	yes := true
+	rs := func(rev, hash string) *appsv1.ReplicaSet {
+		return &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{
+			Name: "web-" + hash, Namespace: "hello",
+			Labels:          map[string]string{InstanceLabel: "web", appsv1.DefaultDeploymentUniqueLabelKey: hash},
+			Annotations:     map[string]string{revisionAnnotation: rev},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "d-uid", Controller: &yes}},
+		}}
+	}
+	pod := func(name, hash string, crashed bool) *corev1.Pod {
+		p := runningPod(time.Second)
+		if crashed {
+			p = crashedPod(1)
+		}
+		p.Name = name
+		p.Labels[appsv1.DefaultDeploymentUniqueLabelKey] = hash
+		return p
+	}
+	oldCrashed := fakeClient(d, rs("1", "aaa"), rs("2", "bbb"), pod("web-aaa-1", "aaa", true), pod("web-bbb-1", "bbb", false))
+	if why := oldCrashed.stuckReason(ctx, d); why != "" {
+		t.Errorf("an old pod's crash fails the new rollout: %s", why)
+	}
+	newCrashed := fakeClient(d, rs("1", "aaa"), rs("2", "bbb"), pod("web-aaa-1", "aaa", false), pod("web-bbb-1", "bbb", true))
+	if why := newCrashed.stuckReason(ctx, d); !strings.Contains(why, "pod web-bbb-1: container app crashed") {
+		t.Errorf("stuckReason = %q, want the new pod's crash", why)
+	}
+}
+
+// WaitRollout answers when the Deployment changes, not on its next poll.
+func TestWaitRolloutFollowsWatchEvents(t *testing.T) {
+	t.Parallel()
+	c := fakeClient(deployment(false))
+	done := make(chan error, 1)
+	go func() { done <- c.WaitRollout(context.Background(), "hello", "web") }()
+	time.Sleep(100 * time.Millisecond) // WaitRollout has looked once and waits
+	start := time.Now()
+	if _, err := c.Set.AppsV1().Deployments("hello").UpdateStatus(context.Background(), deployment(true), metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d >= rolloutPoll {
+			t.Errorf("rolled out seen after %v: the poll, not the watch", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitRollout did not return")
+	}
+}
+
+// During a rollout both versions' pods are ready: the forward goes to the
+// new one.
+func TestReadyPodPrefersTheNewest(t *testing.T) {
+	t.Parallel()
+	pod := func(name string, age time.Duration, ready bool) *corev1.Pod {
+		st := corev1.ConditionFalse
+		if ready {
+			st = corev1.ConditionTrue
+		}
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "hello", Labels: map[string]string{InstanceLabel: "web"},
+				CreationTimestamp: metav1.NewTime(time.Now().Add(-age).Truncate(time.Second))},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}},
+		}
+	}
+	c := fakeClient(pod("web-old", time.Hour, true), pod("web-new", time.Minute, true), pod("web-starting", 0, false))
+	p, err := c.ReadyPod(context.Background(), "hello", "web")
+	if err != nil || p.Name != "web-new" {
+		t.Fatalf("ReadyPod = %v, %v; want web-new", p, err)
 	}
 }

@@ -261,3 +261,56 @@ func TestOptionErrors(t *testing.T) {
 		}
 	}
 }
+
+// A batch of one file (a save) waits only Single; a second file brings the
+// window back to Quiet, so a burst still comes out as one batch.
+func TestSingleFileWindow(t *testing.T) {
+	t.Parallel()
+	const single = 50 * time.Millisecond
+	h := start(t, t.TempDir(), Options{Quiet: quiet, Cap: limit, Single: single})
+
+	h.send(fsnotify.Write, "main.go")
+	h.step(single - time.Millisecond)
+	h.none()
+	h.step(time.Millisecond)
+	if b := h.next(); !reflect.DeepEqual(b.Changes, map[string][]string{"app": {"main.go"}}) {
+		t.Errorf("save = %v", b.Changes)
+	}
+
+	// The same file written twice is still one file.
+	h.send(fsnotify.Write, "main.go")
+	h.step(single - 10*time.Millisecond)
+	h.send(fsnotify.Write, "main.go")
+	h.step(single - time.Millisecond)
+	h.none()
+	h.step(time.Millisecond)
+	if b := h.next(); !reflect.DeepEqual(b.Changes, map[string][]string{"app": {"main.go"}}) {
+		t.Errorf("twice-written save = %v", b.Changes)
+	}
+
+	// A second file: the window is Quiet again, from the last change.
+	h.send(fsnotify.Write, "a.go")
+	h.step(10 * time.Millisecond)
+	h.send(fsnotify.Create, "b.go")
+	h.step(quiet - time.Millisecond)
+	h.none()
+	h.step(time.Millisecond)
+	if b := h.next(); !reflect.DeepEqual(b.Changes, map[string][]string{"app": {"a.go", "b.go"}}) {
+		t.Errorf("burst = %v", b.Changes)
+	}
+}
+
+// A save seen by two roots (the project and a service in its folder) is
+// still one file.
+func TestSingleFileWindowOverlappingRoots(t *testing.T) {
+	t.Parallel()
+	const single = 50 * time.Millisecond
+	h := start(t, t.TempDir(), Options{Quiet: quiet, Cap: limit, Single: single,
+		Roots: []Root{{Name: "project", Dir: "."}, {Name: "web", Dir: "."}}})
+	h.send(fsnotify.Write, "main.go")
+	h.step(single)
+	b := h.next()
+	if want := map[string][]string{"project": {"main.go"}, "web": {"main.go"}}; !reflect.DeepEqual(b.Changes, want) {
+		t.Errorf("Changes = %v, want %v", b.Changes, want)
+	}
+}

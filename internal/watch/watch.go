@@ -22,6 +22,10 @@ import (
 const (
 	DefaultQuiet = 200 * time.Millisecond
 	DefaultCap   = 10 * time.Second
+	// DefaultSingle is the quiet window the daemon gives a batch of one
+	// file (an editor's save): the second file of a burst (a checkout, a
+	// generator) arrives within microseconds and brings back Quiet.
+	DefaultSingle = 50 * time.Millisecond
 )
 
 // Structured log keys.
@@ -60,6 +64,10 @@ type Options struct {
 	// Cap is the longest a batch waits after its first change; DefaultCap
 	// when zero. It is at least Quiet.
 	Cap time.Duration
+	// Single, when set and shorter than Quiet, is the quiet window of a
+	// batch that holds one changed file: a save is handed out sooner, and
+	// a second file in the batch makes its window Quiet again.
+	Single time.Duration
 	// Clock is the real clock when nil.
 	Clock clock.Clock
 	// NewNotifier creates the fsnotify watcher; NewFSNotifier when nil.
@@ -157,7 +165,7 @@ func newWatcher(o Options) (*Watcher, error) {
 	if len(o.Roots) == 0 {
 		return nil, errors.New("watch: no folder to watch")
 	}
-	if o.Quiet < 0 || o.Cap < 0 {
+	if o.Quiet < 0 || o.Cap < 0 || o.Single < 0 {
 		return nil, fmt.Errorf("watch: negative quiet window %v or cap %v", o.Quiet, o.Cap)
 	}
 	if o.Quiet == 0 {
@@ -370,7 +378,11 @@ func (w *Watcher) touch(s *state, now time.Time) {
 		s.pending = newChanges(len(w.roots), now)
 	}
 	s.pending.last = now
-	s.deadline = now.Add(w.quiet)
+	quiet := w.quiet
+	if single := w.opts.Single; single > 0 && single < quiet && !s.pending.overflow && s.pending.oneFile(w.roots) {
+		quiet = single
+	}
+	s.deadline = now.Add(quiet)
 	if limit := s.pending.first.Add(w.maxWait); limit.Before(s.deadline) {
 		s.deadline = limit
 	}
@@ -428,6 +440,22 @@ func (c *changes) len() int {
 		n += len(set)
 	}
 	return n
+}
+
+// oneFile reports whether c holds a single file, which roots that overlap
+// (a project and a service in its folder) may each report.
+func (c *changes) oneFile(roots []root) bool {
+	file := ""
+	for r, set := range c.paths {
+		for p := range set {
+			abs := filepath.Join(roots[r].dir, filepath.FromSlash(p))
+			if file != "" && abs != file {
+				return false
+			}
+			file = abs
+		}
+	}
+	return file != ""
 }
 
 // merge adds o to c and returns the result; c may be nil.

@@ -4,6 +4,9 @@
 //
 //	go run ./e2e/bench/coldup -devctl bin/devctl -runs 3
 //
+// -baseline names an earlier devctl build to time in the same rounds, so a
+// change is compared under the same machine load.
+//
 // Rounds alternate (kind, then devctl) so both see the same machine load.
 // The service's image is built once before the first round, as on a
 // developer's machine that ran `devctl up` before; each devctl round starts
@@ -13,6 +16,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -28,23 +32,30 @@ import (
 	"sigs.k8s.io/kind/pkg/log"
 
 	"github.com/devctl/devctl/e2e/harness"
+	"github.com/devctl/devctl/internal/api"
 )
 
 func main() {
 	bin := flag.String("devctl", "bin/devctl", "the devctl binary")
 	runs := flag.Int("runs", 2, "rounds of kind create cluster and devctl up")
+	baseline := flag.String("baseline", "", "another devctl binary (an earlier build) to time in the same rounds, after kind and before -devctl")
 	flag.Parse()
-	if err := run(*bin, *runs); err != nil {
+	if err := run(*bin, *baseline, *runs); err != nil {
 		fmt.Fprintln(os.Stderr, "coldup:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, runs int) error {
+func run(bin, baseline string, runs int) error {
 	ctx := context.Background()
 	bin, err := filepath.Abs(bin)
 	if err != nil {
 		return err
+	}
+	if baseline != "" {
+		if baseline, err = filepath.Abs(baseline); err != nil {
+			return err
+		}
 	}
 	image, err := harness.NodeImage(ctx)
 	if err != nil {
@@ -80,7 +91,7 @@ func run(bin string, runs int) error {
 		}
 	}
 
-	var kindTimes, upTimes, warmTimes []time.Duration
+	var kindTimes, upTimes, warmTimes, baseTimes []time.Duration
 	for i := range runs {
 		name := fmt.Sprintf("coldup-kind-%d", i)
 		d, err := kindCreate(name, image)
@@ -89,6 +100,14 @@ func run(bin string, runs int) error {
 		}
 		kindTimes = append(kindTimes, d)
 		fmt.Printf("round %d: kind create cluster %6.1fs\n", i+1, d.Seconds())
+		if baseline != "" {
+			cold, warm, err := devctlUp(baseline, project, image, environ, filepath.Join(work, fmt.Sprint("base", i)))
+			if err != nil {
+				return fmt.Errorf("baseline: %w", err)
+			}
+			baseTimes = append(baseTimes, cold)
+			fmt.Printf("round %d: baseline up --ci    %6.1fs (ratio %.2f), unchanged up %.2fs\n", i+1, cold.Seconds(), cold.Seconds()/d.Seconds(), warm.Seconds())
+		}
 
 		cold, warm, err := devctlUp(bin, project, image, environ, filepath.Join(work, fmt.Sprint(i)))
 		if err != nil {
@@ -100,6 +119,10 @@ func run(bin string, runs int) error {
 	k, u, w := median(kindTimes), median(upTimes), median(warmTimes)
 	fmt.Printf("\nmedian of %d: kind create cluster %.1fs, devctl up --ci %.1fs, ratio %.2f; unchanged devctl up %.2fs\n",
 		runs, k.Seconds(), u.Seconds(), u.Seconds()/k.Seconds(), w.Seconds())
+	if baseline != "" {
+		b := median(baseTimes)
+		fmt.Printf("median of %d: baseline up --ci %.1fs, ratio %.2f; devctl/baseline %.2f\n", runs, b.Seconds(), b.Seconds()/k.Seconds(), u.Seconds()/b.Seconds())
+	}
 	return nil
 }
 
@@ -156,8 +179,33 @@ func devctlUp(bin, project, image string, environ []string, state string) (cold,
 	if cold, err = devctl("up", "--ci"); err != nil {
 		return 0, 0, err
 	}
+	printSteps(bin, project, env)
 	warm, err = devctl("up", "--ci")
 	return cold, warm, err
+}
+
+// printSteps prints the steps of the cold up's run with their start
+// offsets and durations (from `devctl status -o json`): where the time went.
+func printSteps(bin, project string, env []string) {
+	cmd := exec.Command(bin, "status", "-o", "json")
+	cmd.Dir, cmd.Env = project, env
+	out, err := cmd.Output()
+	if err != nil {
+		fmt.Printf("  (no steps: devctl status: %v)\n", err)
+		return
+	}
+	var e api.Environment
+	if err := json.Unmarshal(out, &e); err != nil {
+		fmt.Printf("  (no steps: %v)\n", err)
+		return
+	}
+	if len(e.Status.Run.Steps) == 0 {
+		return
+	}
+	t0 := e.Status.Run.Steps[0].Started
+	for _, s := range e.Status.Run.Steps {
+		fmt.Printf("  %-14s +%5.1fs %5.1fs  %s\n", s.Name, s.Started.Sub(t0).Seconds(), s.Duration.Seconds(), s.Detail)
+	}
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -33,8 +33,9 @@ func main() {
 	bin := flag.String("devctl", "bin/devctl", "the devctl binary")
 	agentBin := flag.String("agent", "", "a static linux devctl-agent (default: built from ./cmd/devctl-agent)")
 	n := flag.Int("n", 10, "edits per mode")
+	tilt := flag.String("tilt", "", "a Tilt binary (e2e/tools/tilt.sh builds one): also time Tilt's live update and full rebuild of the same edits on the same cluster, and print the ratios")
 	flag.Parse()
-	if err := run(*bin, *agentBin, *n); err != nil {
+	if err := run(*bin, *agentBin, *tilt, *n); err != nil {
 		fmt.Fprintln(os.Stderr, "innerloop:", err)
 		os.Exit(1)
 	}
@@ -42,7 +43,7 @@ func main() {
 
 const greeting = `c.Greeting = "hello"`
 
-func run(bin, agentBin string, n int) error {
+func run(bin, agentBin, tiltBin string, n int) error {
 	ctx := context.Background()
 	bin, err := filepath.Abs(bin)
 	if err != nil {
@@ -214,7 +215,85 @@ func run(bin, agentBin string, n int) error {
 	for _, s := range e.Status.RebuildStats {
 		fmt.Printf("  %-24s p50 %5dms  p95 %5dms  (%d served, %d failed)\n", s.Mode, s.P50.Milliseconds(), s.P95.Milliseconds(), s.Count, s.Failed)
 	}
+	printPhases(e.Status.Rebuilds)
+	if tiltBin == "" {
+		return nil
+	}
+	tiltBin, err = filepath.Abs(tiltBin)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nTilt (%s) on the same cluster, same app on a Debian image, same edits:\n", tiltBin)
+	t, err := benchTilt(ctx, tiltBin, e.Status.Kubeconfig, filepath.Join(root, "examples", "hello"), work, n)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nwrite → first answer with the new text, %d edits each:\n", n)
+	row := func(what string, ds []time.Duration) {
+		fmt.Printf("  %-34s p50 %5dms  p95 %5dms\n", what, pct(ds, 50).Milliseconds(), pct(ds, 95).Milliseconds())
+	}
+	row("devctl live update, Go binary", live)
+	row("devctl live update, static file", staticTimes)
+	row("devctl full image rebuild", image1)
+	row("Tilt live update (sync + restart)", t.live)
+	row("Tilt full image rebuild", t.full)
+	ratio := func(what string, a, b []time.Duration, goal string) {
+		fmt.Printf("  %-46s p50 %.2fx  p95 %.2fx  (goal %s)\n", what,
+			pct(a, 50).Seconds()/pct(b, 50).Seconds(), pct(a, 95).Seconds()/pct(b, 95).Seconds(), goal)
+	}
+	fmt.Println("ratios devctl/Tilt:")
+	ratio("live update, Go binary / Tilt live update", live, t.live, "≤ 0.5x")
+	ratio("live update, static file / Tilt live update", staticTimes, t.live, "p50 ≤ 0.3 s")
+	ratio("full image rebuild / Tilt full rebuild", image1, t.full, "≤ 0.8x")
+	if t.rssKB > 0 {
+		fmt.Printf("Tilt's resident set: up to %.0f MB\n", float64(t.rssKB)/1024)
+	}
 	return nil
+}
+
+// printPhases prints the mean time of each phase of the daemon's recorded
+// rebuilds, per kind of edit: where the time goes.
+func printPhases(h []api.Rebuild) {
+	type agg struct {
+		n      int
+		order  []string
+		phases map[string]time.Duration
+		total  time.Duration
+	}
+	kinds := map[string]*agg{}
+	var order []string
+	for _, rb := range h {
+		if rb.Error != "" {
+			continue
+		}
+		k := rb.Mode + ", " + rb.Reason
+		a := kinds[k]
+		if a == nil {
+			a = &agg{phases: map[string]time.Duration{}}
+			kinds[k] = a
+			order = append(order, k)
+		}
+		a.n++
+		a.total += rb.SaveToServing
+		for _, ph := range rb.Phases {
+			if _, ok := a.phases[ph.Name]; !ok {
+				a.order = append(a.order, ph.Name)
+			}
+			a.phases[ph.Name] += ph.Duration
+		}
+	}
+	fmt.Println("mean phases of the daemon's records:")
+	for _, k := range order {
+		a := kinds[k]
+		if a.n < 2 {
+			continue
+		}
+		fmt.Printf("  %-30s", k)
+		for _, ph := range a.order {
+			fmt.Printf(" %s %dms", ph, (a.phases[ph] / time.Duration(a.n)).Milliseconds())
+		}
+		fmt.Printf(" = %dms (%d)\n", (a.total / time.Duration(a.n)).Milliseconds(), a.n)
+	}
 }
 
 // idle waits until the environment runs nothing and has nothing queued.

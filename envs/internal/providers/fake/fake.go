@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"sync"
 
@@ -26,14 +27,18 @@ type Provider struct {
 	// BeforeCreate, when set, runs first in Create; a test uses it to act
 	// as a concurrent caller. Its error is returned as is.
 	BeforeCreate func(ctx context.Context, name string) error
+	// WritesKubeconfig makes Create write the kubeconfig to
+	// o.KubeconfigPath, as kind does.
+	WritesKubeconfig bool
 
 	name string
 
-	mu      sync.Mutex
-	envs    map[string]providers.CreateOptions
-	images  map[string][][]byte
-	creates int
-	deletes int
+	mu          sync.Mutex
+	envs        map[string]providers.CreateOptions
+	images      map[string][][]byte
+	creates     int
+	deletes     int
+	kubeconfigs int
 }
 
 var _ providers.Provider = (*Provider)(nil)
@@ -80,6 +85,11 @@ func (p *Provider) Create(ctx context.Context, name string, o providers.CreateOp
 		return fmt.Errorf("fake create %q: %w", name, err)
 	}
 	o.Report(step, providers.StepDone)
+	if p.WritesKubeconfig && o.KubeconfigPath != "" {
+		if err := os.WriteFile(o.KubeconfigPath, []byte(Kubeconfig(p.name, name)), 0o600); err != nil {
+			return fmt.Errorf("fake create %q: %w", name, err)
+		}
+	}
 	p.mu.Lock()
 	p.creates++
 	p.mu.Unlock()
@@ -127,10 +137,18 @@ func (p *Provider) Kubeconfig(_ context.Context, name string) ([]byte, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.kubeconfigs++
 	if _, ok := p.envs[name]; !ok {
 		return nil, fmt.Errorf("fake kubeconfig %q: %w", name, providers.ErrNotFound)
 	}
 	return []byte(Kubeconfig(p.name, name)), nil
+}
+
+// KubeconfigCalls counts calls of Kubeconfig.
+func (p *Provider) KubeconfigCalls() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.kubeconfigs
 }
 
 // Kubeconfig is the kubeconfig the fake backend called provider returns for
