@@ -76,7 +76,22 @@ type EnvSpec struct {
 	// Watch asks the daemon to rebuild when the sources change.
 	Watch bool `json:"watch"`
 	// Labels are recorded with the environment (team, owner, cost centre).
+	// A provider that makes a namespace for the environment on a host
+	// cluster labels it with every entry whose key starts with "devctl.dev/".
 	Labels map[string]string `json:"labels,omitempty"`
+	// Host is the cluster a vcluster environment lives in; nil is
+	// devctl's local host.
+	Host *HostCluster `json:"host,omitempty"`
+}
+
+// HostCluster is a Kubernetes cluster that holds environments (one vcluster
+// per namespace): a kubeconfig file and a context in it.
+type HostCluster struct {
+	// Kubeconfig is the absolute path of the kubeconfig file; empty is the
+	// default loading rules' ($KUBECONFIG, ~/.kube/config).
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	// Context is the context in it; empty is its current context.
+	Context string `json:"context,omitempty"`
 }
 
 // Environment is one ephemeral environment: a cluster for a project's branch
@@ -376,6 +391,12 @@ type UpRequest struct {
 	// Watch, when set, says whether to rebuild on source changes; unset
 	// keeps the environment's current setting (on for a new one).
 	Watch *bool `json:"watch,omitempty"`
+	// Provider, when set, overrides devctl.yaml's cluster provider.
+	Provider string `json:"provider,omitempty"`
+	// Host, when set, is the host cluster of a vcluster environment.
+	Host *HostCluster `json:"host,omitempty"`
+	// Labels are added to the spec's (a preview's devctl.dev/* labels).
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // WatchRequest is the body of PUT /v1/envs/{name}/watch.
