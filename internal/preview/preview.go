@@ -433,7 +433,7 @@ func dnsSafe(s string) string {
 func labelSafe(s string) string {
 	b := []byte(s)
 	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+		if !labelChar(c) {
 			b[i] = '-'
 		}
 	}
@@ -449,9 +449,13 @@ func isHex(s string) bool {
 		return false
 	}
 	for _, c := range strings.ToLower(s) {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+		if !strings.ContainsRune("0123456789abcdef", c) {
 			return false
 		}
 	}
 	return true
+}
+
+func labelChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
 }
