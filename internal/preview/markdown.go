@@ -112,8 +112,11 @@ func (r *Report) phases(b *strings.Builder) {
 }
 
 func (r *Report) footer(b *strings.Builder) {
+	if !r.OK && r.Namespace == "" {
+		return // nothing was made: no expiry, nothing to pause
+	}
 	var parts []string
-	if !r.ExpiresAt.IsZero() {
+	if r.OK && !r.ExpiresAt.IsZero() {
 		parts = append(parts, "Expires "+r.ExpiresAt.UTC().Format("2006-01-02 15:04 MST")+" (each push extends it)")
 	}
 	if r.Namespace != "" {

@@ -292,4 +292,8 @@ func TestMarkdown(t *testing.T) {
 	if s := r.Summary(); !strings.Contains(s, "❌ Preview `pr42-shop-abc123` did not come up") || !strings.Contains(s, "ImagePullBackOff") {
 		t.Errorf("failure summary:\n%s", s)
 	}
+	r.Namespace = ""
+	if s := r.Summary(); strings.Contains(s, "Expires") || strings.Contains(s, "preview down") {
+		t.Errorf("a preview that was never made has an expiry or a down hint:\n%s", s)
+	}
 }
