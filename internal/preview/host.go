@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -229,7 +230,9 @@ func (h *Host) Delete(ctx context.Context, p Preview, timeout time.Duration) err
 	// labels is deleted.
 	ns, err := h.Client.CoreV1().Namespaces().Get(ctx, p.Namespace, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil
+		// Gone (a daemon's down deleted it): what vcluster made outside it
+		// may not be.
+		return h.deleteClusterScoped(ctx, p.Namespace)
 	}
 	if err != nil {
 		return h.apiError("get namespace "+p.Namespace, err)
@@ -247,6 +250,9 @@ func (h *Host) Delete(ctx context.Context, p Preview, timeout time.Duration) err
 			return h.apiError("delete namespace "+p.Namespace, err)
 		}
 	}
+	if err := h.deleteClusterScoped(ctx, p.Namespace); err != nil {
+		return err
+	}
 	if timeout <= 0 {
 		return nil
 	}
@@ -260,6 +266,56 @@ func (h *Host) Delete(ctx context.Context, p Preview, timeout time.Duration) err
 		}
 		return false, h.remains(ctx, p.Namespace), nil
 	})
+}
+
+// deleteClusterScoped deletes what the vcluster chart made outside the
+// preview's namespace, which deleting the namespace leaves behind: the
+// ClusterRoleBindings (labelled app=vcluster) whose subject is a
+// ServiceAccount of that namespace, and the ClusterRoles they bind when
+// those are labelled app=vcluster with the same release.
+func (h *Host) deleteClusterScoped(ctx context.Context, namespace string) error {
+	rbac := h.Client.RbacV1()
+	bindings, err := rbac.ClusterRoleBindings().List(ctx, metav1.ListOptions{LabelSelector: "app=vcluster"})
+	if err != nil {
+		return h.apiError("list ClusterRoleBindings", err)
+	}
+	for _, b := range bindings.Items {
+		if !bindsNamespace(b.Subjects, namespace) {
+			continue
+		}
+		if err := rbac.ClusterRoleBindings().Delete(ctx, b.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return h.apiError("delete ClusterRoleBinding "+b.Name, err)
+		}
+		if b.RoleRef.Kind != "ClusterRole" {
+			continue
+		}
+		role, err := rbac.ClusterRoles().Get(ctx, b.RoleRef.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return h.apiError("get ClusterRole "+b.RoleRef.Name, err)
+		}
+		if role.Labels["app"] != "vcluster" || role.Labels["release"] != b.Labels["release"] {
+			continue
+		}
+		if err := rbac.ClusterRoles().Delete(ctx, role.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return h.apiError("delete ClusterRole "+role.Name, err)
+		}
+	}
+	return nil
+}
+
+func bindsNamespace(subjects []rbacv1.Subject, namespace string) bool {
+	if len(subjects) == 0 {
+		return false
+	}
+	for _, s := range subjects {
+		if s.Kind != rbacv1.ServiceAccountKind || s.Namespace != namespace {
+			return false
+		}
+	}
+	return true
 }
 
 // remains says what keeps a namespace from going away.

@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -82,6 +83,24 @@ func vclusterLike(t *testing.T, c kubernetes.Interface, ns string, ready bool) {
 	if _, err := c.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// The chart's cluster-scoped RBAC, named vc-<release>-v-<namespace>.
+	crName := "vc-vc-v-" + ns
+	cr := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: crName, Labels: map[string]string{"app": "vcluster", "release": "vc"}}}
+	if _, err := c.RbacV1().ClusterRoles().Create(ctx, cr, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: crName, Labels: map[string]string{"app": "vcluster", "release": "vc"}},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "vc-vc", Namespace: ns}},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: crName},
+	}
+	if _, err := c.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.RbacV1().ClusterRoleBindings().Delete(context.Background(), crName, metav1.DeleteOptions{})
+		_ = c.RbacV1().ClusterRoles().Delete(context.Background(), crName, metav1.DeleteOptions{})
+	})
 	synced := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "shop-x-default-x-vc", Labels: map[string]string{VClusterManagedBy: "vc"}},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "shop", Image: "shop:test"}}},
@@ -111,6 +130,7 @@ func TestIntegrationListAndCollect(t *testing.T) {
 	makeNamespace(t, c, nsExpired, expired.Labels())
 	makeNamespace(t, c, nsFresh, fresh.Labels())
 	vclusterLike(t, c, nsExpired, true)
+	vclusterLike(t, c, nsFresh, true)
 	// Unlabelled, and labelled like a preview by someone else: both look
 	// expired to a careless selector, neither is devctl's.
 	plain := "plain-" + shortHash(repo)
@@ -153,6 +173,15 @@ func TestIntegrationListAndCollect(t *testing.T) {
 		if n, err := kind(); err != nil || n != 0 {
 			t.Errorf("left behind in %s: %d objects (%v)", nsExpired, n, err)
 		}
+	}
+	if _, err := c.RbacV1().ClusterRoleBindings().Get(ctx, "vc-vc-v-"+nsExpired, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the expired vcluster's ClusterRoleBinding is left: %v", err)
+	}
+	if _, err := c.RbacV1().ClusterRoles().Get(ctx, "vc-vc-v-"+nsExpired, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the expired vcluster's ClusterRole is left: %v", err)
+	}
+	if _, err := c.RbacV1().ClusterRoleBindings().Get(ctx, "vc-vc-v-"+nsFresh, metav1.GetOptions{}); err != nil {
+		t.Errorf("the running vcluster's ClusterRoleBinding was touched: %v", err)
 	}
 	for _, ns := range []string{nsFresh, plain, foreignNS} {
 		if _, err := c.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {

@@ -352,19 +352,21 @@ Deleting a preview that does not exist succeeds and says so.`,
 				return previewError(err)
 			}
 			env := preview.EnvName(repo, pr)
+			// The host's labels first: the daemon's delete removes the
+			// namespace that records them.
+			h, p, findErr := o.findPR(ctx, pr)
+			if findErr != nil && !errors.Is(findErr, preview.ErrNotFound) {
+				return previewError(findErr)
+			}
 			knew, err := downInDaemon(ctx, g, s.Out, env)
 			if err != nil {
 				return previewError(err)
 			}
-			h, p, err := o.findPR(ctx, pr)
-			if errors.Is(err, preview.ErrNotFound) {
+			if findErr != nil {
 				if !knew {
 					fmt.Fprintf(s.Out, "no preview of %s #%d on %s: nothing to delete\n", repo, pr, h.Name)
 				}
 				return nil
-			}
-			if err != nil {
-				return previewError(err)
 			}
 			if err := h.Delete(ctx, *p, wait); err != nil {
 				return previewError(err)
