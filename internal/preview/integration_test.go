@@ -3,17 +3,22 @@ package preview
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/devctl/devctl/internal/k8stest"
 )
@@ -315,5 +320,174 @@ func TestIntegrationForbiddenIsHostError(t *testing.T) {
 	_, err = h.List(t.Context(), "")
 	if !errors.Is(err, ErrHost) || ExitCode(err) != ExitHost || !strings.Contains(err.Error(), "docs/previews.md") {
 		t.Errorf("List as a user without rights: %v", err)
+	}
+}
+
+// documentedRBAC is the YAML block under "RBAC of the preview identity" in
+// docs/previews.md.
+func documentedRBAC(t *testing.T) []runtime.Object {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "previews.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	i := strings.Index(doc, "### RBAC of the preview identity")
+	if i < 0 {
+		t.Fatal("docs/previews.md has no RBAC section")
+	}
+	doc = doc[i:]
+	start := strings.Index(doc, "```yaml\n")
+	end := strings.Index(doc[start+8:], "```")
+	if start < 0 || end < 0 {
+		t.Fatal("the RBAC section has no yaml block")
+	}
+	var objs []runtime.Object
+	for _, part := range strings.Split(doc[start+8:start+8+end], "\n---\n") {
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode([]byte(part), nil, nil)
+		if err != nil {
+			t.Fatalf("docs/previews.md RBAC: %v\n%s", err, part)
+		}
+		objs = append(objs, obj)
+	}
+	return objs
+}
+
+// vclusterRBAC is the RBAC the vcluster v0.30.0 chart makes with devctl's
+// values: the syncer's Role in the namespace and its ClusterRole (the
+// identity installing the chart must hold every rule it grants).
+func vclusterRBAC(ns string) (*rbacv1.Role, *rbacv1.ClusterRole) {
+	rw := []string{"create", "delete", "patch", "update", "get", "list", "watch"}
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "vc-vc", Namespace: ns}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"configmaps", "secrets", "services", "pods", "pods/attach", "pods/portforward", "pods/exec", "persistentvolumeclaims"}, Verbs: rw},
+		{APIGroups: []string{""}, Resources: []string{"pods/status", "pods/ephemeralcontainers"}, Verbs: []string{"patch", "update"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"statefulsets", "replicasets", "deployments"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"endpoints", "pods/log"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "get", "list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"endpoints"}, Verbs: []string{"create", "delete", "patch", "update"}},
+		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: rw},
+		{APIGroups: []string{"snapshot.storage.k8s.io"}, Resources: []string{"volumesnapshots"}, Verbs: []string{"create", "delete", "patch", "update", "get", "list"}},
+	}}
+	cr := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "vc-rules-v-" + ns, Labels: map[string]string{"app": "vcluster", "release": "rules"}},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses", "csinodes", "csidrivers", "csistoragecapacities"}, Verbs: []string{"get", "watch", "list"}},
+			{APIGroups: []string{""}, Resources: []string{"persistentvolumes"}, Verbs: []string{"get", "list"}},
+			{APIGroups: []string{"snapshot.storage.k8s.io"}, Resources: []string{"volumesnapshotclasses"}, Verbs: []string{"get", "list"}},
+			{APIGroups: []string{"snapshot.storage.k8s.io"}, Resources: []string{"volumesnapshotcontents"}, Verbs: []string{"create", "delete", "patch", "update", "get", "list"}},
+		},
+	}
+	return role, cr
+}
+
+// The RBAC docs/previews.md lists is enough for what devctl does on the
+// host: applied as written, a ServiceAccount bound to it makes a preview
+// namespace with vcluster's Role and ClusterRole, lists, labels, pauses,
+// resumes and deletes it.
+func TestIntegrationDocumentedRBAC(t *testing.T) {
+	_, admin := integration(t)
+	cp := k8stest.Shared(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	for _, obj := range documentedRBAC(t) {
+		var err error
+		switch o := obj.(type) {
+		case *corev1.Namespace:
+			_, err = admin.CoreV1().Namespaces().Create(ctx, o, metav1.CreateOptions{})
+			t.Cleanup(func() { _ = admin.CoreV1().Namespaces().Delete(context.Background(), o.Name, metav1.DeleteOptions{}) })
+		case *corev1.ServiceAccount:
+			_, err = admin.CoreV1().ServiceAccounts(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.ClusterRole:
+			_, err = admin.RbacV1().ClusterRoles().Create(ctx, o, metav1.CreateOptions{})
+			t.Cleanup(func() { _ = admin.RbacV1().ClusterRoles().Delete(context.Background(), o.Name, metav1.DeleteOptions{}) })
+		case *rbacv1.ClusterRoleBinding:
+			_, err = admin.RbacV1().ClusterRoleBindings().Create(ctx, o, metav1.CreateOptions{})
+			t.Cleanup(func() {
+				_ = admin.RbacV1().ClusterRoleBindings().Delete(context.Background(), o.Name, metav1.DeleteOptions{})
+			})
+		default:
+			t.Fatalf("unexpected object in the documented RBAC: %T", obj)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := cp.RESTConfig()
+	cfg.Impersonate.UserName = "system:serviceaccount:devctl-system:devctl-preview"
+	cfg.Impersonate.Groups = []string{"system:serviceaccounts", "system:serviceaccounts:devctl-system", "system:authenticated"}
+	sa, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// RBAC is eventually consistent with its informers: wait for the binding.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := sa.CoreV1().Namespaces().List(ctx, metav1.ListOptions{Limit: 1})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the ServiceAccount cannot list namespaces: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	repo := uniqueRepo(t)
+	r := Request{Repo: repo, PR: 9, TTL: time.Hour, Now: time.Now()}
+	ns := "pv-" + r.Env()
+	if _, err := sa.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: r.Labels()}}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("as the preview identity: %v", err)
+	}
+	t.Cleanup(func() { _ = admin.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	role, cr := vclusterRBAC(ns)
+	if _, err := sa.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("as the preview identity, vcluster's Role: %v", err)
+	}
+	if _, err := sa.RbacV1().ClusterRoles().Create(ctx, cr, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("as the preview identity, vcluster's ClusterRole: %v", err)
+	}
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: cr.Name, Labels: cr.Labels},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "vc-vc", Namespace: ns}},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: cr.Name},
+	}
+	if _, err := sa.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("as the preview identity, vcluster's ClusterRoleBinding: %v", err)
+	}
+	vclusterLike(t, sa, ns, true)
+	for _, check := range []authorizationv1.ResourceAttributes{
+		{Namespace: ns, Verb: "create", Resource: "pods", Subresource: "portforward"},
+		{Namespace: ns, Verb: "get", Resource: "pods", Subresource: "log"},
+		{Namespace: ns, Verb: "list", Resource: "events"},
+		{Namespace: ns, Verb: "get", Resource: "secrets"},
+		{Namespace: ns, Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "rolebindings"},
+	} {
+		res, err := sa.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &check},
+		}, metav1.CreateOptions{})
+		if err != nil || !res.Status.Allowed {
+			t.Errorf("the preview identity may not %s %s/%s: %v %s", check.Verb, check.Resource, check.Subresource, err, res.Status.Reason)
+		}
+	}
+
+	h := &Host{Client: sa, Name: "k8stest", Poll: 100 * time.Millisecond}
+	p, err := h.Find(ctx, repo, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Label(ctx, ns, r.Labels(), map[string]string{AnnotationURL: "http://x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Pause(ctx, *p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Resume(ctx, *p, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Delete(ctx, *p, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.RbacV1().ClusterRoles().Get(ctx, cr.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("vcluster's ClusterRole left after delete: %v", err)
 	}
 }
