@@ -10,16 +10,27 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # devctl (the nodes' architecture: the host's by default).
 AGENT_ARCHES ?= $(shell $(GO) env GOARCH)
 AGENT_BIN := internal/agent/agentbin/bin
+# The vcluster chart, packed from the github.com/loft-sh/vcluster module and
+# embedded by build (tag vclusterchart); git ignores it.
+VCLUSTER_CHART := envs/internal/providers/vcluster/chart/vcluster.tgz
+VCLUSTER_VERSION := $(shell sed -n 's/^const Version = "\(.*\)"/\1/p' envs/internal/providers/vcluster/chart.go)
 export DEVCTL_E2E_CACHE ?= $(HOME)/.cache/devctl-e2e
 
-.PHONY: help build agent install unit fuzz integration e2e test test-deps k8s-tools e2e-images lint vet fmt verify clean
+.PHONY: help build agent vcluster-chart install unit fuzz integration e2e test test-deps k8s-tools e2e-images lint vet fmt verify clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-build: agent ## build bin/devctl (static, trimmed, versioned, with the live-update agent embedded) and bin/devctl-mocks
-	CGO_ENABLED=0 $(GO) build -tags agentembed -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/devctl ./cmd/devctl
+build: agent vcluster-chart ## build bin/devctl (static, trimmed, versioned, with the live-update agent and the vcluster chart embedded) and bin/devctl-mocks
+	CGO_ENABLED=0 $(GO) build -tags agentembed,vclusterchart -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/devctl ./cmd/devctl
 	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/devctl-mocks ./cmd/devctl-mocks
+
+vcluster-chart: ## pack the vcluster chart of the Go module (version in envs/internal/providers/vcluster/chart.go) for build to embed
+	@dir=$$($(GO) mod download -json github.com/loft-sh/vcluster@$(VCLUSTER_VERSION) | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p'); \
+	[ -f "$$dir/chart/Chart.yaml" ] || { echo "no chart in github.com/loft-sh/vcluster@$(VCLUSTER_VERSION) (is the Go module proxy reachable?)" >&2; exit 1; }; \
+	mkdir -p $(dir $(VCLUSTER_CHART)); \
+	tar -czf $(VCLUSTER_CHART).tmp -C "$$dir" --exclude=chart/tests --mode=u+w --transform 's,^chart,vcluster,' chart && \
+	mv $(VCLUSTER_CHART).tmp $(VCLUSTER_CHART)
 
 agent: ## build the live-update agent for linux/$(AGENT_ARCHES) into $(AGENT_BIN) (build embeds it)
 	@for arch in $(AGENT_ARCHES); do \
@@ -52,10 +63,12 @@ integration: k8s-tools e2e-images ## integration tests: a real Docker engine, a 
 		DEVCTL_POSTGRES_IMAGE="$$(e2e/images/postgres.sh --print-image)" \
 		$(GO) test -race -count=1 -timeout 30m -run 'Integration' ./...
 
-e2e-images: ## build the offline kind node image, test images and PostgreSQL image (in parallel); cached; prints the node image last
+e2e-images: ## build the offline kind node image, test images, PostgreSQL and vcluster images (in parallel); cached; prints the node image last
 	@e2e/images/postgres.sh >/dev/null & pg=$$!; \
+	e2e/images/vcluster.sh >/dev/null & vc=$$!; \
 	e2e/images/build.sh; rc=$$?; \
 	wait $$pg || { echo "e2e/images/postgres.sh failed (see above)" >&2; exit 1; }; \
+	wait $$vc || { echo "e2e/images/vcluster.sh failed (see above)" >&2; exit 1; }; \
 	exit $$rc
 
 e2e: build e2e-images ## end-to-end tests: the built binary against a real kind cluster
@@ -87,4 +100,4 @@ verify: vet lint ## vet, lint and gofmt check
 	@out=$$(gofmt -s -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt'ed:"; echo "$$out"; exit 1; fi
 
 clean: ## remove build output (not the e2e cache)
-	rm -rf $(BIN) $(AGENT_BIN)
+	rm -rf $(BIN) $(AGENT_BIN) $(dir $(VCLUSTER_CHART))

@@ -175,6 +175,11 @@ func (d *Daemon) resolve(ctx context.Context, ref api.ProjectRef) (*api.Resolved
 			Provider: p.Cluster.Provider, Project: p.Name, Dir: p.Dir, Config: p.ConfigPath(),
 			NodeImage: p.Cluster.NodeImage, Labels: p.Labels(), Branch: ref.Branch,
 		}
+		if p.Cluster.HostContext != "" {
+			// cluster.hostContext: the vclusters go into that cluster
+			// (default kubeconfig) instead of devctl's local host.
+			res.Spec.Host = &api.HostCluster{Context: p.Cluster.HostContext}
+		}
 	}
 	info, gerr := d.deps.Git(ctx, res.Spec.Dir)
 	if gerr == nil {

@@ -3,7 +3,7 @@
 // rediscovered from metadata stored in the environment itself.
 //
 // A Manager drives backends by name (kind clusters on the local Docker
-// engine; vcluster next) behind a small internal interface:
+// engine, or vclusters in a shared host cluster) behind a small internal interface:
 //
 //	m := envs.New(envs.WithLogger(logger))
 //	env, err := m.Up(ctx, "hello-main", api.EnvSpec{Provider: "kind", Repo: "hello", Branch: "main"})
@@ -25,6 +25,7 @@ import (
 
 	"github.com/devctl/devctl/envs/internal/providers"
 	"github.com/devctl/devctl/envs/internal/providers/kind"
+	"github.com/devctl/devctl/envs/internal/providers/vcluster"
 	"github.com/devctl/devctl/internal/api"
 	"github.com/devctl/devctl/internal/freezer"
 )
@@ -75,6 +76,7 @@ type Manager struct {
 	store        metadataStore
 	now          func() time.Time
 	registryDir  string
+	host         *api.HostCluster
 	// freezerRoot is where the Docker containers' freezer cgroups are.
 	freezerRoot string
 }
@@ -130,7 +132,34 @@ func New(opts ...Option) *Manager {
 	if _, ok := m.providers[api.ProviderKind]; !ok {
 		m.providers[api.ProviderKind] = kind.New(m.logger)
 	}
+	if _, ok := m.providers[api.ProviderVCluster]; !ok {
+		// The local host cluster is made by the kind backend (a test's
+		// fake kind backend makes none).
+		kindHost, _ := m.providers[api.ProviderKind].(vcluster.KindHost)
+		m.providers[api.ProviderVCluster] = vcluster.New(vcluster.Options{
+			Logger: m.logger, StateDir: m.stateDir, Kind: kindHost, Host: m.host,
+		})
+	}
 	return m
+}
+
+// WithHost makes host the host cluster of vcluster environments whose spec
+// names none (default: devctl's local kind host cluster, made on first use).
+func WithHost(host *api.HostCluster) Option { return func(m *Manager) { m.host = host } }
+
+// VClusterNamespace is the host namespace of the vcluster environment name:
+// "devctl-vc-<name>". It holds one vcluster, the Helm release called name.
+// The namespace is labelled devctl.dev/env=<name>,
+// devctl.dev/managed-by=devctl and with every spec label under devctl.dev/.
+func VClusterNamespace(name string) string { return vcluster.Namespace(name) }
+
+// Close releases what the Manager holds: the port-forwards to vclusters.
+func (m *Manager) Close() {
+	for _, p := range m.providers {
+		if c, ok := p.(interface{ Close() }); ok {
+			c.Close()
+		}
+	}
 }
 
 // Providers lists the names of the backends the Manager knows.

@@ -17,6 +17,7 @@ import (
 	"github.com/devctl/devctl/envs/internal/providers"
 	"github.com/devctl/devctl/envs/internal/providers/fake"
 	"github.com/devctl/devctl/envs/internal/providers/kind"
+	"github.com/devctl/devctl/envs/internal/providers/vcluster"
 	"github.com/devctl/devctl/internal/api"
 )
 
@@ -509,11 +510,14 @@ func TestProviders(t *testing.T) {
 	t.Run("kind by default", func(t *testing.T) {
 		t.Parallel()
 		m := New(WithStateDir(t.TempDir()))
-		if got := m.Providers(); !slices.Equal(got, []string{"kind"}) {
-			t.Errorf("Providers() = %q, want [kind]", got)
+		if got := m.Providers(); !slices.Equal(got, []string{"kind", "vcluster"}) {
+			t.Errorf("Providers() = %q, want [kind vcluster]", got)
 		}
 		if _, ok := m.providers["kind"].(*kind.Provider); !ok {
 			t.Errorf("kind backend is %T", m.providers["kind"])
+		}
+		if _, ok := m.providers["vcluster"].(*vcluster.Provider); !ok {
+			t.Errorf("vcluster backend is %T", m.providers["vcluster"])
 		}
 		for _, name := range []string{"", "kind"} {
 			if err := m.CheckProvider(name); err != nil {

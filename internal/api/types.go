@@ -76,21 +76,24 @@ type EnvSpec struct {
 	// Watch asks the daemon to rebuild when the sources change.
 	Watch bool `json:"watch"`
 	// Labels are recorded with the environment (team, owner, cost centre).
-	// A provider that makes a namespace for the environment on a host
-	// cluster labels it with every entry whose key starts with "devctl.dev/".
+	// The vcluster backend also puts every label whose key starts with
+	// "devctl.dev/" on the host namespace it makes (previews record repo, pr,
+	// sha, created-by and expires-at there).
 	Labels map[string]string `json:"labels,omitempty"`
-	// Host is the cluster a vcluster environment lives in; nil is
-	// devctl's local host.
+	// Host is the cluster a vcluster environment runs in. Nil means devctl's
+	// own local kind host cluster, which it creates once and shares between
+	// environments; a CI preview passes its host cluster here. kind
+	// environments ignore it.
 	Host *HostCluster `json:"host,omitempty"`
 }
 
-// HostCluster is a Kubernetes cluster that holds environments (one vcluster
-// per namespace): a kubeconfig file and a context in it.
+// HostCluster names a Kubernetes cluster through a kubeconfig file and a
+// context in it.
 type HostCluster struct {
-	// Kubeconfig is the absolute path of the kubeconfig file; empty is the
-	// default loading rules' ($KUBECONFIG, ~/.kube/config).
+	// Kubeconfig is the path of the kubeconfig file; empty is the default
+	// loading rules ($KUBECONFIG, then ~/.kube/config).
 	Kubeconfig string `json:"kubeconfig,omitempty"`
-	// Context is the context in it; empty is its current context.
+	// Context is the context to use; empty is the file's current context.
 	Context string `json:"context,omitempty"`
 }
 

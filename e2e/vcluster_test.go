@@ -1,0 +1,211 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/kind/pkg/cluster"
+
+	"github.com/devctl/devctl/e2e/harness"
+	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/kube"
+)
+
+// TestVClusterEnvironments runs `cluster.provider: vcluster` on one kind host
+// cluster for the whole test: the first `devctl up` makes the host and a
+// vcluster in it and examples/hello serves; a second branch's environment
+// on the now warm host serves too; `devctl down` of both leaves no
+// namespace, PVC or ConfigMap of theirs on the host (checked with
+// client-go). The images of e2e/images/vcluster.sh must be built.
+func TestVClusterEnvironments(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	for _, img := range []string{"devctl.local/vcluster:0.30.0", "devctl.local/vcluster-kubernetes:v1.35.4"} {
+		if err := exec.CommandContext(ctx, "docker", "image", "inspect", img).Run(); err != nil {
+			t.Fatalf("image %s is missing: build it with e2e/images/vcluster.sh (make e2e-images)", img)
+		}
+	}
+	dir := copyExample(t)
+	cfgPath := filepath.Join(dir, "devctl.yaml")
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, append(cfg, "cluster:\n  provider: vcluster\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitCommit(t, dir, "vcluster")
+
+	e := newDevctlEnv(t, ctx, dir)
+	host := fmt.Sprintf("devctl-host-e2e-%d", os.Getpid())
+	e.environ = append(e.environ, "DEVCTL_VCLUSTER_HOST="+host)
+	kindProvider := cluster.NewProvider(cluster.ProviderWithLogger(harness.KindLogger(t, 0)))
+	harness.ExportLogsOnFailure(t, kindProvider, host)
+	// Runs after the daemon's cleanup below (cleanups run last-in first-out).
+	t.Cleanup(func() {
+		if err := harness.DeleteCluster(context.Background(), t, kindProvider, host, ""); err != nil {
+			t.Errorf("delete host cluster %s: %v", host, err)
+		}
+	})
+	e.cleanupAtEnd(t, false)
+
+	// 1. A cold host: the kind host cluster, then the first vcluster.
+	start := time.Now()
+	out := e.mustRun(ctx, "up", "--ci")
+	first := serve(ctx, t, e, out, dir)
+	t.Logf("FIGURE cold host + first vcluster env -> serving: %.1fs", time.Since(start).Seconds())
+	logSteps(t, "first", first)
+
+	hc, err := kube.NewClient(filepath.Join(e.state, "hosts", host, "kubeconfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := "devctl-vc-" + first.Name
+	nsObj, err := hc.Set.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("host namespace %s: %v", ns, err)
+	}
+	if nsObj.Labels["devctl.dev/env"] != first.Name || nsObj.Labels["devctl.dev/managed-by"] != "devctl" {
+		t.Errorf("host namespace labels %v", nsObj.Labels)
+	}
+	if q, err := hc.Set.CoreV1().ResourceQuotas(ns).List(ctx, metav1.ListOptions{}); err != nil || len(q.Items) == 0 {
+		t.Errorf("no ResourceQuota in %s (%v)", ns, err)
+	}
+	if l, err := hc.Set.CoreV1().LimitRanges(ns).List(ctx, metav1.ListOptions{}); err != nil || len(l.Items) == 0 {
+		t.Errorf("no LimitRange in %s (%v)", ns, err)
+	}
+	// The service's pod runs on the host, synced from the virtual cluster.
+	if pods, err := hc.Set.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err != nil || len(pods.Items) < 2 {
+		t.Errorf("pods in %s: %v (%v); want the vcluster and the synced hello pod", ns, pods, err)
+	}
+
+	// 2. A second branch on the warm host.
+	gitRun(t, dir, "checkout", "-q", "-b", "e2e/second")
+	start = time.Now()
+	out = e.mustRun(ctx, "up", "--ci")
+	second := serve(ctx, t, e, out, dir)
+	t.Logf("FIGURE new branch env on a warm host -> serving: %.1fs", time.Since(start).Seconds())
+	logSteps(t, "second", second)
+	if second.Name == first.Name {
+		t.Fatalf("both branches got environment %s", first.Name)
+	}
+	for _, s := range runSteps(second) {
+		if s.Name == "cluster" {
+			t.Logf("FIGURE vcluster create -> Ready (the cluster step, warm host): %.1fs", s.Duration.Seconds())
+		}
+	}
+
+	// 3. down leaves nothing of either on the host.
+	for _, env := range []api.Environment{second, first} {
+		e.mustRun(ctx, "down", env.Name)
+	}
+	for _, env := range []api.Environment{first, second} {
+		ns := "devctl-vc-" + env.Name
+		if _, err := hc.Set.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err == nil {
+			t.Errorf("namespace %s is still there after down", ns)
+		}
+		sel := metav1.ListOptions{LabelSelector: "release=" + env.Name}
+		if pvcs, err := hc.Set.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{}); err != nil {
+			t.Error(err)
+		} else {
+			for _, p := range pvcs.Items {
+				if p.Namespace == ns || strings.Contains(p.Name, env.Name) {
+					t.Errorf("PVC %s/%s is left after down", p.Namespace, p.Name)
+				}
+			}
+		}
+		if cms, err := hc.Set.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{}); err != nil {
+			t.Error(err)
+		} else {
+			for _, c := range cms.Items {
+				if c.Namespace == ns || strings.Contains(c.Name, env.Name) {
+					t.Errorf("ConfigMap %s/%s is left after down", c.Namespace, c.Name)
+				}
+			}
+		}
+		if cms, err := hc.Set.CoreV1().ConfigMaps("").List(ctx, sel); err == nil && len(cms.Items) > 0 {
+			t.Errorf("ConfigMaps labelled %s left: %d", sel.LabelSelector, len(cms.Items))
+		}
+	}
+	if pvs, err := hc.Set.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{}); err == nil {
+		for _, pv := range pvs.Items {
+			if ref := pv.Spec.ClaimRef; ref != nil && strings.HasPrefix(ref.Namespace, "devctl-vc-") && pv.Status.Phase != "Released" {
+				t.Errorf("PV %s still bound to %s/%s", pv.Name, ref.Namespace, ref.Name)
+			}
+		}
+	}
+}
+
+// serve finds the URL in up's output, checks hello answers there and
+// returns the environment.
+func serve(ctx context.Context, t *testing.T, e *devctlEnv, out, dir string) api.Environment {
+	t.Helper()
+	m := urlLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no URL for hello in:\n%s", out)
+	}
+	body, err := get(ctx, m[1])
+	if err != nil || !strings.Contains(body, "hello") {
+		t.Fatalf("GET %s = %q, %v", m[1], body, err)
+	}
+	branch := strings.TrimSpace(gitRun(t, dir, "rev-parse", "--abbrev-ref", "HEAD"))
+	for _, env := range mineList(ctx, t, e, dir) {
+		if env.Spec.Branch == branch {
+			if env.Spec.Provider != api.ProviderVCluster {
+				t.Errorf("environment %s has provider %q", env.Name, env.Spec.Provider)
+			}
+			return e.status(ctx, env.Name)
+		}
+	}
+	t.Fatalf("no environment for branch %s", branch)
+	return api.Environment{}
+}
+
+func mineList(ctx context.Context, t *testing.T, e *devctlEnv, dir string) []api.Environment {
+	t.Helper()
+	var list []api.Environment
+	if err := json.Unmarshal([]byte(e.mustRun(ctx, "ls", "-o", "json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	return mine(list, dir)
+}
+
+func logSteps(t *testing.T, what string, env api.Environment) {
+	t.Helper()
+	for _, s := range runSteps(env) {
+		t.Logf("%s: step %-8s %6.1fs %s", what, s.Name, s.Duration.Seconds(), s.Detail)
+	}
+}
+
+func gitRun(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v %s", args, err, out)
+	}
+	return string(out)
+}
+
+func gitCommit(t *testing.T, dir, msg string) {
+	t.Helper()
+	gitRun(t, dir, "-c", "user.email=e2e@example.com", "-c", "user.name=e2e", "commit", "-q", "-am", msg)
+}
+
+func runSteps(env api.Environment) []api.Step {
+	if env.Status.Run == nil {
+		return nil
+	}
+	return env.Status.Run.Steps
+}

@@ -1,0 +1,111 @@
+package vcluster
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/devctl/devctl/internal/kube"
+)
+
+// clientcmdMinifyFlatten keeps only the current context and inlines the
+// files it refers to (certificates, keys).
+func clientcmdMinifyFlatten(cfg *clientcmdapi.Config) error {
+	if err := clientcmdapi.MinifyConfig(cfg); err != nil {
+		return err
+	}
+	return clientcmdapi.FlattenConfig(cfg)
+}
+
+// writeFile writes b to path (mode 0600) through a temporary file, so a
+// reader never sees half of it.
+func writeFile(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }()
+	if _, err := tmp.Write(b); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func clientFromBytes(kubeconfig []byte) (*kube.Client, error) {
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	set, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &kube.Client{Config: cfg, Set: set}, nil
+}
+
+func dockerImagePresent(ctx context.Context, ref string) bool {
+	return exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", ref).Run() == nil
+}
+
+// dockerSave streams `docker save refs...`; Close waits for docker and
+// reports its failure.
+func dockerSave(ctx context.Context, refs ...string) (io.ReadCloser, error) {
+	cmd := exec.CommandContext(ctx, "docker", append([]string{"save"}, refs...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("docker save: %w", err)
+	}
+	return &cmdReader{ReadCloser: out, cmd: cmd, stderr: &stderr}, nil
+}
+
+type cmdReader struct {
+	io.ReadCloser
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+}
+
+func (r *cmdReader) Close() error {
+	_, _ = io.Copy(io.Discard, r.ReadCloser)
+	if err := r.cmd.Wait(); err != nil {
+		return fmt.Errorf("docker save: %w: %s", err, strings.TrimSpace(r.stderr.String()))
+	}
+	return nil
+}
+
+// nodeHasImage says whether the kind node container's containerd has ref.
+func nodeHasImage(ctx context.Context, node, ref string) bool {
+	out, err := exec.CommandContext(ctx, "docker", "exec", node, "ctr", "--namespace=k8s.io", "images", "list", "-q").Output()
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if l == ref || l == "docker.io/"+ref || l == "docker.io/library/"+ref {
+			return true
+		}
+	}
+	return false
+}
