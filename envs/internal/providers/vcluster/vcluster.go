@@ -11,6 +11,7 @@ package vcluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/devctl/devctl/envs/internal/providers"
@@ -310,20 +312,29 @@ func (p *Provider) Create(ctx context.Context, name string, o providers.CreateOp
 		return fmt.Errorf("create vcluster %q: %w", name, err)
 	}
 	ns := Namespace(name)
-	if existing, err := c.Set.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err == nil {
-		if existing.DeletionTimestamp != nil {
-			return fmt.Errorf("create vcluster %q: namespace %s is still being deleted; try again in a minute", name, ns)
+	existing, err := c.Set.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	switch {
+	case err == nil && existing.DeletionTimestamp != nil:
+		return fmt.Errorf("create vcluster %q: namespace %s is still being deleted; try again in a minute", name, ns)
+	case err == nil && o.Spec.Host != nil && existing.Labels[LabelManagedBy] == ManagedBy && existing.Labels[LabelEnv] == name:
+		// On a given host the namespace is the only record: another devctl
+		// (an earlier CI job of the same preview) made it. Adopt it: its
+		// labels are brought up to date and the release upgraded in place.
+		if err := adoptNamespace(ctx, c, ns, NamespaceLabels(name, o.Spec.Labels)); err != nil {
+			return fmt.Errorf("create vcluster %q: %w", name, err)
 		}
+	case err == nil:
 		return fmt.Errorf("create vcluster %q: namespace %s: %w", name, ns, providers.ErrExists)
-	} else if !apierrors.IsNotFound(err) {
+	case !apierrors.IsNotFound(err):
 		return fmt.Errorf("create vcluster %q: reach the host cluster: %w", name, err)
-	}
-	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: NamespaceLabels(name, o.Spec.Labels)}}
-	if _, err := c.Set.CoreV1().Namespaces().Create(ctx, nsObj, metav1.CreateOptions{}); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create vcluster %q: namespace %s: %w", name, ns, providers.ErrExists)
+	default:
+		nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: NamespaceLabels(name, o.Spec.Labels)}}
+		if _, err := c.Set.CoreV1().Namespaces().Create(ctx, nsObj, metav1.CreateOptions{}); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("create vcluster %q: namespace %s: %w", name, ns, providers.ErrExists)
+			}
+			return fmt.Errorf("create vcluster %q: namespace %s: %w", name, ns, err)
 		}
-		return fmt.Errorf("create vcluster %q: namespace %s: %w", name, ns, err)
 	}
 	images.CoreDNS = hostCoreDNSImage(ctx, c)
 	if err := p.install(ctx, h, name, images, &o); err != nil {
@@ -346,6 +357,18 @@ func (p *Provider) Create(ctx context.Context, name string, o providers.CreateOp
 	done(err)
 	if err != nil {
 		return fmt.Errorf("create vcluster %q: %w", name, err)
+	}
+	return nil
+}
+
+// adoptNamespace merges labels into an existing namespace's.
+func adoptNamespace(ctx context.Context, c *kube.Client, ns string, labels map[string]string) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels}})
+	if err != nil {
+		return err
+	}
+	if _, err := c.Set.CoreV1().Namespaces().Patch(ctx, ns, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("label namespace %s: %w", ns, err)
 	}
 	return nil
 }
