@@ -166,8 +166,12 @@ func (p *Provider) envHostKubeconfig(name string) string {
 // is the local kind host and it does not exist.
 func (p *Provider) hostOf(ctx context.Context, name string) (host, bool, error) {
 	if name != "" {
-		if _, err := os.Stat(p.envHostKubeconfig(name)); err == nil {
-			return host{kubeconfig: p.envHostKubeconfig(name)}, true, nil
+		if path := p.envHostKubeconfig(name); fileExists(path) {
+			h := host{kubeconfig: path}
+			if cfg, err := clientcmd.LoadFromFile(path); err == nil {
+				h.kind = p.kindHost(cfg.CurrentContext)
+			}
+			return h, true, nil
 		}
 	}
 	if p.o.Host != nil {
@@ -251,14 +255,26 @@ func (p *Provider) externalHost(hc *api.HostCluster, path string) (host, error) 
 	if err := writeFile(path, b); err != nil {
 		return host{}, err
 	}
-	h := host{kubeconfig: path}
-	if name, ok := strings.CutPrefix(raw.CurrentContext, "kind-"); ok && p.o.Kind != nil {
-		// A kind cluster of this Docker engine: images can be loaded into it.
-		if names, err := p.o.Kind.List(context.Background()); err == nil && slices.Contains(names, name) {
-			h.kind = name
-		}
+	return host{kubeconfig: path, kind: p.kindHost(raw.CurrentContext)}, nil
+}
+
+// kindHost is the kind cluster of this Docker engine a kubeconfig context
+// ("kind-<name>") points at, into which images can be loaded; "" for any
+// other cluster.
+func (p *Provider) kindHost(kubeContext string) string {
+	name, ok := strings.CutPrefix(kubeContext, "kind-")
+	if !ok || p.o.Kind == nil {
+		return ""
 	}
-	return h, nil
+	if names, err := p.o.Kind.List(context.Background()); err == nil && slices.Contains(names, name) {
+		return name
+	}
+	return ""
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func report(o *providers.CreateOptions, msg string) func(error) {
