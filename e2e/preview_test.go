@@ -90,12 +90,12 @@ func TestPreviews(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	up := func(pr int, ttl string, want string) (string, string) {
+	up := func(pr int, ttl string, want string) (url, env, out string) {
 		t.Helper()
 		sha := strings.TrimSpace(gitRun(t, dir, "rev-parse", "HEAD"))
 		summary := filepath.Join(t.TempDir(), "summary.md")
 		start := time.Now()
-		out := e.mustRun(ctx, append([]string{"preview", "up", "--pr", fmt.Sprint(pr), "--sha", sha, "--ttl", ttl, "--summary-file", summary}, host...)...)
+		out = e.mustRun(ctx, append([]string{"preview", "up", "--pr", fmt.Sprint(pr), "--sha", sha, "--ttl", ttl, "--summary-file", summary}, host...)...)
 		m := urlLine.FindStringSubmatch(out)
 		if m == nil {
 			t.Fatalf("no URL for hello in:\n%s", out)
@@ -109,11 +109,11 @@ func TestPreviews(t *testing.T) {
 		if err != nil || !strings.Contains(string(md), "is ready") || !strings.Contains(string(md), m[1]) {
 			t.Errorf("step summary (%v):\n%s", err, md)
 		}
-		return m[1], preview.EnvName("acme/hello", pr)
+		return m[1], preview.EnvName("acme/hello", pr), out
 	}
 
 	// 1. Two PRs, two builds.
-	url1, env1 := up(1, "1s", "hello") // expires at once: gc's target below
+	url1, env1, _ := up(1, "1s", "hello") // expires at once: gc's target below
 	gitRun(t, dir, "checkout", "-q", "-b", "pr2")
 	main := filepath.Join(dir, "main.go")
 	src, err := os.ReadFile(main)
@@ -124,7 +124,7 @@ func TestPreviews(t *testing.T) {
 		t.Fatal(err)
 	}
 	gitCommit(t, dir, "pr2")
-	_, env2 := up(2, "72h", "hello from pr2")
+	_, env2, _ := up(2, "72h", "hello from pr2")
 	if body, err := get(ctx, url1); err != nil || strings.Contains(body, "pr2") {
 		t.Errorf("PR 1's preview now serves %q (%v): the PRs share a build", body, err)
 	}
@@ -168,6 +168,11 @@ func TestPreviews(t *testing.T) {
 		if s.Status.ReadyReplicas < 1 {
 			t.Errorf("StatefulSet %s not ready after resume: %+v", s.Name, s.Status)
 		}
+	}
+	// An up of a paused preview (the next push) wakes it and serves.
+	e.mustRun(ctx, append([]string{"preview", "pause", "--pr", "2"}, host...)...)
+	if _, _, out := up(2, "72h", "hello from pr2"); !strings.Contains(out, "wake") {
+		t.Errorf("the up of a paused preview did not wake it:\n%s", out)
 	}
 
 	// 3. gc deletes the expired preview and nothing else.

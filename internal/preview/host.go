@@ -137,9 +137,10 @@ func (h *Host) Label(ctx context.Context, namespace string, labels, annotations 
 
 // Pause scales every StatefulSet of the preview (its vcluster) to zero,
 // recording the replicas in an annotation, and deletes the pods vcluster
-// synced into the namespace, as `vcluster pause` does. Pausing a paused
-// preview changes nothing. It returns the StatefulSets scaled down.
-func (h *Host) Pause(ctx context.Context, p Preview) ([]string, error) {
+// synced into the namespace, as `vcluster pause` does; when timeout > 0 it
+// waits until their pods are gone. Pausing a paused preview changes
+// nothing. It returns the StatefulSets scaled down.
+func (h *Host) Pause(ctx context.Context, p Preview, timeout time.Duration) ([]string, error) {
 	sts, err := h.Client.AppsV1().StatefulSets(p.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, h.apiError("list StatefulSets in "+p.Namespace, err)
@@ -165,6 +166,21 @@ func (h *Host) Pause(ctx context.Context, p Preview) ([]string, error) {
 	}
 	if err := h.Label(ctx, p.Namespace, map[string]string{LabelPaused: "true"}, nil); err != nil {
 		return scaled, err
+	}
+	if timeout <= 0 {
+		return scaled, nil
+	}
+	for _, name := range scaled {
+		err := h.waitFor(ctx, timeout, fmt.Sprintf("StatefulSet %s/%s to scale to 0", p.Namespace, name), func(ctx context.Context) (bool, string, error) {
+			s, err := h.Client.AppsV1().StatefulSets(p.Namespace).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, "", h.apiError("get StatefulSet "+p.Namespace+"/"+name, err)
+			}
+			return s.Status.ObservedGeneration >= s.Generation && s.Status.Replicas == 0, fmt.Sprintf("%d pod(s) left", s.Status.Replicas), nil
+		})
+		if err != nil {
+			return scaled, err
+		}
 	}
 	return scaled, nil
 }
@@ -205,7 +221,10 @@ func (h *Host) Resume(ctx context.Context, p Preview, timeout time.Duration) ([]
 			if err != nil {
 				return false, "", h.apiError("get StatefulSet "+p.Namespace+"/"+name, err)
 			}
-			return s.Status.ReadyReplicas >= n, fmt.Sprintf("%d ready", s.Status.ReadyReplicas), nil
+			// The controller must have seen the new replicas: until then the
+			// status may still count a pod of before the pause.
+			done := s.Status.ObservedGeneration >= s.Generation && s.Status.ReadyReplicas >= n && s.Status.AvailableReplicas >= n
+			return done, fmt.Sprintf("%d ready", s.Status.ReadyReplicas), nil
 		})
 		if err != nil {
 			return names, err

@@ -230,7 +230,7 @@ func TestIntegrationPauseResume(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	scaled, err := h.Pause(ctx, *p)
+	scaled, err := h.Pause(ctx, *p, time.Minute)
 	if err != nil || len(scaled) != 1 {
 		t.Fatalf("Pause = %v, %v", scaled, err)
 	}
@@ -249,7 +249,7 @@ func TestIntegrationPauseResume(t *testing.T) {
 		t.Errorf("after pause: %+v", p)
 	}
 	// A second pause keeps the recorded replicas (not the 0 it now has).
-	if scaled, err := h.Pause(ctx, *p); err != nil || len(scaled) != 0 {
+	if scaled, err := h.Pause(ctx, *p, time.Minute); err != nil || len(scaled) != 0 {
 		t.Errorf("second Pause = %v, %v", scaled, err)
 	}
 	sts, _ = c.AppsV1().StatefulSets(ns).Get(ctx, "vc", metav1.GetOptions{})
@@ -290,7 +290,7 @@ func TestIntegrationResumeTimeoutNamesWhat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Pause(t.Context(), *p); err != nil {
+	if _, err := h.Pause(t.Context(), *p, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	_, err = h.Resume(t.Context(), *p, 2*time.Second)
@@ -478,7 +478,7 @@ func TestIntegrationDocumentedRBAC(t *testing.T) {
 	if err := h.Label(ctx, ns, r.Labels(), map[string]string{AnnotationURL: "http://x"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Pause(ctx, *p); err != nil {
+	if _, err := h.Pause(ctx, *p, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.Resume(ctx, *p, time.Minute); err != nil {

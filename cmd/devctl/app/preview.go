@@ -189,14 +189,18 @@ func (o *previewOptions) findPR(ctx context.Context, pr int) (*preview.Host, *pr
 }
 
 func newPreviewPauseCommand(s Streams, o *previewOptions) *cobra.Command {
-	var pr int
+	var (
+		pr   int
+		wait time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "pause --pr N",
 		Short: "Scale a preview's vcluster to zero (its state is kept; the next up or resume wakes it)",
 		Long: `Scale a preview's vcluster to zero replicas, as ` + "`vcluster pause`" + ` does: its StatefulSet's
 replicas are recorded in an annotation and set to 0, and the pods it synced into the
 host namespace are deleted. Its PVC (the virtual cluster's state) stays. A paused
-preview does not count against --max-previews. Pausing a paused preview changes nothing.`,
+preview does not count against --max-previews. The command returns once the vcluster's
+pods are gone (--wait). Pausing a paused preview changes nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
@@ -205,7 +209,7 @@ preview does not count against --max-previews. Pausing a paused preview changes 
 			if err != nil {
 				return previewError(err)
 			}
-			scaled, err := h.Pause(ctx, *p)
+			scaled, err := h.Pause(ctx, *p, wait)
 			if err != nil {
 				return previewError(err)
 			}
@@ -218,6 +222,7 @@ preview does not count against --max-previews. Pausing a paused preview changes 
 		},
 	}
 	addPRFlag(cmd, &pr)
+	cmd.Flags().DurationVar(&wait, "wait", 2*time.Minute, "how long to wait for the vcluster's pods to be gone (0: do not wait)")
 	return cmd
 }
 
