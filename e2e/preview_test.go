@@ -90,7 +90,7 @@ func TestPreviews(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	up := func(pr int, ttl string, want string) (url, env, out string) {
+	up := func(e *devctlEnv, pr int, ttl string, want string) (url, env, out string) {
 		t.Helper()
 		sha := strings.TrimSpace(gitRun(t, dir, "rev-parse", "HEAD"))
 		summary := filepath.Join(t.TempDir(), "summary.md")
@@ -113,7 +113,7 @@ func TestPreviews(t *testing.T) {
 	}
 
 	// 1. Two PRs, two builds.
-	url1, env1, _ := up(1, "1s", "hello") // expires at once: gc's target below
+	url1, env1, _ := up(e, 1, "1s", "hello") // expires at once: gc's target below
 	gitRun(t, dir, "checkout", "-q", "-b", "pr2")
 	main := filepath.Join(dir, "main.go")
 	src, err := os.ReadFile(main)
@@ -124,7 +124,7 @@ func TestPreviews(t *testing.T) {
 		t.Fatal(err)
 	}
 	gitCommit(t, dir, "pr2")
-	_, env2, _ := up(2, "72h", "hello from pr2")
+	_, env2, _ := up(e, 2, "72h", "hello from pr2")
 	if body, err := get(ctx, url1); err != nil || strings.Contains(body, "pr2") {
 		t.Errorf("PR 1's preview now serves %q (%v): the PRs share a build", body, err)
 	}
@@ -169,9 +169,13 @@ func TestPreviews(t *testing.T) {
 			t.Errorf("StatefulSet %s not ready after resume: %+v", s.Name, s.Status)
 		}
 	}
-	// An up of a paused preview (the next push) wakes it and serves.
+	// The next push's job runs on a fresh machine (a daemon with no state)
+	// and finds PR 2 paused: its up adopts the namespace, wakes the
+	// vcluster and serves.
 	e.mustRun(ctx, append([]string{"preview", "pause", "--pr", "2"}, host...)...)
-	if _, _, out := up(2, "72h", "hello from pr2"); !strings.Contains(out, "wake") {
+	fresh := newDevctlEnv(t, ctx, dir)
+	fresh.cleanupAtEnd(t, false)
+	if _, _, out := up(fresh, 2, "72h", "hello from pr2"); !strings.Contains(out, "wake") {
 		t.Errorf("the up of a paused preview did not wake it:\n%s", out)
 	}
 
