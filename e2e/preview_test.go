@@ -39,8 +39,7 @@ func TestPreviews(t *testing.T) {
 		}
 	}
 	dir := copyExample(t)
-	gitRun(t, dir, "add", "-A")
-	gitCommit(t, dir, "hello")
+	commitAll(t, dir, "hello")
 	e := newDevctlEnv(t, ctx, dir)
 	e.cleanupAtEnd(t, false)
 
@@ -123,7 +122,7 @@ func TestPreviews(t *testing.T) {
 	if err := os.WriteFile(main, []byte(strings.Replace(string(src), `c.Greeting = "hello"`, `c.Greeting = "hello from pr2"`, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	gitCommit(t, dir, "pr2")
+	commitAll(t, dir, "pr2")
 	_, env2, _ := up(e, 2, "72h", "hello from pr2")
 	if body, err := get(ctx, url1); err != nil || strings.Contains(body, "pr2") {
 		t.Errorf("PR 1's preview now serves %q (%v): the PRs share a build", body, err)
@@ -213,4 +212,11 @@ func TestPreviews(t *testing.T) {
 	if _, err := hc.Set.CoreV1().Namespaces().Get(ctx, bystander.Name, metav1.GetOptions{}); err != nil {
 		t.Errorf("the unlabelled namespace: %v", err)
 	}
+}
+
+// commitAll commits every change in dir: each preview is of a commit.
+func commitAll(t *testing.T, dir, msg string) {
+	t.Helper()
+	gitRun(t, dir, "add", "-A")
+	gitRun(t, dir, "-c", "user.email=e2e@example.com", "-c", "user.name=e2e", "commit", "-q", "-m", msg)
 }

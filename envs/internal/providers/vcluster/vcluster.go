@@ -19,6 +19,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -55,6 +56,10 @@ const HostName = "devctl-host"
 
 // EnvHostName overrides HostName.
 const EnvHostName = "DEVCTL_VCLUSTER_HOST"
+
+// hostCacheFor is how long the local host's existence and kubeconfig, once
+// read from kind, are trusted without asking again.
+const hostCacheFor = 30 * time.Second
 
 // namespacePrefix starts every host namespace devctl makes.
 const namespacePrefix = "devctl-vc-"
@@ -102,7 +107,9 @@ type Provider struct {
 	o      Options
 	logger *slog.Logger
 
-	hostMu sync.Mutex // serialises the creation of the local host
+	hostMu     sync.Mutex // serialises the creation of the local host; guards hostSeen
+	hostSeen   host
+	hostSeenAt time.Time
 
 	mu       sync.Mutex
 	forwards map[string]heldForward // by environment name
@@ -192,6 +199,11 @@ func (p *Provider) localHost(ctx context.Context, o *providers.CreateOptions, cr
 	}
 	p.hostMu.Lock()
 	defer p.hostMu.Unlock()
+	// Asking kind (docker ps, docker exec) costs seconds on a busy machine
+	// and every operation needs the host: a recent answer is reused.
+	if p.hostSeen.kubeconfig != "" && time.Since(p.hostSeenAt) < hostCacheFor {
+		return p.hostSeen, true, nil
+	}
 	names, err := p.o.Kind.List(ctx)
 	if err != nil {
 		return host{}, false, err
@@ -221,7 +233,8 @@ func (p *Provider) localHost(ctx context.Context, o *providers.CreateOptions, cr
 	if err := writeFile(path, kc); err != nil {
 		return host{}, false, err
 	}
-	return host{kubeconfig: path, kind: p.o.HostName}, true, nil
+	p.hostSeen, p.hostSeenAt = host{kubeconfig: path, kind: p.o.HostName}, time.Now()
+	return p.hostSeen, true, nil
 }
 
 // externalHost writes the context hc names, with everything it refers to,
@@ -438,8 +451,9 @@ func hostCoreDNSImage(ctx context.Context, c *kube.Client) string {
 func (p *Provider) waitReady(ctx context.Context, c *kube.Client, name string, o *providers.CreateOptions) error {
 	ns := Namespace(name)
 	var (
-		reason string
-		done   = func(error) {}
+		reason   string
+		reported time.Time
+		done     = func(error) {}
 	)
 	defer func() { done(nil) }()
 	tick := time.NewTicker(500 * time.Millisecond)
@@ -452,9 +466,12 @@ func (p *Provider) waitReady(ctx context.Context, c *kube.Client, name string, o
 			}
 			r = "waiting for the vcluster to write its kubeconfig Secret vc-" + name
 		}
-		if r != reason {
+		// Log lines change quickly while the control plane starts: one
+		// every few seconds is news, more is noise.
+		quiet := strings.Contains(r, startingPrefix) && strings.Contains(reason, startingPrefix) && time.Since(reported) < 3*time.Second
+		if r != reason && !quiet {
 			done(nil)
-			reason = r
+			reason, reported = r, time.Now()
 			done = report(o, "vcluster: "+r)
 		}
 		if fatal != "" {
@@ -515,6 +532,13 @@ func (p *Provider) podState(ctx context.Context, c *kube.Client, name string) (r
 	if ev := newestWarning(ctx, c, ns, pod.Name); ev != "" {
 		return fmt.Sprintf("pod %s: %s", pod.Name, ev), false, ""
 	}
+	if pod.Status.Phase == corev1.PodRunning {
+		// The control plane is starting inside the pod: what it last
+		// logged says how far it got.
+		if line := lastLogLine(ctx, c, pod); line != "" {
+			return fmt.Sprintf("pod %s: %s%s", pod.Name, startingPrefix, line), false, ""
+		}
+	}
 	for _, cond := range pod.Status.Conditions {
 		if cond.Status != corev1.ConditionTrue && cond.Reason != "" {
 			return fmt.Sprintf("pod %s: %s: %s", pod.Name, cond.Type, cond.Reason), false, ""
@@ -524,6 +548,44 @@ func (p *Provider) podState(ctx context.Context, c *kube.Client, name string) (r
 		return fmt.Sprintf("pod %s: running, control plane starting (readiness probe not passed yet)", pod.Name), false, ""
 	}
 	return fmt.Sprintf("pod %s: %s", pod.Name, pod.Status.Phase), false, ""
+}
+
+// startingPrefix starts the reasons that quote the syncer's log.
+const startingPrefix = "starting: "
+
+// lastLogLine is the syncer container's last log line, made readable
+// (logLine); "" when there is none.
+func lastLogLine(ctx context.Context, c *kube.Client, pod *corev1.Pod) string {
+	tail := int64(1)
+	raw, err := c.Set.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "syncer", TailLines: &tail}).DoRaw(ctx)
+	if err != nil {
+		return ""
+	}
+	return logLine(string(raw))
+}
+
+var (
+	ansiEscape = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+	// logNoise are the leading fields of a syncer log line: a time, a
+	// level, the caller.
+	logNoise = regexp.MustCompile(`^([0-9][0-9:.TZ+-]*|(?i:info|warn|warning|error|debug)|[\w./-]+\.go:[0-9]+)$`)
+)
+
+// logLine keeps the message of a syncer log line: no colours, time, level,
+// caller or trailing structured fields, at most 120 characters.
+func logLine(raw string) string {
+	f := strings.Fields(ansiEscape.ReplaceAllString(raw, ""))
+	for len(f) > 0 && logNoise.MatchString(f[0]) {
+		f = f[1:]
+	}
+	line := strings.Join(f, " ")
+	if i := strings.Index(line, "{\""); i >= 0 {
+		line = strings.TrimSpace(line[:i])
+	}
+	if len(line) > 120 {
+		line = line[:117] + "..."
+	}
+	return line
 }
 
 // newestWarning is the newest Warning event in ns (about object, when set).

@@ -49,7 +49,7 @@ func TestPodState(t *testing.T) {
 		{name: "starting", pod: vcPod(func(p *corev1.Pod) {
 			p.Status.Phase = corev1.PodRunning
 			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}}
-		}), reason: "running, control plane starting"},
+		}), reason: "pod hello-main-0: starting: fake logs"}, // the fake clientset's log
 		{name: "ready", pod: vcPod(func(p *corev1.Pod) {
 			p.Status.Phase = corev1.PodRunning
 			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
@@ -163,6 +163,44 @@ func TestMissingImagesSayHowToBuild(t *testing.T) {
 type countingKind struct {
 	KindHost
 	calls *int
+	names []string
 }
 
-func (k countingKind) List(context.Context) ([]string, error) { *k.calls++; return nil, nil }
+func (k countingKind) List(context.Context) ([]string, error) { *k.calls++; return k.names, nil }
+
+func (k countingKind) Kubeconfig(context.Context, string) ([]byte, error) {
+	return []byte("apiVersion: v1\nkind: Config\n"), nil
+}
+
+// TestLocalHostLookupIsReused: kind is asked once for the host, not on every
+// operation.
+func TestLocalHostLookupIsReused(t *testing.T) {
+	calls := 0
+	p := New(Options{StateDir: t.TempDir(), HostName: "h", Kind: countingKind{calls: &calls, names: []string{"h"}}})
+	for range 3 {
+		h, ok, err := p.hostOf(context.Background(), "env")
+		if err != nil || !ok || h.kind != "h" {
+			t.Fatalf("hostOf = %+v, %v, %v", h, ok, err)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("kind was listed %d times, want 1", calls)
+	}
+}
+
+func TestLogLine(t *testing.T) {
+	for raw, want := range map[string]string{
+		"\x1b[0;1;37m03:11:32 \x1b[0m\x1b[0;1;36minfo \x1b[0mvCluster version: 0.30.0\n":                                                                        "vCluster version: 0.30.0",
+		"2026-12-07 03:13:35\t\x1b[34mINFO\x1b[0m\tcommandwriter/commandwriter.go:128\tKine available at unix:///data/kine.sock\t{\"component\": \"vcluster\"}": "Kine available at unix:///data/kine.sock",
+		"[certs] Generating \"etcd/healthcheck-client\" certificate and key":                                                                                    "[certs] Generating \"etcd/healthcheck-client\" certificate and key",
+		"\x1b[34mINFO\x1b[0m commandwriter/commandwriter.go:128 {\"level\":\"warn\",\"ts\":\"2026-12-07T03:11:41Z\"}":                                           "",
+		"": "",
+	} {
+		if got := logLine(raw); got != want {
+			t.Errorf("logLine(%q) = %q, want %q", raw, got, want)
+		}
+	}
+	if got := logLine(strings.Repeat("x", 200)); len(got) != 120 {
+		t.Errorf("a long line is %d characters", len(got))
+	}
+}
