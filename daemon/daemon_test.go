@@ -629,3 +629,29 @@ func TestDaemonEventsAreTyped(t *testing.T) {
 	}
 	t.Fatal("no build output event")
 }
+
+// A preview's up names the provider, the host cluster and devctl.dev/*
+// labels; they reach the spec next to devctl.yaml's labels.
+func TestDaemonUpCarriesPreviewSpec(t *testing.T) {
+	t.Parallel()
+	f := newFakeDeps()
+	c := startDaemon(t, f, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	host := &api.HostCluster{Kubeconfig: "/ci/host.yaml", Context: "ci"}
+	e, err := c.Up(ctx, api.UpRequest{
+		ProjectRef: api.ProjectRef{Dir: writeProject(t, "web"), Name: "pr7-web-abc123"},
+		Provider:   "fake",
+		Host:       host,
+		Labels:     map[string]string{"devctl.dev/pr": "7"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Spec.Provider != "fake" || e.Spec.Host == nil || *e.Spec.Host != *host {
+		t.Errorf("spec provider %q host %+v, want fake on %+v", e.Spec.Provider, e.Spec.Host, host)
+	}
+	if e.Spec.Labels["devctl.dev/pr"] != "7" || e.Spec.Labels["team"] == "" {
+		t.Errorf("labels = %v, want devctl.yaml's and devctl.dev/pr=7", e.Spec.Labels)
+	}
+}

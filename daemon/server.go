@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -110,6 +111,19 @@ func (d *Daemon) handleUp(w http.ResponseWriter, r *http.Request) {
 	}
 	if spec.NodeImage == "" && d.deps.NodeImage != nil {
 		spec.NodeImage = d.deps.NodeImage()
+	}
+	if req.Provider != "" {
+		spec.Provider = req.Provider
+	}
+	if req.Host != nil {
+		h := *req.Host
+		spec.Host = &h
+	}
+	if len(req.Labels) > 0 {
+		labels := make(map[string]string, len(spec.Labels)+len(req.Labels))
+		maps.Copy(labels, spec.Labels)
+		maps.Copy(labels, req.Labels)
+		spec.Labels = labels
 	}
 	spec.Watch = true
 	if cur, ok := d.store.Get(r.Context(), res.Name); ok {

@@ -397,6 +397,12 @@ type UpRequest struct {
 	// Watch, when set, says whether to rebuild on source changes; unset
 	// keeps the environment's current setting (on for a new one).
 	Watch *bool `json:"watch,omitempty"`
+	// Provider, when set, overrides devctl.yaml's cluster provider.
+	Provider string `json:"provider,omitempty"`
+	// Host, when set, is the host cluster of a vcluster environment.
+	Host *HostCluster `json:"host,omitempty"`
+	// Labels are added to the spec's (a preview's devctl.dev/* labels).
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // WatchRequest is the body of PUT /v1/envs/{name}/watch.

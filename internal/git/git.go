@@ -207,3 +207,13 @@ func defaultBranch(ctx context.Context, dir string) string {
 	}
 	return ""
 }
+
+// OriginURL returns remote.origin.url of the work tree holding dir, or ""
+// when it has no origin.
+func OriginURL(ctx context.Context, dir string) (string, error) {
+	url, err := run(ctx, dir, "config", "--get", "remote.origin.url")
+	if isExit(err, 1) {
+		return "", nil
+	}
+	return strings.TrimSpace(url), err
+}

@@ -52,6 +52,11 @@ func exitCode(w io.Writer, err error) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
+	code := 1
+	var ce codedError
+	if errors.As(err, &ce) {
+		code = ce.code
+	}
 	msg := err.Error()
 	// One banner, then the error; multi-line errors keep their shape.
 	if strings.Contains(msg, "\n") {
@@ -59,7 +64,7 @@ func exitCode(w io.Writer, err error) int {
 	} else {
 		fmt.Fprintf(w, "ERROR: %s\n", msg)
 	}
-	return 1
+	return code
 }
 
 // Run runs devctl with args (without the program name).

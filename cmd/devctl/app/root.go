@@ -33,7 +33,8 @@ them against the platform's policies, on a laptop and in CI.
   devctl init      write devctl.yaml for this repository
   devctl up        bring this branch's environment up (starts the daemon when needed)
   devctl tui       watch every environment: resources, logs, findings, rebuilds
-  devctl check     check the rendered manifests against policy (pre-push, CI)`,
+  devctl check     check the rendered manifests against policy (pre-push, CI)
+  devctl preview   per-pull-request preview environments on a shared host cluster (CI)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -47,6 +48,7 @@ them against the platform's policies, on a laptop and in CI.
 		newDownCommand(g, streams),
 		newLsCommand(g, streams),
 		newGCCommand(g, streams),
+		newPreviewCommand(g, streams),
 		newStatusCommand(g, streams),
 		newLogsCommand(g, streams),
 		newTUICommand(g, streams),

@@ -11,6 +11,7 @@ package vcluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/devctl/devctl/envs/internal/providers"
@@ -171,8 +173,12 @@ func (p *Provider) envHostKubeconfig(name string) string {
 // is the local kind host and it does not exist.
 func (p *Provider) hostOf(ctx context.Context, name string) (host, bool, error) {
 	if name != "" {
-		if _, err := os.Stat(p.envHostKubeconfig(name)); err == nil {
-			return host{kubeconfig: p.envHostKubeconfig(name)}, true, nil
+		if path := p.envHostKubeconfig(name); fileExists(path) {
+			h := host{kubeconfig: path}
+			if cfg, err := clientcmd.LoadFromFile(path); err == nil {
+				h.kind = p.kindHost(cfg.CurrentContext)
+			}
+			return h, true, nil
 		}
 	}
 	if p.o.Host != nil {
@@ -262,14 +268,26 @@ func (p *Provider) externalHost(hc *api.HostCluster, path string) (host, error) 
 	if err := writeFile(path, b); err != nil {
 		return host{}, err
 	}
-	h := host{kubeconfig: path}
-	if name, ok := strings.CutPrefix(raw.CurrentContext, "kind-"); ok && p.o.Kind != nil {
-		// A kind cluster of this Docker engine: images can be loaded into it.
-		if names, err := p.o.Kind.List(context.Background()); err == nil && slices.Contains(names, name) {
-			h.kind = name
-		}
+	return host{kubeconfig: path, kind: p.kindHost(raw.CurrentContext)}, nil
+}
+
+// kindHost is the kind cluster of this Docker engine a kubeconfig context
+// ("kind-<name>") points at, into which images can be loaded; "" for any
+// other cluster.
+func (p *Provider) kindHost(kubeContext string) string {
+	name, ok := strings.CutPrefix(kubeContext, "kind-")
+	if !ok || p.o.Kind == nil {
+		return ""
 	}
-	return h, nil
+	if names, err := p.o.Kind.List(context.Background()); err == nil && slices.Contains(names, name) {
+		return name
+	}
+	return ""
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func report(o *providers.CreateOptions, msg string) func(error) {
@@ -323,20 +341,29 @@ func (p *Provider) Create(ctx context.Context, name string, o providers.CreateOp
 		return fmt.Errorf("create vcluster %q: %w", name, err)
 	}
 	ns := Namespace(name)
-	if existing, err := c.Set.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err == nil {
-		if existing.DeletionTimestamp != nil {
-			return fmt.Errorf("create vcluster %q: namespace %s is still being deleted; try again in a minute", name, ns)
+	existing, err := c.Set.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	switch {
+	case err == nil && existing.DeletionTimestamp != nil:
+		return fmt.Errorf("create vcluster %q: namespace %s is still being deleted; try again in a minute", name, ns)
+	case err == nil && o.Spec.Host != nil && existing.Labels[LabelManagedBy] == ManagedBy && existing.Labels[LabelEnv] == name:
+		// On a given host the namespace is the only record: another devctl
+		// (an earlier CI job of the same preview) made it. Adopt it: its
+		// labels are brought up to date and the release upgraded in place.
+		if err := adoptNamespace(ctx, c, ns, NamespaceLabels(name, o.Spec.Labels)); err != nil {
+			return fmt.Errorf("create vcluster %q: %w", name, err)
 		}
+	case err == nil:
 		return fmt.Errorf("create vcluster %q: namespace %s: %w", name, ns, providers.ErrExists)
-	} else if !apierrors.IsNotFound(err) {
+	case !apierrors.IsNotFound(err):
 		return fmt.Errorf("create vcluster %q: reach the host cluster: %w", name, err)
-	}
-	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: NamespaceLabels(name, o.Spec.Labels)}}
-	if _, err := c.Set.CoreV1().Namespaces().Create(ctx, nsObj, metav1.CreateOptions{}); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create vcluster %q: namespace %s: %w", name, ns, providers.ErrExists)
+	default:
+		nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: NamespaceLabels(name, o.Spec.Labels)}}
+		if _, err := c.Set.CoreV1().Namespaces().Create(ctx, nsObj, metav1.CreateOptions{}); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("create vcluster %q: namespace %s: %w", name, ns, providers.ErrExists)
+			}
+			return fmt.Errorf("create vcluster %q: namespace %s: %w", name, ns, err)
 		}
-		return fmt.Errorf("create vcluster %q: namespace %s: %w", name, ns, err)
 	}
 	images.CoreDNS = hostCoreDNSImage(ctx, c)
 	if err := p.install(ctx, h, name, images, &o); err != nil {
@@ -359,6 +386,18 @@ func (p *Provider) Create(ctx context.Context, name string, o providers.CreateOp
 	done(err)
 	if err != nil {
 		return fmt.Errorf("create vcluster %q: %w", name, err)
+	}
+	return nil
+}
+
+// adoptNamespace merges labels into an existing namespace's.
+func adoptNamespace(ctx context.Context, c *kube.Client, ns string, labels map[string]string) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels}})
+	if err != nil {
+		return err
+	}
+	if _, err := c.Set.CoreV1().Namespaces().Patch(ctx, ns, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("label namespace %s: %w", ns, err)
 	}
 	return nil
 }
