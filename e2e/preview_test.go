@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,11 +32,7 @@ import (
 func TestPreviews(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
-	for _, img := range []string{"devctl.local/vcluster:0.30.0", "devctl.local/vcluster-kubernetes:v1.35.4"} {
-		if err := exec.CommandContext(ctx, "docker", "image", "inspect", img).Run(); err != nil {
-			t.Fatalf("image %s is missing: build it with e2e/images/vcluster.sh (make e2e-images)", img)
-		}
-	}
+	requireVClusterImages(ctx, t)
 	dir := copyExample(t)
 	commitAll(t, dir, "hello")
 	e := newDevctlEnv(t, ctx, dir)

@@ -31,11 +31,7 @@ import (
 func TestVClusterEnvironments(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
-	for _, img := range []string{"devctl.local/vcluster:0.30.0", "devctl.local/vcluster-kubernetes:v1.35.4"} {
-		if err := exec.CommandContext(ctx, "docker", "image", "inspect", img).Run(); err != nil {
-			t.Fatalf("image %s is missing: build it with e2e/images/vcluster.sh (make e2e-images)", img)
-		}
-	}
+	requireVClusterImages(ctx, t)
 	dir := copyExample(t)
 	cfgPath := filepath.Join(dir, "devctl.yaml")
 	cfg, err := os.ReadFile(cfgPath)
@@ -240,4 +236,15 @@ func runSteps(env api.Environment) []api.Step {
 		return nil
 	}
 	return env.Status.Run.Steps
+}
+
+// requireVClusterImages fails t unless the images devctl's vcluster
+// provider runs are in the Docker engine (e2e/images/vcluster.sh makes them).
+func requireVClusterImages(ctx context.Context, t *testing.T) {
+	t.Helper()
+	for _, img := range []string{"devctl.local/vcluster:0.30.0", "devctl.local/vcluster-kubernetes:v1.35.4"} {
+		if err := exec.CommandContext(ctx, "docker", "image", "inspect", img).Run(); err != nil {
+			t.Fatalf("image %s is missing: build it with e2e/images/vcluster.sh (make e2e-images)", img)
+		}
+	}
 }

@@ -359,14 +359,14 @@ func (c *Client) Diagnose(ctx context.Context, ns string) string {
 	}
 	evs, err := c.Set.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
 	if err == nil && len(evs.Items) > 0 {
-		sort.Slice(evs.Items, func(i, j int) bool { return eventTime(&evs.Items[i]).Before(eventTime(&evs.Items[j])) })
+		sort.Slice(evs.Items, func(i, j int) bool { return EventTime(&evs.Items[i]).Before(EventTime(&evs.Items[j])) })
 		items := evs.Items
 		if len(items) > 20 {
 			items = items[len(items)-20:]
 		}
 		b.WriteString("Events:\n")
 		for _, e := range items {
-			fmt.Fprintf(&b, "  %s %s %s/%s: %s: %s\n", eventTime(&e).Format(time.TimeOnly), e.Type, strings.ToLower(e.InvolvedObject.Kind), e.InvolvedObject.Name, e.Reason, strings.TrimSpace(e.Message))
+			fmt.Fprintf(&b, "  %s %s %s/%s: %s: %s\n", EventTime(&e).Format(time.TimeOnly), e.Type, strings.ToLower(e.InvolvedObject.Kind), e.InvolvedObject.Name, e.Reason, strings.TrimSpace(e.Message))
 		}
 	}
 	tail := int64(20)
@@ -406,7 +406,9 @@ func containerStates(p *corev1.Pod) string {
 	return ", " + strings.Join(parts, ", ")
 }
 
-func eventTime(e *corev1.Event) time.Time {
+// EventTime is when e last happened: its last timestamp, its event time,
+// or when it was made, whichever it has.
+func EventTime(e *corev1.Event) time.Time {
 	switch {
 	case !e.LastTimestamp.IsZero():
 		return e.LastTimestamp.Time

@@ -48,7 +48,7 @@ func (c *Client) namespaceResources(ctx context.Context, ns string) ([]api.Resou
 	var events []corev1.Event
 	if evs, err := c.Set.CoreV1().Events(ns).List(ctx, metav1.ListOptions{}); err == nil {
 		events = evs.Items
-		sort.SliceStable(events, func(i, j int) bool { return eventTime(&events[i]).Before(eventTime(&events[j])) })
+		sort.SliceStable(events, func(i, j int) bool { return EventTime(&events[i]).Before(EventTime(&events[j])) })
 	}
 	var slices []discoveryv1.EndpointSlice
 	if es, err := c.Set.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{}); err == nil {

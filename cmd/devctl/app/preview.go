@@ -159,6 +159,16 @@ func (o *previewOptions) hostFile() (kubeconfig, kubeContext string, err error) 
 }
 
 // host connects to the host cluster.
+// list reaches the host and lists its previews (of --repo, when given).
+func (o *previewOptions) list(ctx context.Context) (*preview.Host, []preview.Preview, error) {
+	h, err := o.host()
+	if err != nil {
+		return nil, nil, err
+	}
+	list, err := h.List(ctx, o.explicitRepo())
+	return h, list, err
+}
+
 func (o *previewOptions) host() (*preview.Host, error) {
 	kc, kctx, err := o.hostFile()
 	if err != nil {
@@ -275,11 +285,7 @@ commit, last push and expiry. Only --repo narrows it to one repository.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 			defer cancel()
-			h, err := o.host()
-			if err != nil {
-				return previewError(err)
-			}
-			list, err := h.List(ctx, o.explicitRepo())
+			h, list, err := o.list(ctx)
 			if err != nil {
 				return previewError(err)
 			}
@@ -343,11 +349,7 @@ namespace is gone. All repositories unless --repo.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 			defer cancel()
-			h, err := o.host()
-			if err != nil {
-				return previewError(err)
-			}
-			list, err := h.List(ctx, o.explicitRepo())
+			h, list, err := o.list(ctx)
 			if err != nil {
 				return previewError(err)
 			}

@@ -598,23 +598,13 @@ func newestWarning(ctx context.Context, c *kube.Client, ns, object string) strin
 	if err != nil || len(evs.Items) == 0 {
 		return ""
 	}
-	newest := slices.MaxFunc(evs.Items, func(a, b corev1.Event) int { return eventTime(&a).Compare(eventTime(&b)) })
+	newest := slices.MaxFunc(evs.Items, func(a, b corev1.Event) int { return kube.EventTime(&a).Compare(kube.EventTime(&b)) })
 	if newest.Reason == "Unhealthy" {
 		// Readiness probe failures while the control plane starts are the
 		// normal way up, not news.
 		return ""
 	}
 	return fmt.Sprintf("%s: %s", newest.Reason, strings.TrimSpace(newest.Message))
-}
-
-func eventTime(e *corev1.Event) time.Time {
-	switch {
-	case !e.LastTimestamp.IsZero():
-		return e.LastTimestamp.Time
-	case !e.EventTime.IsZero():
-		return e.EventTime.Time
-	}
-	return e.CreationTimestamp.Time
 }
 
 // waitAPI waits until the virtual API server answers through the forward.
