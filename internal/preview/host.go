@@ -377,7 +377,7 @@ func (h *Host) waitFor(ctx context.Context, timeout time.Duration, what string, 
 		if state != "" {
 			last = state
 		}
-		if err != nil && ctx.Err() != nil {
+		if err != nil && (ctx.Err() != nil || nearDeadline(err)) {
 			return false, nil // the wait's own deadline, reported below
 		}
 		return ok, err
@@ -393,6 +393,13 @@ func (h *Host) waitFor(ctx context.Context, timeout time.Duration, what string, 
 		return &timeoutError{msg: msg}
 	}
 	return err
+}
+
+// nearDeadline says whether err is client-go's rate limiter refusing to
+// wait past the context's deadline: the deadline has not passed yet, but
+// the wait is as good as over.
+func nearDeadline(err error) bool {
+	return strings.Contains(err.Error(), "would exceed context deadline")
 }
 
 type timeoutError struct{ msg string }
