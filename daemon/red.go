@@ -28,6 +28,10 @@ func (MetricsObserved) observation()      {}
 const (
 	redInterval     = 5 * time.Second
 	redIdleInterval = time.Minute
+	// redWarmScrapes is how many scrapes a newly ready service gets at
+	// redInterval even when nobody follows: RED needs two samples, and
+	// `devctl status` after `up --ci` should show figures within seconds.
+	redWarmScrapes = 2
 )
 
 // redScraper is the controller that scrapes every ready service's /metrics
@@ -43,10 +47,11 @@ type redScraper struct {
 	mu       sync.Mutex
 	scrapers map[string]*metrics.Scraper // by env/service/url
 	quiet    map[string]time.Time        // not before, after a failure
+	scrapes  map[string]int              // successful scrapes, up to redWarmScrapes
 }
 
 func newREDScraper(s *Store) *redScraper {
-	return &redScraper{store: s, interval: redInterval, scrapers: map[string]*metrics.Scraper{}, quiet: map[string]time.Time{}}
+	return &redScraper{store: s, interval: redInterval, scrapers: map[string]*metrics.Scraper{}, quiet: map[string]time.Time{}, scrapes: map[string]int{}}
 }
 
 func (r *redScraper) run(ctx context.Context) {
@@ -58,13 +63,32 @@ func (r *redScraper) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if r.followed != nil && !r.followed() && now.Sub(last) < redIdleInterval {
+			if r.followed != nil && !r.followed() && now.Sub(last) < redIdleInterval && !r.warming(ctx, now) {
 				continue
 			}
 			last = now
 		}
 		r.scrapeAll(ctx)
 	}
+}
+
+// warming says whether a ready service has had fewer than redWarmScrapes
+// scrapes (and is not resting after a failed one).
+func (r *redScraper) warming(ctx context.Context, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.store.List(ctx) {
+		if e.Status.Phase != api.PhaseReady {
+			continue
+		}
+		for _, s := range e.Status.Services {
+			key := e.Name + "/" + s.Name + "/" + s.URL
+			if s.Ready && s.URL != "" && r.scrapes[key] < redWarmScrapes && !now.Before(r.quiet[key]) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (r *redScraper) scrapeAll(ctx context.Context) {
@@ -94,6 +118,7 @@ func (r *redScraper) scrapeAll(ctx context.Context) {
 		if !live[k] {
 			delete(r.scrapers, k)
 			delete(r.quiet, k)
+			delete(r.scrapes, k)
 		}
 	}
 }
@@ -117,13 +142,17 @@ func (r *redScraper) scrape(ctx context.Context, key, env string, s api.ServiceS
 	if err != nil {
 		r.mu.Lock()
 		r.quiet[key] = now.Add(time.Minute)
-		delete(r.scrapers, key) // the window starts again
+		r.scrapes[key] = redWarmScrapes // no hurry for what does not answer
+		delete(r.scrapers, key)         // the window starts again
 		r.mu.Unlock()
 		if s.RED != nil {
 			r.store.Dispatch(MetricsObserved{Name: env, Service: s.Name})
 		}
 		return
 	}
+	r.mu.Lock()
+	r.scrapes[key] = min(r.scrapes[key]+1, redWarmScrapes)
+	r.mu.Unlock()
 	red, ok := sc.RED()
 	if !ok {
 		return

@@ -56,8 +56,9 @@ func TestREDFromMetricsScrapes(t *testing.T) {
 	}
 }
 
-// With nobody following the events, the scraper scrapes at most once a
-// redIdleInterval; with a follower, every interval.
+// With nobody following the events, the scraper scrapes a newly ready
+// service redWarmScrapes times (RED needs two samples) and then at most once
+// a redIdleInterval; with a follower, every interval.
 func TestREDScrapesRarelyWhenNobodyFollows(t *testing.T) {
 	t.Parallel()
 	f := newFakeDeps()
@@ -78,8 +79,8 @@ func TestREDScrapesRarelyWhenNobodyFollows(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); r.run(ctx) }()
 	time.Sleep(300 * time.Millisecond)
-	if n := requests.Load(); n > 1 {
-		t.Errorf("%d scrapes in 300ms with nobody following, want at most one", n)
+	if n := requests.Load(); n != redWarmScrapes {
+		t.Errorf("%d scrapes in 300ms with nobody following, want the %d of a newly ready service", n, redWarmScrapes)
 	}
 	followed.Store(true)
 	time.Sleep(300 * time.Millisecond)

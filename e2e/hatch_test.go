@@ -213,7 +213,9 @@ func TestEscapeHatchesOnKind(t *testing.T) {
 	if code == 0 || !strings.Contains(out+errOut, "waiver expired") {
 		t.Errorf("up with an expired waiver: exit %d, want a failure naming the expired waiver\n%s\n%s", code, out, errOut)
 	}
-	if err := touch(ctx, kc, dep); err == nil || !strings.Contains(err.Error(), "readOnlyRootFilesystem") {
+	// The API server applies a changed policy binding through its informers:
+	// the denial comes within moments, not necessarily at once.
+	if err := denied(ctx, kc, dep, 15*time.Second); err == nil || !strings.Contains(err.Error(), "readOnlyRootFilesystem") {
 		t.Errorf("update with an expired waiver: err = %v, want an admission denial", err)
 	}
 	for _, r := range helmList(ctx, t, e.status(ctx, name)) {
@@ -231,6 +233,19 @@ func TestEscapeHatchesOnKind(t *testing.T) {
 
 // touch updates a Deployment's annotation, as a person's kubectl apply
 // would, without persisting it (server-side dry run: admission still runs).
+// denied touches d until admission denies it or within has passed, and
+// returns the last answer.
+func denied(ctx context.Context, kc *kube.Client, d *appsv1.Deployment, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		err := touch(ctx, kc, d)
+		if (err != nil && strings.Contains(err.Error(), "denied request")) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 func touch(ctx context.Context, kc *kube.Client, d *appsv1.Deployment) error {
 	cur, err := kc.Set.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
 	if err != nil {

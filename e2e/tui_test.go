@@ -27,7 +27,7 @@ metadata:
   labels:
     app.kubernetes.io/name: bad-worker
     devctl.dev/team: platform-dx
-    devctl.dev/owner: dx@example.com
+    devctl.dev/owner: dx-team
     devctl.dev/cost-center: cc-0042
 spec:
   replicas: 1

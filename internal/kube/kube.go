@@ -202,8 +202,8 @@ var ConfigGrace = time.Minute
 const revisionAnnotation = "deployment.kubernetes.io/revision"
 
 // currentPods returns the pods of d's current revision: those of the
-// ReplicaSet whose revision is d's. Without that ReplicaSet (not created
-// yet, or an older controller) it returns every pod of the release.
+// ReplicaSet whose revision is d's: none while that ReplicaSet is not made
+// yet; every pod of the release when d has no revision (an older controller).
 func (c *Client) currentPods(ctx context.Context, d *appsv1.Deployment) ([]corev1.Pod, error) {
 	sel := metav1.ListOptions{LabelSelector: InstanceLabel + "=" + d.Name}
 	pods, err := c.Set.CoreV1().Pods(d.Namespace).List(ctx, sel)
@@ -225,7 +225,7 @@ func (c *Client) currentPods(ctx context.Context, d *appsv1.Deployment) ([]corev
 		}
 	}
 	if hash == "" {
-		return pods.Items, nil
+		return nil, nil // the revision's ReplicaSet is not made yet: no pod of it either
 	}
 	var cur []corev1.Pod
 	for _, p := range pods.Items {
@@ -241,6 +241,12 @@ func (c *Client) currentPods(ctx context.Context, d *appsv1.Deployment) ([]corev
 // waiting for CrashLoopBackOff's growing back-offs), or a
 // readiness probe failing for longer than its own settings allow.
 func (c *Client) stuckReason(ctx context.Context, d *appsv1.Deployment) string {
+	if d.Status.ObservedGeneration < d.Generation {
+		// The controller has not seen the new spec: the pods of its
+		// "current" revision are the old version's (which may have
+		// restarted with their node), not the new one's.
+		return ""
+	}
 	pods, err := c.currentPods(ctx, d)
 	if err != nil {
 		return ""

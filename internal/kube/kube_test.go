@@ -85,6 +85,7 @@ func deployment(ready bool) *appsv1.Deployment {
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "hello", Generation: 1},
 		Spec:       appsv1.DeploymentSpec{Replicas: &one},
 	}
+	d.Status.ObservedGeneration = 1 // the controller has seen the spec
 	if ready {
 		d.Status = appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1, UpdatedReplicas: 1, AvailableReplicas: 1}
 	}
@@ -279,6 +280,18 @@ func TestStuckReasonLooksAtTheCurrentRevision(t *testing.T) {
 	newCrashed := fakeClient(d, rs("1", "aaa"), rs("2", "bbb"), pod("web-aaa-1", "aaa", false), pod("web-bbb-1", "bbb", true))
 	if why := newCrashed.stuckReason(ctx, d); !strings.Contains(why, "pod web-bbb-1: container app crashed") {
 		t.Errorf("stuckReason = %q, want the new pod's crash", why)
+	}
+	// Just upgraded: the controller has not seen generation 2, so revision
+	// 2's pod (restarted once with its node) is the old version's.
+	unseen := d.DeepCopy()
+	unseen.Generation = 2
+	if why := newCrashed.stuckReason(ctx, unseen); why != "" {
+		t.Errorf("a spec the controller has not seen is judged by the old pods: %s", why)
+	}
+	// The new revision's ReplicaSet is not made yet: no pod is its.
+	noRS := fakeClient(d, rs("1", "aaa"), pod("web-aaa-1", "aaa", true))
+	if why := noRS.stuckReason(ctx, d); why != "" {
+		t.Errorf("an old pod's crash fails a rollout whose ReplicaSet is not made yet: %s", why)
 	}
 }
 
