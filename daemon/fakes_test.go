@@ -50,6 +50,7 @@ type fakeDeps struct {
 	UpErr        error
 	BuildErr     error
 	DeployErr    error
+	denials      int // Deploys admission denies before it admits
 	ReadyErr     error
 	ListErr      error
 	PingErr      error
@@ -236,6 +237,10 @@ func (f *fakeDeps) Deploy(_ context.Context, kubeconfig string, r *goldenpath.Re
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.denials > 0 {
+		f.denials--
+		return nil, errors.New(`deployments.apps "web" is forbidden: ValidatingAdmissionPolicy 'devctl-x' with binding 'devctl-x-ns' denied request: not yet`)
+	}
 	key := strings.TrimPrefix(kubeconfig, "/kube/") + "/" + r.Name
 	if img, ok := r.Values["image"].(map[string]any); ok {
 		f.running[key] = fmt.Sprintf("%v:%v", img["repository"], img["tag"])

@@ -18,6 +18,7 @@ import (
 	"github.com/devctl/devctl/internal/build"
 	"github.com/devctl/devctl/internal/config"
 	"github.com/devctl/devctl/internal/goldenpath"
+	"github.com/devctl/devctl/internal/helm"
 	"github.com/devctl/devctl/internal/policy"
 )
 
@@ -443,6 +444,30 @@ func policyFailure(rep *policy.Report, threshold policy.Severity) error {
 		len(lines), threshold, strings.Join(lines, "\n"))
 }
 
+// admissionSettle bounds how long a deploy that admission denies is tried
+// again: the API server applies a changed policy binding (a waiver added in
+// this run) through its informers, moments after the policy step wrote it.
+var admissionSettle = 10 * time.Second
+
+// deploy installs rel, trying again for up to admissionSettle while a
+// ValidatingAdmissionPolicy denies it: the policy step has just checked the
+// same rules with the same waivers, so a denial is a binding not yet in
+// effect, not a finding.
+func (r *Run) deploy(ctx context.Context, rel *goldenpath.Release) (*helm.Result, error) {
+	deadline := time.Now().Add(admissionSettle)
+	for {
+		res, err := r.r.deps.Releases.Deploy(ctx, r.kubeconfig, rel)
+		if err == nil || !strings.Contains(err.Error(), "ValidatingAdmissionPolicy") || !strings.Contains(err.Error(), "denied request") || time.Now().After(deadline) {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return res, err
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 func runDeploy(ctx context.Context, r *Run) (string, error) {
 	var parts []string
 	changed := false
@@ -450,7 +475,7 @@ func runDeploy(ctx context.Context, r *Run) (string, error) {
 		if !slices.Contains(r.targets(), rel.Service) {
 			continue
 		}
-		res, err := r.r.deps.Releases.Deploy(ctx, r.kubeconfig, rel)
+		res, err := r.deploy(ctx, rel)
 		if err != nil {
 			return "", fmt.Errorf("deploy %s: %w", rel.Name, err)
 		}

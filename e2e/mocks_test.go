@@ -315,7 +315,15 @@ func TestMocksOnKind(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.state, "envs", name)); !os.IsNotExist(err) {
 		t.Errorf("environment files left: %v", err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(e.state, "state.json")); bytes.Contains(b, []byte(`"`+name+`"`)) {
-		t.Errorf("state.json still records %s", name)
+	// The daemon saves its state just after it answers: within moments.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		b, _ := os.ReadFile(filepath.Join(e.state, "state.json"))
+		if !bytes.Contains(b, []byte(`"`+name+`"`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("state.json still records %s 10s after down", name)
+			break
+		}
 	}
 }
