@@ -13,10 +13,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/devctl/devctl/envs"
@@ -182,6 +184,9 @@ type clusterAdapter struct {
 	// installed in each namespace, per client (a client is one kubeconfig
 	// content: a cluster).
 	admitted map[*kube.Client]map[string]string
+	// settled records the digest whose bindings the API server was seen
+	// to enforce (AwaitAdmitted).
+	settled map[*kube.Client]map[string]string
 }
 
 func (a *clusterAdapter) Reachable(ctx context.Context, kubeconfig string) error {
@@ -271,6 +276,47 @@ func (a *clusterAdapter) InstallAdmission(ctx context.Context, kubeconfig, ns st
 		a.admitted[c] = map[string]string{}
 	}
 	a.admitted[c][ns] = digest
+	return nil
+}
+
+// admissionSettle bounds how long AwaitAdmitted waits for the API server to
+// enforce bindings just written; it does so through its informers, within
+// moments.
+var admissionSettle = 15 * time.Second
+
+// AwaitAdmitted waits, once per change InstallAdmission made, until the API
+// server admits objs (the objects a waiver exempts): before that, a deploy
+// could be denied by the binding the waiver replaced.
+func (a *clusterAdapter) AwaitAdmitted(ctx context.Context, kubeconfig, ns string, objs []*unstructured.Unstructured) error {
+	if len(objs) == 0 {
+		return nil
+	}
+	c, err := a.clients.For(kubeconfig)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	digest := a.admitted[c][ns]
+	settled := a.settled[c][ns] == digest
+	a.mu.Unlock()
+	if settled {
+		return nil
+	}
+	start := time.Now()
+	probes, err := c.AwaitAdmitted(ctx, ns, objs, admissionSettle)
+	if err != nil {
+		return err
+	}
+	a.log.Debug("admission settled", "namespace", ns, "objects", len(objs), "probes", probes, "took", time.Since(start))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.settled == nil {
+		a.settled = map[*kube.Client]map[string]string{}
+	}
+	if a.settled[c] == nil {
+		a.settled[c] = map[string]string{}
+	}
+	a.settled[c][ns] = digest
 	return nil
 }
 

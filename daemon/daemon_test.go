@@ -655,18 +655,3 @@ func TestDaemonUpCarriesPreviewSpec(t *testing.T) {
 		t.Errorf("labels = %v, want devctl.yaml's and devctl.dev/pr=7", e.Spec.Labels)
 	}
 }
-
-// A deploy that admission denies just after the policy step changed the
-// bindings (a waiver added) is tried again until the binding is in effect.
-func TestDeployWaitsForAChangedAdmissionBinding(t *testing.T) {
-	t.Parallel()
-	f := newFakeDeps()
-	f.denials = 2
-	c := startDaemon(t, f, t.TempDir())
-	upAndWait(t, c, writeProject(t, "web"))
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.denials != 0 {
-		t.Errorf("%d denials left: the deploy was not tried again", f.denials)
-	}
-}

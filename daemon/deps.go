@@ -5,6 +5,7 @@ import (
 	"io"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/devctl/devctl/envs"
@@ -58,6 +59,10 @@ type Cluster interface {
 	// applies the admission policies (objs, from policy.Engine); it does
 	// nothing when the same objects were applied before.
 	InstallAdmission(ctx context.Context, kubeconfig, namespace string, objs []runtime.Object) error
+	// AwaitAdmitted waits until the API server enforces what
+	// InstallAdmission last applied: it admits objs, the objects the
+	// waivers exempt.
+	AwaitAdmitted(ctx context.Context, kubeconfig, namespace string, objs []*unstructured.Unstructured) error
 	// Reachable says whether the API server answers.
 	Reachable(ctx context.Context, kubeconfig string) error
 	// ApplyConfigMap creates or replaces a ConfigMap.

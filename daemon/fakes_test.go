@@ -16,6 +16,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/devctl/devctl/envs"
@@ -50,7 +51,7 @@ type fakeDeps struct {
 	UpErr        error
 	BuildErr     error
 	DeployErr    error
-	denials      int // Deploys admission denies before it admits
+	awaited      []string // the objects AwaitAdmitted was given, then "deploy" for each Deploy
 	ReadyErr     error
 	ListErr      error
 	PingErr      error
@@ -237,10 +238,7 @@ func (f *fakeDeps) Deploy(_ context.Context, kubeconfig string, r *goldenpath.Re
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.denials > 0 {
-		f.denials--
-		return nil, errors.New(`deployments.apps "web" is forbidden: ValidatingAdmissionPolicy 'devctl-x' with binding 'devctl-x-ns' denied request: not yet`)
-	}
+	f.awaited = append(f.awaited, "deploy")
 	key := strings.TrimPrefix(kubeconfig, "/kube/") + "/" + r.Name
 	if img, ok := r.Values["image"].(map[string]any); ok {
 		f.running[key] = fmt.Sprintf("%v:%v", img["repository"], img["tag"])
@@ -258,6 +256,15 @@ func (f *fakeDeps) InstallAdmission(_ context.Context, _, _ string, objs []runti
 	f.mu.Lock()
 	f.admission = append(f.admission, objs)
 	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeDeps) AwaitAdmitted(_ context.Context, _, _ string, objs []*unstructured.Unstructured) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, o := range objs {
+		f.awaited = append(f.awaited, o.GetKind()+"/"+o.GetName())
+	}
 	return nil
 }
 

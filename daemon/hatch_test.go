@@ -104,7 +104,13 @@ func TestDaemonEscapeHatch(t *testing.T) {
 	}
 	f.mu.Lock()
 	waited, deploys, adm := slices.Clone(f.waited), f.deploys, f.admission[len(f.admission)-1]
+	awaited := slices.Clone(f.awaited)
 	f.mu.Unlock()
+	// The deploy waits until the API server admits the waived object (it
+	// enforces a changed binding moments after the write).
+	if !slices.Equal(awaited, []string{"Deployment/web-api", "deploy"}) {
+		t.Errorf("admission awaited, then deploy: %v, want [Deployment/web-api deploy]", awaited)
+	}
 	if !slices.Equal(waited, []string{"web-api"}) {
 		t.Errorf("waited on %v, want the Deployment web-api", waited)
 	}

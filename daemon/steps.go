@@ -13,12 +13,13 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/devctl/devctl/envs"
 	"github.com/devctl/devctl/internal/api"
 	"github.com/devctl/devctl/internal/build"
 	"github.com/devctl/devctl/internal/config"
 	"github.com/devctl/devctl/internal/goldenpath"
-	"github.com/devctl/devctl/internal/helm"
 	"github.com/devctl/devctl/internal/policy"
 )
 
@@ -372,6 +373,11 @@ func runPolicy(ctx context.Context, r *Run) (string, error) {
 	if rep.Failed(threshold) {
 		return "", policyFailure(rep, threshold)
 	}
+	// A waiver added in this run is a binding the API server enforces
+	// moments later: the deploy waits for that instead of being denied.
+	if err := r.r.deps.Cluster.AwaitAdmitted(ctx, r.kubeconfig, r.namespace, waivedObjects(rep)); err != nil {
+		return "", fmt.Errorf("admission: %w", err)
+	}
 	detail := fmt.Sprintf("%d finding(s), %d waived", len(rep.Findings), len(rep.Waived))
 	if r.Kind == api.RunUp {
 		detail += ", admission policies installed"
@@ -429,6 +435,21 @@ func (r *Run) installAdmission(ctx context.Context) error {
 	return nil
 }
 
+// waivedObjects are the objects of the waived findings, each once.
+func waivedObjects(rep *policy.Report) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	seen := map[policy.ObjectRef]bool{}
+	for _, f := range rep.Waived {
+		d := f.Document()
+		if d == nil || d.Object == nil || seen[d.Ref()] {
+			continue
+		}
+		seen[d.Ref()] = true
+		out = append(out, d.Object)
+	}
+	return out
+}
+
 func policyFailure(rep *policy.Report, threshold policy.Severity) error {
 	var lines []string
 	for _, f := range rep.Findings {
@@ -444,30 +465,6 @@ func policyFailure(rep *policy.Report, threshold policy.Severity) error {
 		len(lines), threshold, strings.Join(lines, "\n"))
 }
 
-// admissionSettle bounds how long a deploy that admission denies is tried
-// again: the API server applies a changed policy binding (a waiver added in
-// this run) through its informers, moments after the policy step wrote it.
-var admissionSettle = 10 * time.Second
-
-// deploy installs rel, trying again for up to admissionSettle while a
-// ValidatingAdmissionPolicy denies it: the policy step has just checked the
-// same rules with the same waivers, so a denial is a binding not yet in
-// effect, not a finding.
-func (r *Run) deploy(ctx context.Context, rel *goldenpath.Release) (*helm.Result, error) {
-	deadline := time.Now().Add(admissionSettle)
-	for {
-		res, err := r.r.deps.Releases.Deploy(ctx, r.kubeconfig, rel)
-		if err == nil || !strings.Contains(err.Error(), "ValidatingAdmissionPolicy") || !strings.Contains(err.Error(), "denied request") || time.Now().After(deadline) {
-			return res, err
-		}
-		select {
-		case <-ctx.Done():
-			return res, err
-		case <-time.After(time.Second):
-		}
-	}
-}
-
 func runDeploy(ctx context.Context, r *Run) (string, error) {
 	var parts []string
 	changed := false
@@ -475,7 +472,7 @@ func runDeploy(ctx context.Context, r *Run) (string, error) {
 		if !slices.Contains(r.targets(), rel.Service) {
 			continue
 		}
-		res, err := r.deploy(ctx, rel)
+		res, err := r.r.deps.Releases.Deploy(ctx, r.kubeconfig, rel)
 		if err != nil {
 			return "", fmt.Errorf("deploy %s: %w", rel.Name, err)
 		}

@@ -2,13 +2,23 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
 )
 
 // EnsureNamespace creates ns when missing and sets labels on it (leaving
@@ -96,5 +106,89 @@ func upsert(create, update func() error) error {
 	if apierrors.IsAlreadyExists(err) {
 		return update()
 	}
+	return err
+}
+
+// IsPolicyDenial reports whether err is the API server's answer that a
+// ValidatingAdmissionPolicy binding denied the request (as opposed to
+// RBAC, a webhook or validation).
+func IsPolicyDenial(err error) bool {
+	var st apierrors.APIStatus
+	if !errors.As(err, &st) {
+		return false
+	}
+	s := st.Status()
+	if s.Code != http.StatusForbidden && s.Code != http.StatusUnprocessableEntity && s.Code != http.StatusBadRequest {
+		return false
+	}
+	return strings.Contains(s.Message, "ValidatingAdmissionPolicy '") && strings.Contains(s.Message, "denied request")
+}
+
+// AwaitAdmitted waits until admission lets each object through, as a
+// server-side dry-run apply in namespace ns (nothing is persisted). The API
+// server applies a changed ValidatingAdmissionPolicyBinding through its
+// informers, moments after the write: objects a new waiver exempts are
+// denied until then. Objects that cannot be probed (a kind the server does
+// not serve yet, a CRD installed by the same release) are skipped; an
+// object still denied after within is an error naming it and the denial.
+func (c *Client) AwaitAdmitted(ctx context.Context, ns string, objs []*unstructured.Unstructured, within time.Duration) (int, error) {
+	if len(objs) == 0 {
+		return 0, nil
+	}
+	dyn, err := dynamic.NewForConfig(c.Config)
+	if err != nil {
+		return 0, err
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(c.Set.Discovery()))
+	deadline := time.Now().Add(within)
+	probes := 0
+	pending := slices.Clone(objs)
+	for {
+		var denied []*unstructured.Unstructured
+		var last error
+		for _, o := range pending {
+			err := c.dryRunApply(ctx, dyn, mapper, ns, o)
+			probes++
+			if IsPolicyDenial(err) {
+				denied = append(denied, o)
+				last = err
+			} else if ctx.Err() != nil {
+				return probes, ctx.Err()
+			}
+		}
+		if len(denied) == 0 {
+			return probes, nil
+		}
+		if time.Now().After(deadline) {
+			return probes, fmt.Errorf("admission still denies %s/%s %s after the waivers were applied: %w",
+				denied[0].GetKind(), denied[0].GetName(), within, last)
+		}
+		pending = denied
+		select {
+		case <-ctx.Done():
+			return probes, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// dryRunApply sends o as a forced server-side apply with dry run: the
+// request passes admission and persists nothing.
+func (c *Client) dryRunApply(ctx context.Context, dyn dynamic.Interface, mapper meta.RESTMapper, ns string, o *unstructured.Unstructured) error {
+	gvk := o.GroupVersionKind()
+	m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return err
+	}
+	obj := o.DeepCopy()
+	var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		if obj.GetNamespace() == "" {
+			obj.SetNamespace(ns)
+		}
+		ri = dyn.Resource(m.Resource).Namespace(obj.GetNamespace())
+	}
+	_, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{
+		FieldManager: "devctl-admission-probe", Force: true, DryRun: []string{metav1.DryRunAll}})
 	return err
 }

@@ -65,6 +65,10 @@ type Finding struct {
 	doc *Document // the document the finding is on, when the checker knows it
 }
 
+// Document returns the object the finding is on as the checker read it,
+// or nil when the checker does not know it.
+func (f Finding) Document() *Document { return f.doc }
+
 // sortFindings orders findings by object, then severity (highest first),
 // rule and field. The order is total (findings that compare equal are
 // identical), so an unstable sort, which moves these large structs far
