@@ -377,7 +377,7 @@ func (h *Host) waitFor(ctx context.Context, timeout time.Duration, what string, 
 		if state != "" {
 			last = state
 		}
-		if err != nil && (ctx.Err() != nil || nearDeadline(err)) {
+		if err != nil && (ctx.Err() != nil || nearDeadline(ctx, poll) && !apierrors.IsForbidden(err) && !apierrors.IsUnauthorized(err)) {
 			return false, nil // the wait's own deadline, reported below
 		}
 		return ok, err
@@ -395,11 +395,12 @@ func (h *Host) waitFor(ctx context.Context, timeout time.Duration, what string, 
 	return err
 }
 
-// nearDeadline says whether err is client-go's rate limiter refusing to
-// wait past the context's deadline: the deadline has not passed yet, but
-// the wait is as good as over.
-func nearDeadline(err error) bool {
-	return strings.Contains(err.Error(), "would exceed context deadline")
+// nearDeadline says whether ctx ends within one poll: an error then (client-go's
+// rate limiter refuses to wait past the deadline, a request cut short) is
+// the wait running out, not the host failing.
+func nearDeadline(ctx context.Context, poll time.Duration) bool {
+	d, ok := ctx.Deadline()
+	return ok && time.Until(d) < poll
 }
 
 type timeoutError struct{ msg string }
