@@ -43,7 +43,12 @@ func TestVClusterEnvironments(t *testing.T) {
 	}
 
 	e := newDevctlEnv(t, ctx, dir)
-	host := fmt.Sprintf("devctl-host-e2e-%d", os.Getpid())
+	// $DEVCTL_VCLUSTER_HOST names the host cluster on a machine shared with
+	// other runs; it is deleted at the end either way.
+	host := os.Getenv("DEVCTL_VCLUSTER_HOST")
+	if host == "" {
+		host = fmt.Sprintf("devctl-host-e2e-%d", os.Getpid())
+	}
 	e.environ = append(e.environ, "DEVCTL_VCLUSTER_HOST="+host)
 	kindProvider := cluster.NewProvider(cluster.ProviderWithLogger(harness.KindLogger(t, 0)))
 	harness.ExportLogsOnFailure(t, kindProvider, host)
@@ -137,6 +142,7 @@ func TestVClusterEnvironments(t *testing.T) {
 			t.Logf("FIGURE vcluster create -> Ready (the cluster step, warm host): %.1fs", s.Duration.Seconds())
 		}
 	}
+	logClusterTimeline(ctx, t, hc, second.Name, out)
 
 	// 3. down leaves nothing of either on the host.
 	for _, env := range []api.Environment{second, first} {
@@ -217,6 +223,55 @@ func logSteps(t *testing.T, what string, env api.Environment) {
 	t.Helper()
 	for _, s := range runSteps(env) {
 		t.Logf("%s: step %-8s %6.1fs %s", what, s.Name, s.Duration.Seconds(), s.Detail)
+	}
+}
+
+// logClusterTimeline logs where the cluster step of env went: the times
+// of the vcluster pod's conditions and containers (from the host's API,
+// second resolution) relative to the host namespace's creation, and the
+// provider's timed progress lines from up's output.
+func logClusterTimeline(ctx context.Context, t *testing.T, hc *kube.Client, env, upOut string) {
+	t.Helper()
+	ns := "devctl-vc-" + env
+	nsObj, err := hc.Set.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil {
+		t.Logf("timeline: %v", err)
+		return
+	}
+	t0 := nsObj.CreationTimestamp.Time
+	at := func(what string, ts metav1.Time) {
+		if !ts.IsZero() {
+			t.Logf("timeline %s: +%2.0fs %s", env, ts.Sub(t0).Seconds(), what)
+		}
+	}
+	at("namespace created", nsObj.CreationTimestamp)
+	if sts, err := hc.Set.AppsV1().StatefulSets(ns).Get(ctx, env, metav1.GetOptions{}); err == nil {
+		at("StatefulSet created (helm install)", sts.CreationTimestamp)
+	}
+	if pods, err := hc.Set.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, pod := range pods.Items {
+			at("pod "+pod.Name+" created", pod.CreationTimestamp)
+			for _, c := range pod.Status.Conditions {
+				at(fmt.Sprintf("pod %s %s", pod.Name, c.Type), c.LastTransitionTime)
+			}
+			for _, cs := range append(pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses...) {
+				if r := cs.State.Running; r != nil {
+					at(fmt.Sprintf("pod %s container %s started", pod.Name, cs.Name), r.StartedAt)
+				}
+				if tm := cs.State.Terminated; tm != nil {
+					at(fmt.Sprintf("pod %s container %s started", pod.Name, cs.Name), tm.StartedAt)
+					at(fmt.Sprintf("pod %s container %s finished", pod.Name, cs.Name), tm.FinishedAt)
+				}
+			}
+		}
+	}
+	if sec, err := hc.Set.CoreV1().Secrets(ns).Get(ctx, "vc-"+env, metav1.GetOptions{}); err == nil {
+		at("Secret vc-"+env+" written", sec.CreationTimestamp)
+	}
+	for _, l := range strings.Split(upOut, "\n") {
+		if strings.Contains(l, "s)") && (strings.Contains(l, "vcluster") || strings.Contains(l, "cluster")) {
+			t.Logf("timeline %s: %s", env, strings.TrimSpace(l))
+		}
 	}
 }
 
