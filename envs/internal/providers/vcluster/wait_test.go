@@ -62,7 +62,7 @@ func TestPodState(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			reason, ready, fatal := p.podState(ctx, &kube.Client{Set: set}, "hello-main")
+			reason, ready, fatal := p.podState(ctx, &kube.Client{Set: set}, envLocation("hello-main"))
 			if ready != tc.ready || !strings.Contains(reason, tc.reason) || (tc.fatal == "") != (fatal == "") || !strings.Contains(fatal, tc.fatal) {
 				t.Errorf("podState = %q, %v, %q; want %q, %v, %q", reason, ready, fatal, tc.reason, tc.ready, tc.fatal)
 			}
@@ -86,7 +86,7 @@ func TestWaitReadyReportsEachReason(t *testing.T) {
 	}}
 
 	tctx, cancel := context.WithTimeout(ctx, 1200*time.Millisecond)
-	err := p.waitReady(tctx, c, "hello-main", o)
+	err := p.waitReady(tctx, c, envLocation("hello-main"), o)
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "StatefulSet to create pod hello-main-0") {
 		t.Errorf("timeout err = %v, want the reason and the deadline", err)
@@ -106,7 +106,7 @@ func TestWaitReadyReportsEachReason(t *testing.T) {
 	}()
 	tctx, cancel = context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := p.waitReady(tctx, c, "hello-main", o); err != nil {
+	if err := p.waitReady(tctx, c, envLocation("hello-main"), o); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"vcluster: waiting for the StatefulSet to create pod hello-main-0",
