@@ -154,6 +154,33 @@ func WithHost(host *api.HostCluster) Option { return func(m *Manager) { m.host =
 // devctl.dev/managed-by=devctl and with every spec label under devctl.dev/.
 func VClusterNamespace(name string) string { return vcluster.Namespace(name) }
 
+// Spare is a vcluster started ahead of time on devctl's local host, which
+// the next new vcluster environment claims instead of waiting for one to
+// start. It is not an environment.
+type Spare struct {
+	vcluster.Spare
+	// Host is the local host's kind cluster name.
+	Host string `json:"host"`
+}
+
+// Spares lists the unclaimed spare vclusters on devctl's local host (none
+// without one). It asks no docker or kind command.
+func (m *Manager) Spares(ctx context.Context) ([]Spare, error) {
+	vc, ok := m.providers[api.ProviderVCluster].(*vcluster.Provider)
+	if !ok {
+		return nil, nil
+	}
+	spares, err := vc.Spares(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Spare, len(spares))
+	for i, s := range spares {
+		out[i] = Spare{Spare: s, Host: vc.HostName()}
+	}
+	return out, nil
+}
+
 // Close releases what the Manager holds: the port-forwards to vclusters.
 func (m *Manager) Close() {
 	for _, p := range m.providers {

@@ -3,7 +3,9 @@ package vcluster
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -34,6 +36,10 @@ const (
 	// sparePrefix starts a spare's namespace; it cannot clash with an
 	// environment's ("devctl-vc-").
 	sparePrefix = "devctl-spare-"
+	// LabelSpareSpec is a digest of the chart version and values a spare
+	// was installed with: only a spare of the current ones is claimed, and
+	// others are replaced.
+	LabelSpareSpec = "devctl.dev/vcluster-spec"
 	// EnvSpare set to 0 (or "off", "false") turns spares off.
 	EnvSpare = "DEVCTL_VCLUSTER_SPARE"
 )
@@ -128,6 +134,20 @@ type Spare struct {
 	Release   string    `json:"release"`
 	Created   time.Time `json:"created"`
 	Ready     bool      `json:"ready"`
+	// Current is false for a spare of other images or another devctl
+	// (chart values): it is not claimed, and replaced.
+	Current bool `json:"current"`
+}
+
+// spareSpec is the LabelSpareSpec value of a spare installed now: the
+// chart version and the values (the host's CoreDNS image aside, which
+// is the same for every spare of a host).
+func (p *Provider) spareSpec() string {
+	im := p.images()
+	im.CoreDNS = ""
+	b, _ := json.Marshal(Values(im))
+	sum := sha256.Sum256(append([]byte(Version+"\n"), b...))
+	return hex.EncodeToString(sum[:6])
 }
 
 // listSpares lists the unclaimed spares on a host, oldest first, without
@@ -138,34 +158,40 @@ func (p *Provider) listSpares(ctx context.Context, c *kube.Client) ([]Spare, err
 		return nil, fmt.Errorf("list spare vclusters: %w", err)
 	}
 	var out []Spare
+	spec := p.spareSpec()
 	for _, ns := range nss.Items {
 		r := ns.Labels[LabelRelease]
 		if ns.DeletionTimestamp != nil || r == "" || ns.Labels[LabelEnv] != "" {
 			continue
 		}
 		_, ready, _ := p.podState(ctx, c, location{ns: ns.Name, release: r})
-		out = append(out, Spare{Namespace: ns.Name, Release: r, Created: ns.CreationTimestamp.Time, Ready: ready})
+		out = append(out, Spare{Namespace: ns.Name, Release: r, Created: ns.CreationTimestamp.Time, Ready: ready,
+			Current: ns.Labels[LabelSpareSpec] == spec})
 	}
 	slices.SortFunc(out, func(a, b Spare) int { return a.Created.Compare(b.Created) })
 	return out, nil
 }
 
-// Spares lists the unclaimed spare vclusters on the local host (none when
-// there is no local host).
+// Spares lists the unclaimed spare vclusters on the local host: none when
+// devctl never made one (no host kubeconfig) or the host does not answer
+// within two seconds. It asks no kind or docker command, so listing
+// environments stays quick.
 func (p *Provider) Spares(ctx context.Context) ([]Spare, error) {
-	if p.o.Host != nil {
+	path := p.localHostKubeconfig()
+	if p.o.Host != nil || !fileExists(path) {
 		return nil, nil
 	}
-	h, ok, err := p.localHost(ctx, nil, false)
-	if err != nil || !ok {
-		return nil, err
-	}
-	c, err := kube.NewClient(h.kubeconfig)
+	c, err := kube.NewClient(path)
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	return p.listSpares(ctx, c)
 }
+
+// HostName is the local host's kind cluster name.
+func (p *Provider) HostName() string { return p.o.HostName }
 
 // claimSpare makes a spare environment name's: its namespace is relabelled
 // (devctl.dev/env=<name> and labels; the spare label goes) with an update
@@ -189,6 +215,9 @@ func (p *Provider) claimSpare(ctx context.Context, c *kube.Client, name string, 
 	})
 	for _, s := range spares {
 		loc := location{ns: s.Namespace, release: s.Release}
+		if !s.Current {
+			continue
+		}
 		if _, _, fatal := p.podState(ctx, c, loc); fatal != "" {
 			continue
 		}
@@ -198,7 +227,7 @@ func (p *Provider) claimSpare(ctx context.Context, c *kube.Client, name string, 
 		}
 		l := map[string]string{}
 		for k, v := range ns.Labels {
-			if k != LabelSpare {
+			if k != LabelSpare && k != LabelSpareSpec {
 				l[k] = v
 			}
 		}
@@ -262,8 +291,25 @@ func (p *Provider) makeSpare(ctx context.Context, h host, after location) error 
 	}
 	waitWorkload(ctx, c, after.ns, spareWorkloadWait)
 	spares, err := p.listSpares(ctx, c)
-	if err != nil || len(spares) > 0 {
+	if err != nil {
 		return err
+	}
+	current := 0
+	for _, s := range spares {
+		if s.Current {
+			current++
+			continue
+		}
+		// Made with other images or by another devctl: never claimed,
+		// so it goes. Only an unclaimed spare's namespace carries the
+		// spare label the list selected on.
+		p.logger.Info("deleting an outdated spare vcluster", "namespace", s.Namespace)
+		if err := c.Set.CoreV1().Namespaces().Delete(ctx, s.Namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete the outdated spare %s: %w", s.Namespace, err)
+		}
+	}
+	if current > 0 {
+		return nil
 	}
 	b := make([]byte, 3)
 	if _, err := rand.Read(b); err != nil {
@@ -271,7 +317,7 @@ func (p *Provider) makeSpare(ctx context.Context, h host, after location) error 
 	}
 	loc := location{ns: sparePrefix + hex.EncodeToString(b), release: "spare-" + hex.EncodeToString(b)}
 	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: loc.ns, Labels: map[string]string{
-		LabelManagedBy: ManagedBy, LabelSpare: "true", LabelRelease: loc.release,
+		LabelManagedBy: ManagedBy, LabelSpare: "true", LabelRelease: loc.release, LabelSpareSpec: p.spareSpec(),
 	}}}
 	if _, err := c.Set.CoreV1().Namespaces().Create(ctx, nsObj, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("namespace %s: %w", loc.ns, err)

@@ -19,7 +19,7 @@ import (
 func spareObjects(hex string, age time.Duration, ready bool) []any {
 	loc := location{ns: sparePrefix + hex, release: "spare-" + hex}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: loc.ns, CreationTimestamp: metav1.NewTime(time.Now().Add(-age)),
-		Labels: map[string]string{LabelManagedBy: ManagedBy, LabelSpare: "true", LabelRelease: loc.release}}}
+		Labels: map[string]string{LabelManagedBy: ManagedBy, LabelSpare: "true", LabelRelease: loc.release, LabelSpareSpec: New(Options{}).spareSpec()}}}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: loc.pod(), Namespace: loc.ns, Labels: map[string]string{"app": "vcluster", "release": loc.release}},
 		Status:     corev1.PodStatus{Phase: corev1.PodPending},
@@ -133,6 +133,19 @@ func TestClaimSpare(t *testing.T) {
 	}
 }
 
+// TestClaimSkipsOutdatedSpare: a spare made with other images (or another
+// devctl's chart values) is not claimed.
+func TestClaimSkipsOutdatedSpare(t *testing.T) {
+	c := newFakeHost(t, spareObjects("dddddd", time.Minute, true))
+	p := New(Options{Images: &Images{Syncer: "other/vcluster:1", Kubernetes: DefaultKubernetesImage}})
+	if p.spareSpec() == New(Options{}).spareSpec() {
+		t.Fatal("the spare spec does not depend on the images")
+	}
+	if loc, ok := p.claimSpare(context.Background(), c, "hello-main", NamespaceLabels("hello-main", nil), nil); ok {
+		t.Errorf("claimed outdated spare %+v", loc)
+	}
+}
+
 // TestClaimSkipsBrokenSpare: a spare whose pod cannot start is not claimed.
 func TestClaimSkipsBrokenSpare(t *testing.T) {
 	objs := spareObjects("cccccc", time.Minute, false)
@@ -146,6 +159,8 @@ func TestClaimSkipsBrokenSpare(t *testing.T) {
 
 func TestSparesSwitch(t *testing.T) {
 	t.Setenv(EnvSpare, "")
+	t.Setenv(EnvSyncerImage, "")
+	t.Setenv(EnvKubernetesImage, "")
 	if !New(Options{}).sparesEnabled() {
 		t.Error("spares are off by default")
 	}

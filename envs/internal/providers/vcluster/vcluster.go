@@ -394,10 +394,11 @@ func (p *Provider) Create(ctx context.Context, name string, o providers.CreateOp
 		return fmt.Errorf("create vcluster %q: namespace %s: %w", name, existing.Name, providers.ErrExists)
 	default:
 		if spares {
-			loc, claimed = p.claimSpare(ctx, c, name, NamespaceLabels(name, o.Spec.Labels), &o)
-		}
-		if claimed {
-			break
+			var sl location
+			if sl, claimed = p.claimSpare(ctx, c, name, NamespaceLabels(name, o.Spec.Labels), &o); claimed {
+				loc = sl
+				break
+			}
 		}
 		nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: loc.ns, Labels: NamespaceLabels(name, o.Spec.Labels)}}
 		if _, err := c.Set.CoreV1().Namespaces().Create(ctx, nsObj, metav1.CreateOptions{}); err != nil {
