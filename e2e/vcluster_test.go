@@ -144,6 +144,9 @@ func TestVClusterEnvironments(t *testing.T) {
 			t.Errorf("devctl ls lists %s besides %s (the spare must not be an environment)", env.Name, first.Name)
 		}
 	}
+	if table := e.mustRun(ctx, "ls"); !strings.Contains(table, "spare vcluster "+spare.Name+" on host "+host) {
+		t.Errorf("devctl ls does not note spare %s under its table:\n%s", spare.Name, table)
+	}
 
 	// 3. A second branch on the warm host claims the spare.
 	gitRun(t, dir, "checkout", "-q", "-b", "e2e/second")
