@@ -148,8 +148,11 @@ func New(opts ...Option) *Manager {
 // names none (default: devctl's local kind host cluster, made on first use).
 func WithHost(host *api.HostCluster) Option { return func(m *Manager) { m.host = host } }
 
-// VClusterNamespace is the host namespace of the vcluster environment name:
-// "devctl-vc-<name>". It holds one vcluster, the Helm release called name.
+// VClusterNamespace is the host namespace of the vcluster environment name
+// when it was made for it: "devctl-vc-<name>", holding one vcluster, the
+// Helm release called name. An environment that claimed a spare vcluster
+// keeps the spare's namespace and release; look it up by its devctl.dev/env
+// label.
 // The namespace is labelled devctl.dev/env=<name>,
 // devctl.dev/managed-by=devctl and with every spec label under devctl.dev/.
 func VClusterNamespace(name string) string { return vcluster.Namespace(name) }
