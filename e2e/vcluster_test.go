@@ -183,7 +183,8 @@ func TestVClusterEnvironments(t *testing.T) {
 	if _, err := vc2.Set.CoreV1().Namespaces().Get(ctx, second.Status.Namespace, metav1.GetOptions{}); err != nil {
 		t.Errorf("namespace %s in the claimed vcluster: %v", second.Status.Namespace, err)
 	}
-	// The next spare starts once the second environment serves.
+	// The next spare starts once the second environment serves (its
+	// install done before the daemon stops below: a stop cuts it short).
 	next := waitSpare(ctx, t, hc, spare.Name, false)
 
 	// A restarted daemon finds the claimed spare by its label.
@@ -249,8 +250,8 @@ func TestVClusterEnvironments(t *testing.T) {
 }
 
 // waitSpare waits (3 minutes at most) for an unclaimed spare vcluster's
-// namespace on the host other than not, with its vcluster pod ready when
-// ready is set, and returns the namespace.
+// namespace on the host other than not, with its Helm release deployed, and
+// its vcluster pod ready when ready is set, and returns the namespace.
 func waitSpare(ctx context.Context, t *testing.T, hc *kube.Client, not string, ready bool) corev1.Namespace {
 	t.Helper()
 	var last string
@@ -263,6 +264,11 @@ func waitSpare(ctx context.Context, t *testing.T, hc *kube.Client, not string, r
 		last = fmt.Sprintf("%d spare namespace(s)", len(nss.Items))
 		for _, ns := range nss.Items {
 			if ns.Name == not || ns.Labels["devctl.dev/env"] != "" {
+				continue
+			}
+			rel, err := hc.Set.CoreV1().Secrets(ns.Name).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,status=deployed"})
+			if err != nil || len(rel.Items) == 0 {
+				last = fmt.Sprintf("spare %s: release not deployed yet (%v)", ns.Name, err)
 				continue
 			}
 			if !ready {

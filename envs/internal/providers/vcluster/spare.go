@@ -137,6 +137,21 @@ type Spare struct {
 	// Current is false for a spare of other images or another devctl
 	// (chart values): it is not claimed, and replaced.
 	Current bool `json:"current"`
+	// Installed: its Helm release is deployed. A spare whose install was
+	// cut short (the daemon stopped) is never claimed, and goes once it
+	// is older than staleSpare.
+	Installed bool `json:"installed"`
+}
+
+// staleSpare is the age after which a spare whose install never finished
+// is deleted.
+const staleSpare = 5 * time.Minute
+
+// released says whether release in ns is deployed, by Helm's record of it
+// (a Secret labelled owner=helm, name=<release>, status=deployed).
+func released(ctx context.Context, c *kube.Client, ns, release string) bool {
+	secs, err := c.Set.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,status=deployed,name=" + release})
+	return err == nil && len(secs.Items) > 0
 }
 
 // spareSpec is the LabelSpareSpec value of a spare installed now: the
@@ -166,7 +181,7 @@ func (p *Provider) listSpares(ctx context.Context, c *kube.Client) ([]Spare, err
 		}
 		_, ready, _ := p.podState(ctx, c, location{ns: ns.Name, release: r})
 		out = append(out, Spare{Namespace: ns.Name, Release: r, Created: ns.CreationTimestamp.Time, Ready: ready,
-			Current: ns.Labels[LabelSpareSpec] == spec})
+			Current: ns.Labels[LabelSpareSpec] == spec, Installed: released(ctx, c, ns.Name, r)})
 	}
 	slices.SortFunc(out, func(a, b Spare) int { return a.Created.Compare(b.Created) })
 	return out, nil
@@ -215,7 +230,7 @@ func (p *Provider) claimSpare(ctx context.Context, c *kube.Client, name string, 
 	})
 	for _, s := range spares {
 		loc := location{ns: s.Namespace, release: s.Release}
-		if !s.Current {
+		if !s.Current || !s.Installed {
 			continue
 		}
 		if _, _, fatal := p.podState(ctx, c, loc); fatal != "" {
@@ -296,13 +311,14 @@ func (p *Provider) makeSpare(ctx context.Context, h host, after location) error 
 	}
 	current := 0
 	for _, s := range spares {
-		if s.Current {
+		stale := !s.Installed && time.Since(s.Created) > staleSpare
+		if s.Current && !stale {
 			current++
 			continue
 		}
-		// Made with other images or by another devctl: never claimed,
-		// so it goes. Only an unclaimed spare's namespace carries the
-		// spare label the list selected on.
+		// Made with other images or by another devctl, or its install
+		// never finished: never claimed, so it goes. Only an unclaimed
+		// spare's namespace carries the spare label the list selected on.
 		p.logger.Info("deleting an outdated spare vcluster", "namespace", s.Namespace)
 		if err := c.Set.CoreV1().Namespaces().Delete(ctx, s.Namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete the outdated spare %s: %w", s.Namespace, err)

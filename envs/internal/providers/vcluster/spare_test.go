@@ -28,7 +28,10 @@ func spareObjects(hex string, age time.Duration, ready bool) []any {
 		pod.Status.Phase = corev1.PodRunning
 		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
 	}
-	return []any{ns, pod}
+	// Helm's record of the deployed release.
+	rel := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sh.helm.release.v1." + loc.release + ".v1", Namespace: loc.ns,
+		Labels: map[string]string{"owner": "helm", "name": loc.release, "status": "deployed", "version": "1"}}}
+	return []any{ns, pod, rel}
 }
 
 func newFakeHost(t *testing.T, objs ...[]any) *kube.Client {
@@ -43,6 +46,8 @@ func newFakeHost(t *testing.T, objs ...[]any) *kube.Client {
 				_, err = set.CoreV1().Namespaces().Create(ctx, o, metav1.CreateOptions{})
 			case *corev1.Pod:
 				_, err = set.CoreV1().Pods(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+			case *corev1.Secret:
+				_, err = set.CoreV1().Secrets(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -143,6 +148,16 @@ func TestClaimSkipsOutdatedSpare(t *testing.T) {
 	}
 	if loc, ok := p.claimSpare(context.Background(), c, "hello-main", NamespaceLabels("hello-main", nil), nil); ok {
 		t.Errorf("claimed outdated spare %+v", loc)
+	}
+}
+
+// TestClaimSkipsHalfInstalledSpare: a spare whose Helm install never
+// finished (the daemon stopped during it) is not claimed.
+func TestClaimSkipsHalfInstalledSpare(t *testing.T) {
+	objs := spareObjects("eeeeee", time.Minute, false)
+	c := newFakeHost(t, objs[:1])
+	if loc, ok := New(Options{}).claimSpare(context.Background(), c, "hello-main", NamespaceLabels("hello-main", nil), nil); ok {
+		t.Errorf("claimed half-installed spare %+v", loc)
 	}
 }
 
