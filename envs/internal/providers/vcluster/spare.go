@@ -141,6 +141,10 @@ type Spare struct {
 	// cut short (the daemon stopped) is never claimed, and goes once it
 	// is older than staleSpare.
 	Installed bool `json:"installed"`
+	// resourceVersion is the namespace's when listed: a delete of an
+	// outdated spare is conditional on it, so that a spare claimed
+	// meanwhile (its labels changed) is never deleted.
+	resourceVersion string
 }
 
 // staleSpare is the age after which a spare whose install never finished
@@ -181,7 +185,7 @@ func (p *Provider) listSpares(ctx context.Context, c *kube.Client) ([]Spare, err
 		}
 		_, ready, _ := p.podState(ctx, c, location{ns: ns.Name, release: r})
 		out = append(out, Spare{Namespace: ns.Name, Release: r, Created: ns.CreationTimestamp.Time, Ready: ready,
-			Current: ns.Labels[LabelSpareSpec] == spec, Installed: released(ctx, c, ns.Name, r)})
+			Current: ns.Labels[LabelSpareSpec] == spec, Installed: released(ctx, c, ns.Name, r), resourceVersion: ns.ResourceVersion})
 	}
 	slices.SortFunc(out, func(a, b Spare) int { return a.Created.Compare(b.Created) })
 	return out, nil
@@ -293,17 +297,19 @@ func (p *Provider) replenish(h host, after location) {
 			p.spareBusy = false
 			p.mu.Unlock()
 		}()
-		if err := p.makeSpare(p.bg, h, after); err != nil && p.bg.Err() == nil {
+		c, err := kube.NewClient(h.kubeconfig)
+		if err == nil {
+			err = p.makeSpare(p.bg, h, c, after)
+		}
+		if err != nil && p.bg.Err() == nil {
 			p.logger.Warn("prepare a spare vcluster", "error", err)
 		}
 	}()
 }
 
-func (p *Provider) makeSpare(ctx context.Context, h host, after location) error {
-	c, err := kube.NewClient(h.kubeconfig)
-	if err != nil {
-		return err
-	}
+// makeSpare prepares the next spare on host h, which c reaches (see
+// replenish).
+func (p *Provider) makeSpare(ctx context.Context, h host, c *kube.Client, after location) error {
 	waitWorkload(ctx, c, after.ns, spareWorkloadWait)
 	spares, err := p.listSpares(ctx, c)
 	if err != nil {
@@ -320,7 +326,9 @@ func (p *Provider) makeSpare(ctx context.Context, h host, after location) error 
 		// never finished: never claimed, so it goes. Only an unclaimed
 		// spare's namespace carries the spare label the list selected on.
 		p.logger.Info("deleting an outdated spare vcluster", "namespace", s.Namespace)
-		if err := c.Set.CoreV1().Namespaces().Delete(ctx, s.Namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		rv := s.resourceVersion
+		err := c.Set.CoreV1().Namespaces().Delete(ctx, s.Namespace, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 			return fmt.Errorf("delete the outdated spare %s: %w", s.Namespace, err)
 		}
 	}

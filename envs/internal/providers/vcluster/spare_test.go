@@ -187,3 +187,30 @@ func TestSparesSwitch(t *testing.T) {
 		t.Errorf("%s=0 does not turn spares off", EnvSpare)
 	}
 }
+
+// TestReplenishReplacesOutdatedSpares: preparing the next spare deletes
+// unclaimed spares of other images and ones whose install never finished
+// (once stale), and keeps a current one instead of starting another.
+func TestReplenishReplacesOutdatedSpares(t *testing.T) {
+	ctx := context.Background()
+	outdated := spareObjects("111111", time.Minute, true)
+	outdated[0].(*corev1.Namespace).Labels[LabelSpareSpec] = "other"
+	halfDone := spareObjects("222222", time.Hour, false)[:1]
+	current := spareObjects("333333", time.Minute, true)
+	after := envLocation("hello-main")
+	workload := []any{&corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "hello-x-hello-x-hello-main", Namespace: after.ns, Labels: map[string]string{"vcluster.loft.sh/namespace": "hello"}},
+		Status:     corev1.PodStatus{Phase: corev1.PodRunning},
+	}}
+	c := newFakeHost(t, outdated, halfDone, current, workload)
+	p := New(Options{})
+	if err := p.makeSpare(ctx, host{}, c, after); err != nil {
+		t.Fatal(err)
+	}
+	for ns, want := range map[string]bool{sparePrefix + "111111": false, sparePrefix + "222222": false, sparePrefix + "333333": true} {
+		_, err := c.Set.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if got := err == nil; got != want {
+			t.Errorf("namespace %s there: %v, want %v (%v)", ns, got, want, err)
+		}
+	}
+}
