@@ -148,11 +148,41 @@ func New(opts ...Option) *Manager {
 // names none (default: devctl's local kind host cluster, made on first use).
 func WithHost(host *api.HostCluster) Option { return func(m *Manager) { m.host = host } }
 
-// VClusterNamespace is the host namespace of the vcluster environment name:
-// "devctl-vc-<name>". It holds one vcluster, the Helm release called name.
+// VClusterNamespace is the host namespace of the vcluster environment name
+// when it was made for it: "devctl-vc-<name>", holding one vcluster, the
+// Helm release called name. An environment that claimed a spare vcluster
+// keeps the spare's namespace and release; look it up by its devctl.dev/env
+// label.
 // The namespace is labelled devctl.dev/env=<name>,
 // devctl.dev/managed-by=devctl and with every spec label under devctl.dev/.
 func VClusterNamespace(name string) string { return vcluster.Namespace(name) }
+
+// Spare is a vcluster started ahead of time on devctl's local host, which
+// the next new vcluster environment claims instead of waiting for one to
+// start. It is not an environment.
+type Spare struct {
+	vcluster.Spare
+	// Host is the local host's kind cluster name.
+	Host string `json:"host"`
+}
+
+// Spares lists the unclaimed spare vclusters on devctl's local host (none
+// without one). It asks no docker or kind command.
+func (m *Manager) Spares(ctx context.Context) ([]Spare, error) {
+	vc, ok := m.providers[api.ProviderVCluster].(*vcluster.Provider)
+	if !ok {
+		return nil, nil
+	}
+	spares, err := vc.Spares(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Spare, len(spares))
+	for i, s := range spares {
+		out[i] = Spare{Spare: s, Host: vc.HostName()}
+	}
+	return out, nil
+}
 
 // Close releases what the Manager holds: the port-forwards to vclusters.
 func (m *Manager) Close() {

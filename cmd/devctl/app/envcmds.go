@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/devctl/devctl/envs"
 	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/paths"
 )
 
 func newDownCommand(g *globalOptions, s Streams) *cobra.Command {
@@ -175,6 +178,19 @@ func newLsCommand(g *globalOptions, s Streams) *cobra.Command {
 			}
 			for _, n := range notes {
 				fmt.Fprintln(s.Out, n)
+			}
+			// Spare vclusters are not environments: one line each under
+			// the table, so that what runs on the host is accounted for.
+			m := envs.New(envs.WithStateDir(paths.StateDir()), envs.WithLogger(slog.New(slog.DiscardHandler)))
+			defer m.Close()
+			spares, _ := m.Spares(cmd.Context())
+			for _, sp := range spares {
+				state := "starting"
+				if sp.Ready {
+					state = "ready"
+				}
+				fmt.Fprintf(s.Out, "spare vcluster %s on host %s (%s, %s old): the next new vcluster environment claims it\n",
+					sp.Namespace, sp.Host, state, age(sp.Created))
 			}
 			return nil
 		},

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -96,16 +97,29 @@ func (r *cmdReader) Close() error {
 	return nil
 }
 
-// nodeHasImage says whether the kind node container's containerd has ref.
-func nodeHasImage(ctx context.Context, node, ref string) bool {
+// nodeImages are the images the kind node container's containerd has (none
+// when it cannot be asked).
+func nodeImages(ctx context.Context, node string) map[string]bool {
+	have := map[string]bool{}
 	out, err := exec.CommandContext(ctx, "docker", "exec", node, "ctr", "--namespace=k8s.io", "images", "list", "-q").Output()
+	if err != nil {
+		return have
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		have[strings.TrimSpace(l)] = true
+	}
+	return have
+}
+
+// hostAnswers says whether the API server of the kubeconfig file answers
+// within two seconds.
+func hostAnswers(ctx context.Context, kubeconfig string) bool {
+	c, err := kube.NewClient(kubeconfig)
 	if err != nil {
 		return false
 	}
-	for _, l := range strings.Split(string(out), "\n") {
-		if l == ref || l == "docker.io/"+ref || l == "docker.io/library/"+ref {
-			return true
-		}
-	}
-	return false
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err = c.Set.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	return err == nil
 }

@@ -10,6 +10,7 @@
 package vcluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -100,6 +101,10 @@ type Options struct {
 	ImagePresent func(ctx context.Context, ref string) bool
 	// SaveImages streams `docker save` of refs. Nil runs the docker CLI.
 	SaveImages func(ctx context.Context, refs ...string) (io.ReadCloser, error)
+	// NoSpare turns off the spare vcluster the provider otherwise keeps
+	// started on the local host for the next new environment (as
+	// $DEVCTL_VCLUSTER_SPARE=0 does).
+	NoSpare bool
 }
 
 // Provider runs environments as vclusters.
@@ -113,6 +118,19 @@ type Provider struct {
 
 	mu       sync.Mutex
 	forwards map[string]heldForward // by environment name
+	// located are the claimed spares this process knows: environment name
+	// to location (every other environment is at envLocation).
+	located map[string]location
+	// loaded are the images known to be in the local host's nodes, by
+	// kind cluster name and image; emptied when the host's kubeconfig
+	// changes (it was made again).
+	loaded map[string]bool
+	// spareBusy is true while a spare is being prepared.
+	spareBusy bool
+	spareWG   sync.WaitGroup
+	// bg is the context of background work (spares); Close cancels it.
+	bg     context.Context
+	stopBG context.CancelFunc
 }
 
 var (
@@ -139,7 +157,9 @@ func New(o Options) *Provider {
 	if o.SaveImages == nil {
 		o.SaveImages = dockerSave
 	}
-	return &Provider{o: o, logger: o.Logger, forwards: map[string]heldForward{}}
+	bg, stop := context.WithCancel(context.Background())
+	return &Provider{o: o, logger: o.Logger, forwards: map[string]heldForward{},
+		located: map[string]location{}, loaded: map[string]bool{}, bg: bg, stopBG: stop}
 }
 
 // Name implements providers.Provider.
@@ -204,6 +224,12 @@ func (p *Provider) localHost(ctx context.Context, o *providers.CreateOptions, cr
 	if p.hostSeen.kubeconfig != "" && time.Since(p.hostSeenAt) < hostCacheFor {
 		return p.hostSeen, true, nil
 	}
+	// Later, a host whose API server answers on the kubeconfig read
+	// before is the same cluster (one made again has a new CA).
+	if p.hostSeen.kubeconfig != "" && hostAnswers(ctx, p.hostSeen.kubeconfig) {
+		p.hostSeenAt = time.Now()
+		return p.hostSeen, true, nil
+	}
 	names, err := p.o.Kind.List(ctx)
 	if err != nil {
 		return host{}, false, err
@@ -229,6 +255,11 @@ func (p *Provider) localHost(ctx context.Context, o *providers.CreateOptions, cr
 	kc, err := p.o.Kind.Kubeconfig(ctx, p.o.HostName)
 	if err != nil {
 		return host{}, false, fmt.Errorf("kubeconfig of host cluster %s: %w", p.o.HostName, err)
+	}
+	if old, err := os.ReadFile(path); err != nil || !bytes.Equal(old, kc) {
+		p.mu.Lock()
+		clear(p.loaded)
+		p.mu.Unlock()
 	}
 	if err := writeFile(path, kc); err != nil {
 		return host{}, false, err
@@ -321,9 +352,12 @@ func (p *Provider) Create(ctx context.Context, name string, o providers.CreateOp
 	case p.o.Host != nil:
 		h, _, err = p.hostOf(ctx, "")
 	default:
-		// Before the host is made: a missing image is a quick, clear error.
-		if err := p.checkLocalImages(ctx); err != nil {
-			return fmt.Errorf("create vcluster %q: %w", name, err)
+		// Before the host is made: a missing image is a quick, clear error
+		// (images already in the host's nodes need no check).
+		if im := p.images(); !p.imagesLoaded(p.o.HostName, im.Syncer, im.Kubernetes) {
+			if err := p.checkLocalImages(ctx); err != nil {
+				return fmt.Errorf("create vcluster %q: %w", name, err)
+			}
 		}
 		h, _, err = p.localHost(ctx, &o, true)
 	}
@@ -340,34 +374,45 @@ func (p *Provider) Create(ctx context.Context, name string, o providers.CreateOp
 	if err != nil {
 		return fmt.Errorf("create vcluster %q: %w", name, err)
 	}
-	ns := Namespace(name)
-	existing, err := c.Set.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	// A spare is only for devctl's own local host, never a given one.
+	spares := o.Spec.Host == nil && p.o.Host == nil && p.sparesEnabled()
+	existing, loc, err := findNamespace(ctx, c, name)
+	claimed := false
 	switch {
-	case err == nil && existing.DeletionTimestamp != nil:
-		return fmt.Errorf("create vcluster %q: namespace %s is still being deleted; try again in a minute", name, ns)
-	case err == nil && o.Spec.Host != nil && existing.Labels[LabelManagedBy] == ManagedBy && existing.Labels[LabelEnv] == name:
+	case err != nil:
+		return fmt.Errorf("create vcluster %q: reach the host cluster: %w", name, err)
+	case existing != nil && existing.DeletionTimestamp != nil:
+		return fmt.Errorf("create vcluster %q: namespace %s is still being deleted; try again in a minute", name, existing.Name)
+	case existing != nil && o.Spec.Host != nil && existing.Labels[LabelManagedBy] == ManagedBy && existing.Labels[LabelEnv] == name:
 		// On a given host the namespace is the only record: another devctl
 		// (an earlier CI job of the same preview) made it. Adopt it: its
 		// labels are brought up to date and the release upgraded in place.
-		if err := adoptNamespace(ctx, c, ns, NamespaceLabels(name, o.Spec.Labels)); err != nil {
+		if err := adoptNamespace(ctx, c, existing.Name, NamespaceLabels(name, o.Spec.Labels)); err != nil {
 			return fmt.Errorf("create vcluster %q: %w", name, err)
 		}
-	case err == nil:
-		return fmt.Errorf("create vcluster %q: namespace %s: %w", name, ns, providers.ErrExists)
-	case !apierrors.IsNotFound(err):
-		return fmt.Errorf("create vcluster %q: reach the host cluster: %w", name, err)
+	case existing != nil:
+		return fmt.Errorf("create vcluster %q: namespace %s: %w", name, existing.Name, providers.ErrExists)
 	default:
-		nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: NamespaceLabels(name, o.Spec.Labels)}}
+		if spares {
+			var sl location
+			if sl, claimed = p.claimSpare(ctx, c, name, NamespaceLabels(name, o.Spec.Labels), &o); claimed {
+				loc = sl
+				break
+			}
+		}
+		nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: loc.ns, Labels: NamespaceLabels(name, o.Spec.Labels)}}
 		if _, err := c.Set.CoreV1().Namespaces().Create(ctx, nsObj, metav1.CreateOptions{}); err != nil {
 			if apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("create vcluster %q: namespace %s: %w", name, ns, providers.ErrExists)
+				return fmt.Errorf("create vcluster %q: namespace %s: %w", name, loc.ns, providers.ErrExists)
 			}
-			return fmt.Errorf("create vcluster %q: namespace %s: %w", name, ns, err)
+			return fmt.Errorf("create vcluster %q: namespace %s: %w", name, loc.ns, err)
 		}
 	}
-	images.CoreDNS = hostCoreDNSImage(ctx, c)
-	if err := p.install(ctx, h, name, images, &o); err != nil {
-		return fmt.Errorf("create vcluster %q: %w", name, err)
+	if !claimed {
+		images.CoreDNS = hostCoreDNSImage(ctx, c)
+		if err := p.install(ctx, h, loc, images, &o); err != nil {
+			return fmt.Errorf("create vcluster %q: %w", name, err)
+		}
 	}
 	wait := o.WaitForReady
 	if wait <= 0 {
@@ -375,9 +420,9 @@ func (p *Provider) Create(ctx context.Context, name string, o providers.CreateOp
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	if err := p.waitReady(wctx, c, name, &o); err != nil {
+	if err := p.waitReady(wctx, c, loc, &o); err != nil {
 		if ctx.Err() == nil && wctx.Err() != nil {
-			return fmt.Errorf("create vcluster %q: not ready after %s: %w\n%s", name, wait, err, c.Diagnose(context.WithoutCancel(ctx), ns))
+			return fmt.Errorf("create vcluster %q: not ready after %s: %w\n%s", name, wait, err, c.Diagnose(context.WithoutCancel(ctx), loc.ns))
 		}
 		return fmt.Errorf("create vcluster %q: %w", name, err)
 	}
@@ -386,6 +431,9 @@ func (p *Provider) Create(ctx context.Context, name string, o providers.CreateOp
 	done(err)
 	if err != nil {
 		return fmt.Errorf("create vcluster %q: %w", name, err)
+	}
+	if spares {
+		p.replenish(h, loc)
 	}
 	return nil
 }
@@ -416,17 +464,17 @@ func NamespaceLabels(name string, spec map[string]string) map[string]string {
 	return l
 }
 
-func (p *Provider) install(ctx context.Context, h host, name string, images Images, o *providers.CreateOptions) error {
+func (p *Provider) install(ctx context.Context, h host, loc location, images Images, o *providers.CreateOptions) error {
 	ch, err := Chart()
 	if err != nil {
 		return err
 	}
-	cfg, err := helm.NewConfig(h.kubeconfig, Namespace(name), helm.WithLogger(p.logger))
+	cfg, err := helm.NewConfig(h.kubeconfig, loc.ns, helm.WithLogger(p.logger))
 	if err != nil {
 		return err
 	}
 	d := helm.NewDeploy(cfg)
-	d.ReleaseName = name
+	d.ReleaseName = loc.release
 	d.Labels = map[string]string{LabelManagedBy: ManagedBy}
 	done := report(o, fmt.Sprintf("installing vcluster %s chart (syncer %s)", Version, images.Syncer))
 	_, err = d.Run(ctx, ch, Values(images))
@@ -448,8 +496,7 @@ func hostCoreDNSImage(ctx context.Context, c *kube.Client) string {
 // to exist. Each new reason it is not ready yet (the pod's phase, a
 // container's waiting reason, the newest warning event) is reported as a
 // step; the error of a timeout is the last reason.
-func (p *Provider) waitReady(ctx context.Context, c *kube.Client, name string, o *providers.CreateOptions) error {
-	ns := Namespace(name)
+func (p *Provider) waitReady(ctx context.Context, c *kube.Client, loc location, o *providers.CreateOptions) error {
 	var (
 		reason   string
 		reported time.Time
@@ -459,12 +506,12 @@ func (p *Provider) waitReady(ctx context.Context, c *kube.Client, name string, o
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		r, ready, fatal := p.podState(ctx, c, name)
+		r, ready, fatal := p.podState(ctx, c, loc)
 		if ready {
-			if _, err := c.Set.CoreV1().Secrets(ns).Get(ctx, "vc-"+name, metav1.GetOptions{}); err == nil {
+			if _, err := c.Set.CoreV1().Secrets(loc.ns).Get(ctx, loc.secret(), metav1.GetOptions{}); err == nil {
 				return nil
 			}
-			r = "waiting for the vcluster to write its kubeconfig Secret vc-" + name
+			r = "waiting for the vcluster to write its kubeconfig Secret " + loc.secret()
 		}
 		// Log lines change quickly while the control plane starts: one
 		// every few seconds is news, more is noise.
@@ -491,9 +538,9 @@ func (p *Provider) waitReady(ctx context.Context, c *kube.Client, name string, o
 
 // podState describes the vcluster pod: why it is not ready, whether it is,
 // and a reason that will not fix itself (an image that cannot be pulled).
-func (p *Provider) podState(ctx context.Context, c *kube.Client, name string) (reason string, ready bool, fatal string) {
-	ns := Namespace(name)
-	pods, err := c.Set.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=vcluster,release=" + name})
+func (p *Provider) podState(ctx context.Context, c *kube.Client, loc location) (reason string, ready bool, fatal string) {
+	ns := loc.ns
+	pods, err := c.Set.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=vcluster,release=" + loc.release})
 	if err != nil {
 		return "listing pods: " + err.Error(), false, ""
 	}
@@ -501,7 +548,7 @@ func (p *Provider) podState(ctx context.Context, c *kube.Client, name string) (r
 		if ev := newestWarning(ctx, c, ns, ""); ev != "" {
 			return "no pod yet: " + ev, false, ""
 		}
-		return "waiting for the StatefulSet to create pod " + name + "-0", false, ""
+		return "waiting for the StatefulSet to create pod " + loc.pod(), false, ""
 	}
 	pod := &pods.Items[0]
 	for _, cond := range pod.Status.Conditions {
@@ -637,7 +684,7 @@ func (p *Provider) waitAPI(ctx context.Context, name string) error {
 // forward returns the port-forward to name's vcluster pod, starting it when
 // this process holds none. It lives until Delete or Close, not ctx; ctx (and
 // a minute) bound only the wait for its first connection.
-func (p *Provider) forward(ctx context.Context, h host, name string) (*kube.Forward, error) {
+func (p *Provider) forward(ctx context.Context, h host, name, ns string) (*kube.Forward, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if f, ok := p.forwards[name]; ok {
@@ -658,11 +705,11 @@ func (p *Provider) forward(ctx context.Context, h host, name string) (*kube.Forw
 			cancel()
 		}
 	}()
-	f, err := c.StartForward(fctx, Namespace(name), ControlPlaneInstance, APIPort, 0, p.logger.With("env", name))
+	f, err := c.StartForward(fctx, ns, ControlPlaneInstance, APIPort, 0, p.logger.With("env", name))
 	close(started)
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("port-forward to the vcluster pod in %s: %w", Namespace(name), err)
+		return nil, fmt.Errorf("port-forward to the vcluster pod in %s: %w", ns, err)
 	}
 	p.forwards[name] = heldForward{Forward: f, cancel: cancel}
 	return f, nil
@@ -685,8 +732,10 @@ func (p *Provider) stopForward(name string) {
 	}
 }
 
-// Close stops every port-forward.
+// Close stops every port-forward and the preparation of a spare.
 func (p *Provider) Close() {
+	p.stopBG()
+	p.spareWG.Wait()
 	p.mu.Lock()
 	names := slices.Collect(maps.Keys(p.forwards))
 	p.mu.Unlock()
@@ -709,18 +758,22 @@ func (p *Provider) Kubeconfig(ctx context.Context, name string) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	sec, err := c.Set.CoreV1().Secrets(Namespace(name)).Get(ctx, "vc-"+name, metav1.GetOptions{})
+	loc, err := p.locate(ctx, c, name)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := c.Set.CoreV1().Secrets(loc.ns).Get(ctx, loc.secret(), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("vcluster %q: no Secret vc-%s in namespace %s: %w", name, name, Namespace(name), providers.ErrNotFound)
+		return nil, fmt.Errorf("vcluster %q: no Secret %s in namespace %s: %w", name, loc.secret(), loc.ns, providers.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("vcluster %q: read Secret vc-%s: %w", name, name, err)
+		return nil, fmt.Errorf("vcluster %q: read Secret %s: %w", name, loc.secret(), err)
 	}
 	raw, ok := sec.Data["config"]
 	if !ok {
-		return nil, fmt.Errorf("vcluster %q: Secret vc-%s has no config key", name, name)
+		return nil, fmt.Errorf("vcluster %q: Secret %s has no config key", name, loc.secret())
 	}
-	f, err := p.forward(ctx, h, name)
+	f, err := p.forward(ctx, h, name, loc.ns)
 	if err != nil {
 		return nil, fmt.Errorf("vcluster %q: %w", name, err)
 	}
@@ -746,8 +799,10 @@ func pointAt(raw []byte, name, server string) ([]byte, error) {
 }
 
 // List implements providers.Provider: the environments of the default host,
-// from its namespaces labelled devctl.dev/managed-by=devctl. Without a local
-// host cluster there are none.
+// from its namespaces labelled devctl.dev/managed-by=devctl and
+// devctl.dev/env: devctl-vc-<env>, or a claimed spare's (labelled with its
+// release). Unclaimed spares are not environments. Without a local host
+// cluster there are none.
 func (p *Provider) List(ctx context.Context) ([]string, error) {
 	h, ok, err := p.hostOf(ctx, "")
 	if err != nil || !ok {
@@ -757,13 +812,23 @@ func (p *Provider) List(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return p.listEnvs(ctx, c)
+}
+
+// listEnvs lists the environments on the host c reaches.
+func (p *Provider) listEnvs(ctx context.Context, c *kube.Client) ([]string, error) {
 	nss, err := c.Set.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + ManagedBy + "," + LabelEnv})
 	if err != nil {
 		return nil, fmt.Errorf("list vclusters on the host cluster: %w", err)
 	}
 	var names []string
 	for _, ns := range nss.Items {
-		if n := ns.Labels[LabelEnv]; Namespace(n) == ns.Name {
+		n := ns.Labels[LabelEnv]
+		switch r := ns.Labels[LabelRelease]; {
+		case Namespace(n) == ns.Name:
+			names = append(names, n)
+		case r != "" && strings.HasPrefix(ns.Name, sparePrefix):
+			p.remember(n, location{ns: ns.Name, release: r})
 			names = append(names, n)
 		}
 	}
@@ -776,6 +841,7 @@ func (p *Provider) List(ctx context.Context) ([]string, error) {
 // once the namespace is gone.
 func (p *Provider) Delete(ctx context.Context, name string) error {
 	p.stopForward(name)
+	defer p.forget(name)
 	h, ok, err := p.hostOf(ctx, name)
 	if err != nil {
 		return fmt.Errorf("delete vcluster %q: %w", name, err)
@@ -790,17 +856,19 @@ func (p *Provider) Delete(ctx context.Context, name string) error {
 	return DeleteNamespace(ctx, c, name)
 }
 
-// DeleteNamespace deletes name's host namespace, refusing one devctl did not
-// label as its own, and waits until it is gone.
+// DeleteNamespace deletes name's host namespace (devctl-vc-<name>, or the
+// claimed spare's labelled devctl.dev/env=<name>), refusing one devctl did
+// not label as its own, and waits until it is gone. An unclaimed spare is
+// never any environment's.
 func DeleteNamespace(ctx context.Context, c *kube.Client, name string) error {
-	ns := Namespace(name)
-	obj, err := c.Set.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
+	obj, _, err := findNamespace(ctx, c, name)
 	if err != nil {
 		return fmt.Errorf("delete vcluster %q: %w", name, err)
 	}
+	if obj == nil {
+		return nil
+	}
+	ns := obj.Name
 	if obj.Labels[LabelManagedBy] != ManagedBy || obj.Labels[LabelEnv] != name {
 		return fmt.Errorf("delete vcluster %q: namespace %s is not labelled %s=%s, %s=%s; devctl leaves it alone",
 			name, ns, LabelManagedBy, ManagedBy, LabelEnv, name)
@@ -869,16 +937,21 @@ func (p *Provider) Start(ctx context.Context, name string) error {
 // loadImages puts the vcluster images into the kind host's nodes unless they
 // are there; a missing local image fails with the command that builds it.
 func (p *Provider) loadImages(ctx context.Context, kindName string, o *providers.CreateOptions, refs ...string) error {
+	if p.imagesLoaded(kindName, refs...) {
+		return nil
+	}
 	if err := p.checkLocalImages(ctx, refs...); err != nil {
 		return err
 	}
+	have := nodeImages(ctx, kindName+"-control-plane")
 	var load []string
 	for _, r := range refs {
-		if !nodeHasImage(ctx, kindName+"-control-plane", r) {
+		if !have[r] && !have["docker.io/"+r] && !have["docker.io/library/"+r] {
 			load = append(load, r)
 		}
 	}
 	if len(load) == 0 {
+		p.markLoaded(kindName, refs...)
 		return nil
 	}
 	done := report(o, fmt.Sprintf("loading the vcluster images into host cluster %s", kindName))
@@ -887,7 +960,29 @@ func (p *Provider) loadImages(ctx context.Context, kindName string, o *providers
 	if err != nil {
 		return fmt.Errorf("load the vcluster images into %s: %w", kindName, err)
 	}
+	p.markLoaded(kindName, refs...)
 	return nil
+}
+
+// imagesLoaded says whether this process saw refs in the kind cluster's
+// nodes since its kubeconfig last changed.
+func (p *Provider) imagesLoaded(kindName string, refs ...string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range refs {
+		if !p.loaded[kindName+"\x00"+r] {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Provider) markLoaded(kindName string, refs ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range refs {
+		p.loaded[kindName+"\x00"+r] = true
+	}
 }
 
 // checkLocalImages fails, saying how to build them, when the local Docker

@@ -77,6 +77,26 @@ func TestChartRendersOffline(t *testing.T) {
 	if got := sts.Spec.Template.Labels["app.kubernetes.io/instance"]; got != ControlPlaneInstance {
 		t.Errorf("pod instance label %q, want %q", got, ControlPlaneInstance)
 	}
+	// The pod turns Ready within a second of the virtual API answering.
+	syncer := false
+	for _, c := range sts.Spec.Template.Spec.Containers {
+		if c.Name != "syncer" {
+			continue
+		}
+		syncer = true
+		if c.StartupProbe == nil || c.StartupProbe.PeriodSeconds != 1 || c.StartupProbe.FailureThreshold != 1800 {
+			t.Errorf("syncer startup probe %+v, want every second for up to 30 minutes", c.StartupProbe)
+		}
+		if c.ReadinessProbe == nil || c.ReadinessProbe.PeriodSeconds != 1 {
+			t.Errorf("syncer readiness probe %+v, want every second", c.ReadinessProbe)
+		}
+		if c.LivenessProbe == nil || c.LivenessProbe.InitialDelaySeconds != 60 {
+			t.Errorf("syncer liveness probe %+v, want the chart's", c.LivenessProbe)
+		}
+	}
+	if !syncer {
+		t.Error("no syncer container in the StatefulSet")
+	}
 	if strings.Contains(out, "alpine") {
 		t.Error("the rendered chart still names an alpine image")
 	}

@@ -3,6 +3,8 @@ package vcluster
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +64,7 @@ func TestPodState(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			reason, ready, fatal := p.podState(ctx, &kube.Client{Set: set}, "hello-main")
+			reason, ready, fatal := p.podState(ctx, &kube.Client{Set: set}, envLocation("hello-main"))
 			if ready != tc.ready || !strings.Contains(reason, tc.reason) || (tc.fatal == "") != (fatal == "") || !strings.Contains(fatal, tc.fatal) {
 				t.Errorf("podState = %q, %v, %q; want %q, %v, %q", reason, ready, fatal, tc.reason, tc.ready, tc.fatal)
 			}
@@ -86,7 +88,7 @@ func TestWaitReadyReportsEachReason(t *testing.T) {
 	}}
 
 	tctx, cancel := context.WithTimeout(ctx, 1200*time.Millisecond)
-	err := p.waitReady(tctx, c, "hello-main", o)
+	err := p.waitReady(tctx, c, envLocation("hello-main"), o)
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "StatefulSet to create pod hello-main-0") {
 		t.Errorf("timeout err = %v, want the reason and the deadline", err)
@@ -106,7 +108,7 @@ func TestWaitReadyReportsEachReason(t *testing.T) {
 	}()
 	tctx, cancel = context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := p.waitReady(tctx, c, "hello-main", o); err != nil {
+	if err := p.waitReady(tctx, c, envLocation("hello-main"), o); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"vcluster: waiting for the StatefulSet to create pod hello-main-0",
@@ -204,3 +206,41 @@ func TestLogLine(t *testing.T) {
 		t.Errorf("a long line is %d characters", len(got))
 	}
 }
+
+// TestLocalHostThatAnswersIsNotLookedUpAgain: after the cache's 30 seconds,
+// a host whose API server answers on the kubeconfig read before is trusted
+// without asking kind; one that does not answer is looked up again.
+func TestLocalHostThatAnswersIsNotLookedUpAgain(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			_, _ = w.Write([]byte("ok"))
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	kubeconfig := []byte("apiVersion: v1\nkind: Config\nclusters:\n- name: h\n  cluster:\n    server: " + srv.URL +
+		"\ncontexts:\n- name: h\n  context:\n    cluster: h\ncurrent-context: h\n")
+	calls := 0
+	p := New(Options{StateDir: t.TempDir(), HostName: "h", Kind: kubeconfigKind{countingKind{calls: &calls, names: []string{"h"}}, kubeconfig}})
+	ctx := context.Background()
+	if _, ok, err := p.localHost(ctx, nil, false); !ok || err != nil {
+		t.Fatalf("localHost = %v, %v", ok, err)
+	}
+	p.hostSeenAt = time.Now().Add(-time.Hour)
+	if _, ok, err := p.localHost(ctx, nil, false); !ok || err != nil || calls != 1 {
+		t.Errorf("localHost = %v, %v after %d kind lookups; want the answering host trusted", ok, err, calls)
+	}
+	srv.Close()
+	p.hostSeenAt = time.Now().Add(-time.Hour)
+	if _, _, err := p.localHost(ctx, nil, false); err != nil || calls != 2 {
+		t.Errorf("kind was asked %d times (%v); want a host that does not answer looked up again", calls, err)
+	}
+}
+
+type kubeconfigKind struct {
+	countingKind
+	kubeconfig []byte
+}
+
+func (k kubeconfigKind) Kubeconfig(context.Context, string) ([]byte, error) { return k.kubeconfig, nil }
