@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -131,8 +130,18 @@ func prepare(d *Document, reg *kindRegistry) prepared {
 // a qualified name, a value that is not a label value (an e-mail address,
 // a branch with a slash). Like a type error, the object cannot be applied.
 func labelProblems(path string, labels map[string]string) []fieldProblem {
+	var bad []string
+	for k, v := range labels {
+		if !plainQualifiedName(k) || !plainLabelValue(v) {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	slices.Sort(bad)
 	var out []fieldProblem
-	for _, k := range slices.Sorted(maps.Keys(labels)) {
+	for _, k := range bad {
 		at := fmt.Sprintf("%s[%q]", path, k)
 		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
 			out = append(out, fieldProblem{path: at, msg: fmt.Sprintf("%q is not a valid label key: %s", k, strings.Join(errs, "; "))})
@@ -143,6 +152,59 @@ func labelProblems(path string, labels map[string]string) []fieldProblem {
 	}
 	return out
 }
+
+// plainLabelValue and plainQualifiedName accept, without a regular
+// expression, labels that validation.IsValidLabelValue and
+// validation.IsQualifiedName accept (the common case, every label of
+// every object); a label they refuse goes to validation, which decides
+// and says why.
+func plainLabelValue(s string) bool {
+	if s == "" {
+		return true
+	}
+	if len(s) > validation.LabelValueMaxLength || !alnum(s[0]) || !alnum(s[len(s)-1]) {
+		return false
+	}
+	for i := 1; i < len(s)-1; i++ {
+		if c := s[i]; !alnum(c) && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func plainQualifiedName(s string) bool {
+	prefix, name, found := strings.Cut(s, "/")
+	if !found {
+		name = prefix
+	} else if !plainDNSSubdomain(prefix) {
+		return false
+	}
+	return name != "" && plainLabelValue(name)
+}
+
+// plainDNSSubdomain: lower-case letters, digits, '-' and '.'; each part
+// between dots starts and ends with a letter or digit.
+func plainDNSSubdomain(s string) bool {
+	if s == "" || len(s) > validation.DNS1123SubdomainMaxLength {
+		return false
+	}
+	for part := range strings.SplitSeq(s, ".") {
+		if part == "" || !lowerAlnum(part[0]) || !lowerAlnum(part[len(part)-1]) {
+			return false
+		}
+		for i := 1; i < len(part)-1; i++ {
+			if c := part[i]; !lowerAlnum(c) && c != '-' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func alnum(c byte) bool { return lowerAlnum(c) || (c >= 'A' && c <= 'Z') }
+
+func lowerAlnum(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') }
 
 // apiVersionFinding reports a built-in kind at a version the API server
 // does not serve (apps/v1beta1 Deployment, v1 Deployment) or a kind a

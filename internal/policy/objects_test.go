@@ -3,11 +3,13 @@ package policy
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 func check(t *testing.T, manifest string) *Report {
@@ -464,5 +466,35 @@ spec:
 	}
 	if len(r.Errors) != 2 {
 		t.Errorf("errors %v, want 2", r.Errors)
+	}
+}
+
+// The label checks without regular expressions accept only what the API
+// server's validation accepts, and accept the labels objects carry.
+func TestPlainLabelChecksAgreeWithValidation(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alphabet = "abcXYZ019-_./@ "
+	random := func() string {
+		b := make([]byte, rng.IntN(12))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	cases := []string{"", "a", "web", "app.kubernetes.io/name", "devctl.dev/team", "web-00001", "a.b_c-d",
+		"-a", "a-", "a/b/c", "/a", "a/", "A.example.com/x", "example.com/" + strings.Repeat("x", 63),
+		"example.com/" + strings.Repeat("x", 64), strings.Repeat("x", 63), strings.Repeat("x", 64),
+		strings.Repeat("a.", 127) + "a/x", strings.Repeat("a.", 126) + "a/x", "a..b/x", "a-.b/x", "alice@example.com", "feature/x"}
+	for range 20000 {
+		cases = append(cases, random())
+	}
+	for _, s := range cases {
+		if plainLabelValue(s) != (len(validation.IsValidLabelValue(s)) == 0) {
+			t.Errorf("label value %q: plain %v, validation %v", s, plainLabelValue(s), validation.IsValidLabelValue(s))
+		}
+		if plainQualifiedName(s) != (len(validation.IsQualifiedName(s)) == 0) {
+			t.Errorf("label key %q: plain %v, validation %v", s, plainQualifiedName(s), validation.IsQualifiedName(s))
+		}
 	}
 }
