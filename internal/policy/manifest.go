@@ -276,6 +276,13 @@ func parseChunk(name string, c chunk) chunkResult {
 	if e := helmTemplateError(name, c); e != nil {
 		return chunkResult{errs: ManifestErrors{e}}
 	}
+	if first != '{' && first != '[' {
+		if v, table, ok := readBlockYAML(string(c.text)); ok {
+			table.shift = c.line - 1
+			ref := &lineRef{table: table}
+			return toDocuments(name, c.source, ref.line(), v, ref)
+		}
+	}
 	// A decoder, not Unmarshal: Unmarshal reads the first document and
 	// ignores the rest ({...}{...} as jq prints JSON).
 	var res chunkResult
