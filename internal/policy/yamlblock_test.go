@@ -265,13 +265,15 @@ spec:
 	}
 }
 
-// Helm's output, the common case, never needs yaml.v3.
+// Helm's output, the common case, never needs yaml.v3: the golden-path
+// render, and the workloads of BenchmarkCheckWorkloads.
 func TestReadBlockYAMLReadsHelmOutput(t *testing.T) {
 	t.Parallel()
 	data, err := os.ReadFile("testdata/rendered.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
+	data = append(data, workloadsManifest(t, 200)...)
 	for _, c := range splitDocuments(data) {
 		if firstContent(c.text) == 0 {
 			continue
