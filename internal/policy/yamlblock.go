@@ -11,10 +11,11 @@ import (
 // readBlockYAML reads that form directly into values and a line table, a
 // single pass over the text with no token or node objects, several times
 // faster than building yaml.v3's node tree and converting it. It gives up
-// (ok false) on anything else — flow collections other than {} and [],
-// block scalars, anchors, aliases, tags, multi-line scalars, tabs, CR
-// line breaks, non-ASCII text, duplicate keys, anything unusual in the
-// indentation — and the document is then read by yaml.v3. What it accepts
+// (ok false) on anything else — flow collections that span lines, block
+// scalars, anchors, aliases, tags, multi-line scalars, tabs, CR line
+// breaks, non-ASCII text, duplicate keys, a root that is not a mapping,
+// anything unusual in the indentation — and the document is then read by
+// yaml.v3. What it accepts
 // it reads exactly as the yaml.v3 path does (same values, same lines);
 // TestReadBlockYAMLMatchesYAMLv3 and FuzzReadBlockYAML hold it to that.
 
@@ -37,8 +38,8 @@ type blockReader struct {
 // own limit is far higher; deeper documents go to yaml.v3).
 const maxBlockDepth = 200
 
-// readBlockYAML reads one document. v is nil for a document with no
-// content. ok is false when the document is not in the block subset.
+// readBlockYAML reads one document (a mapping). ok is false when the
+// document is not in the block subset, or has no content.
 func readBlockYAML(text string) (v any, table *lineTable, ok bool) {
 	lines, ok := blockLines(text)
 	if !ok || len(lines) == 0 {
