@@ -47,7 +47,7 @@ unit: ## unit tests (hermetic, race detector on)
 
 # FUZZ_TARGETS are package:FuzzFunc pairs; their seed corpora also run in
 # every `go test`.
-FUZZ_TARGETS := ./internal/config:FuzzParse ./envs:FuzzName ./internal/policy:FuzzParseManifests ./internal/policy:FuzzParseWaivers
+FUZZ_TARGETS := ./internal/config:FuzzParse ./envs:FuzzName ./internal/policy:FuzzParseManifests ./internal/policy:FuzzParseWaivers ./internal/policy:FuzzReadBlockYAML
 FUZZTIME ?= 30s
 fuzz: ## run each fuzz test for FUZZTIME (default 30s; CI: make fuzz FUZZTIME=10s)
 	@set -e; for t in $(FUZZ_TARGETS); do \
