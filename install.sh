@@ -47,21 +47,6 @@ elapsed() { echo "$(( $(date +%s) - start ))s"; }
 die() { echo "install.sh: $*" >&2; exit 1; }
 sudo_() { if [ $root = yes ]; then "$@"; else sudo "$@"; fi; }
 
-# node_image_estimate says how long the node image build will take, from
-# what is already cached (the Kubernetes binaries are most of it).
-node_image_estimate() {
-  local cache k8s
-  cache=${DEVCTL_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/devctl-e2e}
-  k8s=$(sed -n 's/^KUBERNETES_VERSION=//p' "$here/e2e/tools/versions.env")
-  if docker image inspect "$("$here/e2e/images/build.sh" --print-image)" >/dev/null 2>&1; then
-    echo "already built, seconds"
-  elif [ -d "$cache/kubernetes-$k8s/bin" ]; then
-    echo "the Kubernetes binaries are cached: about 5 minutes"
-  else
-    echo "nothing cached yet: about 15-25 minutes on 2 cores (cached afterwards)"
-  fi
-}
-
 step "Go toolchain"
 command -v go >/dev/null || die "Go is not installed: install Go $(sed -n 's/^go //p' "$here/go.mod") or newer from your package manager"
 echo "$(go version)"
@@ -131,7 +116,7 @@ if [ $images = yes ]; then
       sudo_ apt-get update -qq
       sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
     fi
-    echo "building the kind node image from source: $(node_image_estimate)"
+    echo "building the kind node image from source: $("$here/e2e/images/estimate.sh")"
     image=$("$here/e2e/images/build.sh" | tail -n 1)
   fi
   echo "$image" >"$confdir/node-image"
