@@ -183,10 +183,10 @@ type clusterAdapter struct {
 	// admitted records the digest of the admission policies this daemon
 	// installed in each namespace, per client (a client is one kubeconfig
 	// content: a cluster).
-	admitted map[*kube.Client]map[string]string
+	admitted digests
 	// settled records the digest whose bindings the API server was seen
 	// to enforce (AwaitAdmitted).
-	settled map[*kube.Client]map[string]string
+	settled digests
 }
 
 func (a *clusterAdapter) Reachable(ctx context.Context, kubeconfig string) error {
@@ -269,13 +269,7 @@ func (a *clusterAdapter) InstallAdmission(ctx context.Context, kubeconfig, ns st
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.admitted == nil {
-		a.admitted = map[*kube.Client]map[string]string{}
-	}
-	if a.admitted[c] == nil {
-		a.admitted[c] = map[string]string{}
-	}
-	a.admitted[c][ns] = digest
+	a.admitted.set(c, ns, digest)
 	return nil
 }
 
@@ -310,14 +304,22 @@ func (a *clusterAdapter) AwaitAdmitted(ctx context.Context, kubeconfig, ns strin
 	a.log.Debug("admission settled", "namespace", ns, "objects", len(objs), "probes", probes, "took", time.Since(start))
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.settled == nil {
-		a.settled = map[*kube.Client]map[string]string{}
-	}
-	if a.settled[c] == nil {
-		a.settled[c] = map[string]string{}
-	}
-	a.settled[c][ns] = digest
+	a.settled.set(c, ns, digest)
 	return nil
+}
+
+// digests holds a digest per namespace per client (one kubeconfig content:
+// one cluster).
+type digests map[*kube.Client]map[string]string
+
+func (d *digests) set(c *kube.Client, ns, digest string) {
+	if *d == nil {
+		*d = digests{}
+	}
+	if (*d)[c] == nil {
+		(*d)[c] = map[string]string{}
+	}
+	(*d)[c][ns] = digest
 }
 
 func (a *clusterAdapter) Forget(kubeconfig string) { a.clients.Forget(kubeconfig) }
