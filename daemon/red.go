@@ -75,41 +75,49 @@ func (r *redScraper) run(ctx context.Context) {
 // warming says whether a ready service has had fewer than redWarmScrapes
 // scrapes (and is not resting after a failed one).
 func (r *redScraper) warming(ctx context.Context, now time.Time) bool {
+	targets := r.targets(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, e := range r.store.List(ctx) {
-		if e.Status.Phase != api.PhaseReady {
-			continue
-		}
-		for _, s := range e.Status.Services {
-			key := e.Name + "/" + s.Name + "/" + s.URL
-			if s.Ready && s.URL != "" && r.scrapes[key] < redWarmScrapes && !now.Before(r.quiet[key]) {
-				return true
-			}
+	for _, t := range targets {
+		if r.scrapes[t.key] < redWarmScrapes && !now.Before(r.quiet[t.key]) {
+			return true
 		}
 	}
 	return false
 }
 
-func (r *redScraper) scrapeAll(ctx context.Context) {
-	live := map[string]bool{}
-	var wg sync.WaitGroup
+// redTarget is a ready service with a URL, keyed by env/service/url.
+type redTarget struct {
+	key, env string
+	svc      api.ServiceStatus
+}
+
+// targets are the ready services of the ready environments.
+func (r *redScraper) targets(ctx context.Context) []redTarget {
+	var out []redTarget
 	for _, e := range r.store.List(ctx) {
 		if e.Status.Phase != api.PhaseReady {
 			continue
 		}
 		for _, s := range e.Status.Services {
-			if !s.Ready || s.URL == "" {
-				continue
+			if s.Ready && s.URL != "" {
+				out = append(out, redTarget{key: e.Name + "/" + s.Name + "/" + s.URL, env: e.Name, svc: s})
 			}
-			key := e.Name + "/" + s.Name + "/" + s.URL
-			live[key] = true
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r.scrape(ctx, key, e.Name, s)
-			}()
 		}
+	}
+	return out
+}
+
+func (r *redScraper) scrapeAll(ctx context.Context) {
+	live := map[string]bool{}
+	var wg sync.WaitGroup
+	for _, t := range r.targets(ctx) {
+		live[t.key] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.scrape(ctx, t.key, t.env, t.svc)
+		}()
 	}
 	wg.Wait()
 	r.mu.Lock()
