@@ -194,8 +194,7 @@ func (a *clusterAdapter) Reachable(ctx context.Context, kubeconfig string) error
 	if err != nil {
 		return err
 	}
-	_, err = c.Set.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-	return err
+	return c.Ready(ctx)
 }
 
 func (a *clusterAdapter) WaitReady(ctx context.Context, kubeconfig, ns, release string) error {

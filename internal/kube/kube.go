@@ -424,3 +424,9 @@ func EventTime(e *corev1.Event) time.Time {
 		return e.CreationTimestamp.Time
 	}
 }
+
+// Ready asks the API server's /readyz: nil when it answers ready.
+func (c *Client) Ready(ctx context.Context) error {
+	_, err := c.Set.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	return err
+}

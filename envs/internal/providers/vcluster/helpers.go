@@ -120,6 +120,5 @@ func hostAnswers(ctx context.Context, kubeconfig string) bool {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	_, err = c.Set.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-	return err == nil
+	return c.Ready(ctx) == nil
 }

@@ -663,7 +663,7 @@ func (p *Provider) waitAPI(ctx context.Context, name string) error {
 			var cfg *kube.Client
 			cfg, err = clientFromBytes(kc)
 			if err == nil {
-				_, err = cfg.Set.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+				err = cfg.Ready(ctx)
 				if err == nil {
 					_, err = cfg.Set.CoreV1().Namespaces().Get(ctx, "kube-public", metav1.GetOptions{})
 				}
