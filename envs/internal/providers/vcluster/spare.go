@@ -145,6 +145,9 @@ type Spare struct {
 	// outdated spare is conditional on it, so that a spare claimed
 	// meanwhile (its labels changed) is never deleted.
 	resourceVersion string
+	// fatal is why its pod will never start (an image that cannot be
+	// pulled), if so: such a spare is not claimed.
+	fatal string
 }
 
 // staleSpare is the age after which a spare whose install never finished
@@ -183,9 +186,9 @@ func (p *Provider) listSpares(ctx context.Context, c *kube.Client) ([]Spare, err
 		if ns.DeletionTimestamp != nil || r == "" || ns.Labels[LabelEnv] != "" {
 			continue
 		}
-		_, ready, _ := p.podState(ctx, c, location{ns: ns.Name, release: r})
+		_, ready, fatal := p.podState(ctx, c, location{ns: ns.Name, release: r})
 		out = append(out, Spare{Namespace: ns.Name, Release: r, Created: ns.CreationTimestamp.Time, Ready: ready,
-			Current: ns.Labels[LabelSpareSpec] == spec, Installed: released(ctx, c, ns.Name, r), resourceVersion: ns.ResourceVersion})
+			Current: ns.Labels[LabelSpareSpec] == spec, Installed: released(ctx, c, ns.Name, r), resourceVersion: ns.ResourceVersion, fatal: fatal})
 	}
 	slices.SortFunc(out, func(a, b Spare) int { return a.Created.Compare(b.Created) })
 	return out, nil
@@ -234,10 +237,7 @@ func (p *Provider) claimSpare(ctx context.Context, c *kube.Client, name string, 
 	})
 	for _, s := range spares {
 		loc := location{ns: s.Namespace, release: s.Release}
-		if !s.Current || !s.Installed {
-			continue
-		}
-		if _, _, fatal := p.podState(ctx, c, loc); fatal != "" {
+		if !s.Current || !s.Installed || s.fatal != "" {
 			continue
 		}
 		ns, err := c.Set.CoreV1().Namespaces().Get(ctx, s.Namespace, metav1.GetOptions{})
