@@ -15,9 +15,9 @@ import (
 // scalars, anchors, aliases, tags, multi-line scalars, tabs, CR line
 // breaks, non-ASCII text, duplicate keys, a root that is not a mapping,
 // anything unusual in the indentation — and the document is then read by
-// yaml.v3. What it accepts
-// it reads exactly as the yaml.v3 path does (same values, same lines);
-// TestReadBlockYAMLMatchesYAMLv3 and FuzzReadBlockYAML hold it to that.
+// yaml.v3. What it accepts it reads exactly as the yaml.v3 path does (same
+// values, same lines); TestReadBlockYAMLMatchesYAMLv3 and FuzzReadBlockYAML
+// hold it to that.
 
 // blockLine is one line of a document with content (blank lines and
 // comment lines are left out).
