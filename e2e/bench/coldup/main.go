@@ -176,10 +176,18 @@ func devctlUp(bin, project, image string, environ []string, state string) (cold,
 	if _, err := devctl("ls"); err != nil {
 		return 0, 0, err
 	}
-	if cold, err = devctl("up", "--ci"); err != nil {
+	ctx, stop := context.WithCancel(context.Background())
+	tl := &timeline{start: time.Now(), seen: map[string]time.Duration{}}
+	watched := make(chan struct{})
+	go func() { defer close(watched); tl.watch(ctx, state, "hello") }()
+	cold, err = devctl("up", "--ci")
+	stop()
+	<-watched
+	if err != nil {
 		return 0, 0, err
 	}
 	printSteps(bin, project, env)
+	fmt.Print(tl)
 	warm, err = devctl("up", "--ci")
 	return cold, warm, err
 }
