@@ -33,6 +33,36 @@ const AllowCgroupV1Patch = `kind: KubeletConfiguration
 failCgroupV1: false
 `
 
+// One control plane on one machine needs no leader election: without it the
+// controller manager and the scheduler start their controllers as soon as
+// they run, instead of after taking a lease (kube-controller-manager retries
+// every 2 s while RBAC is still being bootstrapped, which kept new pods from
+// being created and the node's not-ready taint from being lifted for 3-5 s
+// after kind returned). Its client may also ask the API server more often
+// while it starts its controllers (the defaults, 20 per second with bursts of
+// 30, spread their start over seconds). kind uses kubeadm's v1beta3 API up
+// to Kubernetes 1.35 (extra arguments as a map, merged) and v1beta4 after it
+// (a list, appended to).
+const fastControlPlaneV1Beta3 = `apiVersion: kubeadm.k8s.io/v1beta3
+kind: ClusterConfiguration
+controllerManager:
+  extraArgs:
+    leader-elect: "false"
+    kube-api-qps: "200"
+    kube-api-burst: "400"
+scheduler:
+  extraArgs:
+    leader-elect: "false"
+`
+
+var fastControlPlaneV1Beta4 = []v1alpha4.PatchJSON6902{{
+	Group: "kubeadm.k8s.io", Version: "v1beta4", Kind: "ClusterConfiguration",
+	Patch: `- {op: add, path: /controllerManager/extraArgs/-, value: {name: leader-elect, value: "false"}}
+- {op: add, path: /controllerManager/extraArgs/-, value: {name: kube-api-qps, value: "200"}}
+- {op: add, path: /controllerManager/extraArgs/-, value: {name: kube-api-burst, value: "400"}}
+`,
+}}
+
 // Provider runs environments as kind clusters on the local Docker engine.
 type Provider struct {
 	logger *slog.Logger
@@ -73,7 +103,8 @@ func Config(name string, o providers.CreateOptions) *v1alpha4.Cluster {
 		Name:     name,
 		Nodes:    []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole}},
 	}
-	c.KubeadmConfigPatches = []string{AllowCgroupV1Patch}
+	c.KubeadmConfigPatches = []string{AllowCgroupV1Patch, fastControlPlaneV1Beta3}
+	c.KubeadmConfigPatchesJSON6902 = fastControlPlaneV1Beta4
 	if o.RegistryHostsDir != "" {
 		// containerd reads registry hosts from a folder the daemon keeps
 		// up to date: images are pulled from its registry, not loaded.
@@ -119,17 +150,38 @@ func (p *Provider) Create(ctx context.Context, name string, o providers.CreateOp
 	if image == "" {
 		image = DefaultNodeImage
 	}
+	// kind writes its kubeconfig beside the environment's and it is then
+	// moved into place: the file at KubeconfigPath, which the early watch
+	// may already have written and a caller be reading, is only ever
+	// replaced whole.
+	kindKC := o.KubeconfigPath + ".kind"
 	opts := []cluster.CreateOption{
 		cluster.CreateWithV1Alpha4Config(Config(name, o)),
 		cluster.CreateWithNodeImage(image),
-		cluster.CreateWithKubeconfigPath(o.KubeconfigPath),
+		cluster.CreateWithKubeconfigPath(kindKC),
 		cluster.CreateWithDisplayUsage(false),
 		cluster.CreateWithDisplaySalutation(false),
 	}
 	if o.WaitForReady > 0 {
 		opts = append(opts, cluster.CreateWithWaitForReady(o.WaitForReady))
 	}
-	if err := p.kind(ctx, o.Progress).Create(name, opts...); err != nil {
+	stop, watched := make(chan struct{}), make(chan struct{})
+	if o.APIReady != nil {
+		go func() {
+			defer close(watched)
+			awaitAPI(stop, name, o.KubeconfigPath, o.APIReady)
+		}()
+	} else {
+		close(watched)
+	}
+	err = p.kind(ctx, o.Progress).Create(name, opts...)
+	close(stop)
+	<-watched
+	if err == nil {
+		err = os.Rename(kindKC, o.KubeconfigPath)
+	}
+	if err != nil {
+		_ = os.Remove(kindKC)
 		return fmt.Errorf("create kind cluster %q with node image %s: %w", name, image, commandError(err))
 	}
 	return nil

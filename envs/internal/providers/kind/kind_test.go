@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	sigsyaml "sigs.k8s.io/yaml"
+
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	kindexec "sigs.k8s.io/kind/pkg/exec"
 
@@ -85,9 +88,37 @@ func TestConfig(t *testing.T) {
 	if len(c.Nodes) != 1 || c.Nodes[0].Role != v1alpha4.ControlPlaneRole {
 		t.Errorf("nodes = %+v, want one control plane", c.Nodes)
 	}
-	want := []string{AllowCgroupV1Patch}
+	want := []string{AllowCgroupV1Patch, fastControlPlaneV1Beta3}
 	if strings.Join(c.KubeadmConfigPatches, "|") != strings.Join(want, "|") {
 		t.Errorf("patches = %q, want %q", c.KubeadmConfigPatches, want)
+	}
+	if len(c.KubeadmConfigPatchesJSON6902) != 1 || c.KubeadmConfigPatchesJSON6902[0].Version != "v1beta4" {
+		t.Errorf("JSON 6902 patches = %+v, want the v1beta4 one", c.KubeadmConfigPatchesJSON6902)
+	}
+}
+
+// The v1beta4 patch appends to the argument list kind's template writes
+// (it keeps kind's own arguments).
+func TestFastControlPlaneV1Beta4(t *testing.T) {
+	t.Parallel()
+	ops, err := sigsyaml.YAMLToJSON([]byte(fastControlPlaneV1Beta4[0].Patch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch, err := jsonpatch.DecodePatch(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What kind's v1beta4 template makes of controllerManager.
+	doc := []byte(`{"controllerManager":{"extraArgs":[{"name":"enable-hostpath-provisioner","value":"true"}]}}`)
+	out, err := patch.Apply(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"controllerManager":{"extraArgs":[{"name":"enable-hostpath-provisioner","value":"true"},` +
+		`{"name":"leader-elect","value":"false"},{"name":"kube-api-qps","value":"200"},{"name":"kube-api-burst","value":"400"}]}}`
+	if string(out) != want {
+		t.Errorf("patched:\n%s\nwant:\n%s", out, want)
 	}
 }
 
