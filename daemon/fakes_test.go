@@ -56,6 +56,12 @@ type fakeDeps struct {
 	ListErr      error
 	PingErr      error
 	ResourcesErr error
+	// EarlyAPI makes Up of a new cluster say its API answers (as kind's
+	// backend does) and then wait for RestGate before it returns RestErr
+	// or the environment.
+	EarlyAPI bool
+	RestGate chan struct{}
+	RestErr  error
 	// Gates: when set, the call waits for a value (or the context).
 	UpGate    chan struct{}
 	BuildGate chan struct{}
@@ -114,6 +120,22 @@ func (f *fakeDeps) Up(ctx context.Context, name string, spec api.EnvSpec) (*envs
 	f.mu.Unlock()
 	if err := wait(ctx, f.UpGate); err != nil {
 		return nil, err
+	}
+	f.mu.Lock()
+	_, exists := f.clusters[name]
+	early, ready := f.EarlyAPI && !exists, envs.APIReadyFunc(ctx)
+	f.mu.Unlock()
+	if early && ready != nil {
+		ready("/kube/" + name)
+		if err := wait(ctx, f.RestGate); err != nil {
+			return nil, err
+		}
+		f.mu.Lock()
+		err := f.RestErr
+		f.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -127,6 +127,12 @@ func (r *runner) execute(ctx context.Context, e api.Environment) (fin RunFinishe
 		steps, mode = livePlan(), ModeLive
 	}
 	err := run.do(ctx, steps...)
+	// A cluster whose step ended when its API answered is finished (or
+	// failed) before the run ends: a run never leaves a create behind, and
+	// its failure explains the steps' (a cluster deleted under them).
+	if cerr := run.awaitCluster(); cerr != nil {
+		err = stepError{step: StepCluster, err: cerr}
+	}
 	if err == nil && mode == ModeImage && run.project != nil && (run.Kind == api.RunRebuild || run.Kind == api.RunUp) {
 		// A new image (or pod) runs the image's binary: a failed live
 		// update goes back to that, not to an older synced one.
@@ -200,6 +206,9 @@ type Run struct {
 	// admission is the result of installing the admission policies, begun
 	// as soon as the cluster answers; nil when not begun.
 	admission chan error
+	// clusterRest, when the cluster step ended as soon as a new cluster's
+	// API answered, waits for the provider to finish it.
+	clusterRest func() error
 }
 
 func newRun(e api.Environment, r *runner) *Run {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -193,21 +194,81 @@ func runCluster(ctx context.Context, r *Run) (string, error) {
 		}
 		r.logf(StepCluster, "", api.SourceProgress, level, "%s", msg)
 	})
-	env, err := r.r.deps.Environments.Up(pctx, r.Env, r.Spec)
-	if err != nil {
-		return "", err
+	// A new cluster's API server answers seconds before the provider is
+	// done (kind then installs the CNI and the storage class): the step
+	// ends there, the steps after it push, install and schedule meanwhile,
+	// and the ready step (or the end of the run) waits for the rest.
+	answering := make(chan string, 1)
+	pctx = envs.ContextWithAPIReady(pctx, func(kubeconfig string) {
+		select {
+		case answering <- kubeconfig:
+		default:
+		}
+	})
+	type upResult struct {
+		env *envs.Env
+		err error
 	}
-	r.mu.Lock()
-	r.kubeconfig, r.newCluster = env.Kubeconfig, env.New
-	r.mu.Unlock()
-	r.dispatch(ClusterObserved{Name: r.Env, Kubeconfig: env.Kubeconfig})
-	r.startAdmission(ctx)
-	if env.New {
+	done := make(chan upResult, 1)
+	go func() {
+		// Not ended with the step: once it answered, the provider goes on
+		// after the step (a create cannot be stopped half-way anyway).
+		env, err := r.r.deps.Environments.Up(context.WithoutCancel(pctx), r.Env, r.Spec)
+		done <- upResult{env, err}
+	}()
+	select {
+	case res := <-done:
+		if res.err != nil {
+			return "", res.err
+		}
+		return r.clusterMade(ctx, res.env.Kubeconfig, res.env.New), nil
+	case kc := <-answering:
+		var (
+			once sync.Once
+			err  error
+		)
+		r.mu.Lock()
+		r.clusterRest = func() error {
+			once.Do(func() {
+				res := <-done
+				if err = res.err; err == nil {
+					r.dispatch(ClusterObserved{Name: r.Env, Kubeconfig: res.env.Kubeconfig})
+				}
+			})
+			return err
+		}
+		r.mu.Unlock()
+		r.clusterMade(ctx, kc, true)
+		return "created " + r.Spec.Provider + " cluster (its API answers; " + r.Spec.Provider + " finishes while the steps after this one run)", nil
+	}
+}
+
+// clusterMade records that the cluster answers on kubeconfig and starts
+// what only needs that; it returns the cluster step's detail.
+func (run *Run) clusterMade(ctx context.Context, kubeconfig string, isNew bool) string {
+	run.mu.Lock()
+	run.kubeconfig, run.newCluster = kubeconfig, isNew
+	run.mu.Unlock()
+	run.dispatch(ClusterObserved{Name: run.Env, Kubeconfig: kubeconfig})
+	run.startAdmission(ctx)
+	if isNew {
 		// A cluster made again under the same name: old forwards are dead.
-		r.r.forwards.closeEnv(r.Env)
-		return "created " + env.Spec.Provider + " cluster", nil
+		run.r.forwards.closeEnv(run.Env)
+		return "created " + run.Spec.Provider + " cluster"
 	}
-	return "exists", nil
+	return "exists"
+}
+
+// awaitCluster waits for what the provider still does after the cluster
+// step ended early (nothing when it did not) and returns its error.
+func (run *Run) awaitCluster() error {
+	run.mu.Lock()
+	rest := run.clusterRest
+	run.mu.Unlock()
+	if rest == nil {
+		return nil
+	}
+	return rest()
 }
 
 func runAttach(ctx context.Context, r *Run) (string, error) {
@@ -494,6 +555,9 @@ func runDeploy(ctx context.Context, r *Run) (string, error) {
 }
 
 func runReady(ctx context.Context, r *Run) (string, error) {
+	if err := r.awaitCluster(); err != nil {
+		return "", fmt.Errorf("create the cluster: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.r.readyTimeout)
 	defer cancel()
 	var urls []string

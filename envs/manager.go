@@ -324,13 +324,17 @@ func (m *Manager) create(ctx context.Context, p providers.Provider, name string,
 		done(err)
 		return fmt.Errorf("remove the old kubeconfig: %w", err)
 	}
-	err := p.Create(ctx, name, providers.CreateOptions{
+	o := providers.CreateOptions{
 		Spec:             spec,
 		KubeconfigPath:   m.KubeconfigPath(name),
 		RegistryHostsDir: m.registryDir,
 		WaitForReady:     m.readyTimeout,
 		Progress:         t.backend,
-	})
+	}
+	if f := APIReadyFunc(ctx); f != nil {
+		o.APIReady = func() { f(m.KubeconfigPath(name)) }
+	}
+	err := p.Create(ctx, name, o)
 	done(err)
 	if err != nil && !errors.Is(err, providers.ErrExists) {
 		// Leave nothing half-made behind: a failed create is removed, so

@@ -61,6 +61,26 @@ func ContextWithProgress(ctx context.Context, f func(Progress)) context.Context 
 	return context.WithValue(ctx, progressKey{}, f)
 }
 
+type apiReadyKey struct{}
+
+// ContextWithAPIReady returns a context in which a Manager's Up of a new
+// environment calls f with the environment's kubeconfig path as soon as its
+// API server answers to it, before the backend has finished (kind then still
+// installs the CNI and the storage class, and writes its own kubeconfig):
+// the caller can deploy while the cluster is finished. Up still returns only
+// once the environment is made, and f is never called for an environment
+// that exists, nor by backends that cannot tell.
+func ContextWithAPIReady(ctx context.Context, f func(kubeconfig string)) context.Context {
+	return context.WithValue(ctx, apiReadyKey{}, f)
+}
+
+// APIReadyFunc is the function ContextWithAPIReady put in ctx, or nil:
+// what a backend (or a stand-in for the Manager) calls.
+func APIReadyFunc(ctx context.Context) func(kubeconfig string) {
+	f, _ := ctx.Value(apiReadyKey{}).(func(string))
+	return f
+}
+
 func (m *Manager) track(ctx context.Context, env string) *tracker {
 	send := m.progress
 	if f, ok := ctx.Value(progressKey{}).(func(Progress)); ok && f != nil {

@@ -92,6 +92,12 @@ type CreateOptions struct {
 	// Progress, when set, receives the backend's slow steps as they start
 	// and end.
 	Progress func(Step)
+	// APIReady, when set, is called once while Create is still running, as
+	// soon as the new cluster's API server answers with the credentials of
+	// a kubeconfig the backend has already written at KubeconfigPath. The
+	// file is only ever replaced whole (never seen half-written). Backends
+	// that cannot tell earlier do not call it.
+	APIReady func()
 }
 
 // StepState is where a Step is in its life.
