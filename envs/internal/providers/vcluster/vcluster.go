@@ -245,6 +245,9 @@ func (p *Provider) localHost(ctx context.Context, o *providers.CreateOptions, cr
 		ho := *o
 		ho.KubeconfigPath = path
 		ho.Spec.Provider = api.ProviderKind
+		// The host answering is not the environment answering: the
+		// environment's API is the vcluster's, made after the host.
+		ho.APIReady = nil
 		done := report(o, "creating kind host cluster "+p.o.HostName+" (once; every vcluster environment shares it)")
 		err := p.o.Kind.Create(ctx, p.o.HostName, ho)
 		done(err)

@@ -244,3 +244,35 @@ type kubeconfigKind struct {
 }
 
 func (k kubeconfigKind) Kubeconfig(context.Context, string) ([]byte, error) { return k.kubeconfig, nil }
+
+// creatingKind records the options of the host cluster's create.
+type creatingKind struct {
+	countingKind
+	got *providers.CreateOptions
+}
+
+func (k creatingKind) Create(_ context.Context, _ string, o providers.CreateOptions) error {
+	*k.got = o
+	return nil
+}
+
+// The local host answering is not the environment answering: the host's
+// create is not given the environment's APIReady (the daemon would deploy
+// to a kubeconfig the vcluster has not written yet).
+func TestHostCreateDoesNotSayTheEnvironmentAnswers(t *testing.T) {
+	calls := 0
+	var got providers.CreateOptions
+	p := New(Options{StateDir: t.TempDir(), HostName: "h", Kind: creatingKind{countingKind{calls: &calls}, &got}})
+	called := false
+	o := &providers.CreateOptions{KubeconfigPath: "/env/kubeconfig", APIReady: func() { called = true }}
+	_, _, _ = p.localHost(context.Background(), o, true)
+	if got.KubeconfigPath == "" {
+		t.Fatal("the host cluster was not created")
+	}
+	if got.APIReady != nil || called {
+		t.Error("the host's create was given the environment's APIReady")
+	}
+	if got.KubeconfigPath == o.KubeconfigPath {
+		t.Errorf("the host's create writes the environment's kubeconfig %s", got.KubeconfigPath)
+	}
+}
