@@ -284,11 +284,11 @@ func containerStuck(p *corev1.Pod, cs *corev1.ContainerStatus, crashes int32, no
 			return fmt.Sprintf("%s: %s", w.Reason, w.Message)
 		}
 	}
-	if t := cs.LastTerminationState.Terminated; t != nil && cs.RestartCount >= crashes {
+	if t := cs.LastTerminationState.Terminated; t != nil && cs.RestartCount >= crashes && !lostWithItsNode(t) {
 		return fmt.Sprintf("container %s crashed (%s, exit code %d; restarted %d time(s): CrashLoopBackOff follows; see `devctl logs`)",
 			cs.Name, t.Reason, t.ExitCode, cs.RestartCount)
 	}
-	if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
+	if t := cs.State.Terminated; t != nil && t.ExitCode != 0 && !lostWithItsNode(t) {
 		return fmt.Sprintf("container %s exited (%s, exit code %d; see `devctl logs`)", cs.Name, t.Reason, t.ExitCode)
 	}
 	if r := cs.State.Running; r != nil && !cs.Ready {
@@ -298,6 +298,14 @@ func containerStuck(p *corev1.Pod, cs *corev1.ContainerStatus, crashes int32, no
 		}
 	}
 	return ""
+}
+
+// lostWithItsNode reports a container the runtime lost rather than one
+// that exited: its node (or container runtime) stopped under it. The
+// kubelet reports it terminated, reason Unknown, exit code 255, and starts
+// it again in a new sandbox: not a crash of the app.
+func lostWithItsNode(t *corev1.ContainerStateTerminated) bool {
+	return t.Reason == "Unknown" && t.ExitCode == 255
 }
 
 // readinessGrace is how long a container may run before its readiness

@@ -125,6 +125,16 @@ func runningPod(age time.Duration) *corev1.Pod {
 	}
 }
 
+// nodeRestartedPod is a pod whose node was killed and started again: its
+// container is reported lost, and was lost once before.
+func nodeRestartedPod() *corev1.Pod {
+	p := waitingPod("", 1)
+	lost := &corev1.ContainerStateTerminated{Reason: "Unknown", ExitCode: 255}
+	p.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: lost}
+	p.Status.ContainerStatuses[0].LastTerminationState.Terminated = lost
+	return p
+}
+
 // serving marks d as having an available replica (of an older version).
 func serving(d *appsv1.Deployment) *appsv1.Deployment {
 	d.Status.AvailableReplicas = 1
@@ -147,6 +157,9 @@ func TestWaitRollout(t *testing.T) {
 		{"first install, two crashes", func() []any { return []any{deployment(false), crashedPod(2)} }, "crashed"},
 		{"rollout while the old version serves, one crash", func() []any { return []any{serving(deployment(false)), crashedPod(1)} }, "crashed"},
 		{"starting", func() []any { return []any{deployment(false), runningPod(time.Second)} }, "not rolled out"},
+		// A node killed and started again: the kubelet reports the app
+		// terminated (Unknown, 255) until it runs it in a new sandbox.
+		{"node restarted", func() []any { return []any{serving(deployment(false)), nodeRestartedPod()} }, "not rolled out"},
 		{"readiness probe failing", func() []any { return []any{deployment(false), runningPod(time.Minute)} }, "without passing its readiness probe"},
 	}
 	for _, tt := range tests {
