@@ -30,6 +30,8 @@ type Environments interface {
 	LoadImages(ctx context.Context, name, provider string, archive func() (io.ReadCloser, error)) error
 	// PullsFromRegistry says whether the nodes pull from the daemon's registry.
 	PullsFromRegistry(ctx context.Context, name, provider string) (bool, error)
+	// Prepull has the nodes pull refs now (where the provider can).
+	Prepull(ctx context.Context, name, provider string, refs []string) error
 	CheckProvider(name string) error
 }
 

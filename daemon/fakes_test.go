@@ -40,6 +40,7 @@ type fakeDeps struct {
 	stopped    map[string]bool // clusters that do not answer
 	builds     map[string]int  // service → builds
 	loads      int
+	prepulled  []string // every image Prepull was given
 	deploys    int
 	digests    map[string]string // release → values digest deployed
 	revision   map[string]int
@@ -152,6 +153,13 @@ func (f *fakeDeps) Up(ctx context.Context, name string, spec api.EnvSpec) (*envs
 	}
 	e.New = !ok
 	return &e, nil
+}
+
+func (f *fakeDeps) Prepull(_ context.Context, _, _ string, refs []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.prepulled = append(f.prepulled, refs...)
+	return nil
 }
 
 func (f *fakeDeps) Get(_ context.Context, name, _ string) (*envs.Env, error) {

@@ -232,3 +232,23 @@ func (r *runner) pullsFromRegistry(ctx context.Context, run *Run) (bool, error) 
 	r.regPulls[run.kubeconfig] = ok
 	return ok, nil
 }
+
+// prepull has a new cluster's nodes pull the pushed images and the agent
+// while the releases are rendered, checked and installed, instead of each
+// pod pulling them one after the other as its containers start (on a
+// cold up, 0.7 s for each). It does not hold up the run; a pull that fails
+// is the kubelet's to do again.
+func (run *Run) prepull(ctx context.Context, refs []string) {
+	run.mu.Lock()
+	if run.agentRef != "" {
+		refs = append(refs, run.agentRef)
+	}
+	run.mu.Unlock()
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	go func() {
+		defer cancel()
+		began := time.Now()
+		err := run.r.deps.Environments.Prepull(pctx, run.Env, run.Spec.Provider, refs)
+		run.r.log.Debug("prepull", "env", run.Env, "images", refs, "duration", time.Since(began), "err", err)
+	}()
+}

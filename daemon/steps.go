@@ -349,6 +349,9 @@ func runDeliver(ctx context.Context, r *Run) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if r.newCluster && len(pushed) > 0 {
+		r.prepull(ctx, slices.DeleteFunc(slices.Clone(refs), func(ref string) bool { return slices.Contains(toLoad, ref) }))
+	}
 	goArchive, dockerRefs, err := r.goArchive(toLoad)
 	if err != nil {
 		return "", err

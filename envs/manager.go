@@ -696,6 +696,21 @@ func (m *Manager) PullsFromRegistry(ctx context.Context, name, providerName stri
 	return rp.PullsFromRegistry(ctx, name)
 }
 
+// Prepull has the environment's nodes pull refs now, where the backend can
+// (kind: through the CRI, from the registry containerd is pointed at); it
+// does nothing for other backends. Pods that start later find the images.
+func (m *Manager) Prepull(ctx context.Context, name, providerName string, refs []string) error {
+	p, err := m.provider(providerName)
+	if err != nil {
+		return err
+	}
+	pp, ok := p.(providers.Prepuller)
+	if !ok || len(refs) == 0 {
+		return nil
+	}
+	return pp.Prepull(ctx, name, refs)
+}
+
 // CanLoadImages reports whether the backend providerName can put image
 // archives straight into its nodes (LoadImages).
 func (m *Manager) CanLoadImages(providerName string) bool {

@@ -56,6 +56,13 @@ type RegistryPuller interface {
 	PullsFromRegistry(ctx context.Context, name string) (bool, error)
 }
 
+// Prepuller is implemented by backends whose nodes can be told to pull
+// images now (from the registry their containerd is pointed at), so that
+// pods scheduled moments later start without waiting for their pulls.
+type Prepuller interface {
+	Prepull(ctx context.Context, name string, refs []string) error
+}
+
 // Starter is implemented by backends whose stopped environments the user
 // can start again by hand.
 type Starter interface {

@@ -42,7 +42,9 @@ failCgroupV1: false
 // while it starts its controllers (the defaults, 20 per second with bursts of
 // 30, spread their start over seconds). kind uses kubeadm's v1beta3 API up
 // to Kubernetes 1.35 (extra arguments as a map, merged) and v1beta4 after it
-// (a list, appended to).
+// (a list, appended to; only the controller manager's, which kind always
+// writes: the scheduler's may be empty, and it was never the one waited
+// for).
 const fastControlPlaneV1Beta3 = `apiVersion: kubeadm.k8s.io/v1beta3
 kind: ClusterConfiguration
 controllerManager:
@@ -70,6 +72,7 @@ type Provider struct {
 
 var (
 	_ providers.Provider      = (*Provider)(nil)
+	_ providers.Prepuller     = (*Provider)(nil)
 	_ providers.ImageLoader   = (*Provider)(nil)
 	_ providers.Starter       = (*Provider)(nil)
 	_ providers.Containerized = (*Provider)(nil)
@@ -228,6 +231,32 @@ func (p *Provider) Kubeconfig(ctx context.Context, name string) ([]byte, error) 
 		return nil, fmt.Errorf("kubeconfig of kind cluster %q: %w", name, err)
 	}
 	return []byte(cfg), nil
+}
+
+// Prepull implements providers.Prepuller: every node pulls refs through
+// the CRI (`crictl pull`, as the kubelet would), all at once.
+func (p *Provider) Prepull(ctx context.Context, name string, refs []string) error {
+	nodes, err := p.kind(ctx, nil).ListInternalNodes(name)
+	if err != nil {
+		return fmt.Errorf("pull images into %q: list nodes: %w", name, err)
+	}
+	errs := make(chan error, len(nodes)*len(refs))
+	for _, n := range nodes {
+		for _, ref := range refs {
+			go func() {
+				if err := n.CommandContext(ctx, "crictl", "pull", ref).Run(); err != nil {
+					errs <- fmt.Errorf("pull %s into node %s: %w", ref, n.String(), commandError(err))
+					return
+				}
+				errs <- nil
+			}()
+		}
+	}
+	var all []error
+	for range len(nodes) * len(refs) {
+		all = append(all, <-errs)
+	}
+	return errors.Join(all...)
 }
 
 // LoadImages implements providers.ImageLoader the way `kind load
