@@ -248,7 +248,10 @@ func (run *Run) prepull(ctx context.Context, refs []string) {
 	go func() {
 		defer cancel()
 		began := time.Now()
-		err := run.r.deps.Environments.Prepull(pctx, run.Env, run.Spec.Provider, refs)
-		run.r.log.Debug("prepull", "env", run.Env, "images", refs, "duration", time.Since(began), "err", err)
+		if err := run.r.deps.Environments.Prepull(pctx, run.Env, run.Spec.Provider, refs); err != nil {
+			run.r.log.Warn("images not pulled ahead (the kubelet pulls them)", "env", run.Env, "images", refs, "err", err)
+			return
+		}
+		run.r.log.Info("images pulled ahead into the new cluster", "env", run.Env, "images", refs, "duration", time.Since(began).Round(time.Millisecond))
 	}()
 }
