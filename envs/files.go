@@ -1,33 +1,7 @@
 package envs
 
-import (
-	"os"
-	"path/filepath"
-)
+import "github.com/devctl/devctl/envs/internal/privfile"
 
-// writeFileAtomic writes data to path with mode 0600 through a temporary file
-// in the same directory, so readers never see a partial kubeconfig. The
-// directory is created 0700 when missing.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.Remove(f.Name()) }() // no-op after the rename
-	if err := f.Chmod(0o600); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
-}
+// writeFileAtomic writes data to path with mode 0600 so that readers never
+// see a partial kubeconfig (privfile.Write).
+func writeFileAtomic(path string, data []byte) error { return privfile.Write(path, data) }

@@ -7,11 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"time"
 
+	"github.com/devctl/devctl/envs/internal/privfile"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -80,7 +79,7 @@ func awaitAPI(stop <-chan struct{}, name, kubeconfigPath string, ready func()) {
 			return
 		}
 	}
-	if err := writeFileAtomic(kubeconfigPath, kc); err != nil {
+	if err := privfile.Write(kubeconfigPath, kc); err != nil {
 		return
 	}
 	select {
@@ -169,20 +168,4 @@ func kindKubeconfig(admin []byte, name, server string) ([]byte, error) {
 	out.Contexts[id] = &clientcmdapi.Context{Cluster: id, AuthInfo: id}
 	out.CurrentContext = id
 	return clientcmd.Write(*out)
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	if _, err := tmp.Write(b); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

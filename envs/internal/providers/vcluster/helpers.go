@@ -5,9 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/devctl/devctl/envs/internal/privfile"
 	"github.com/devctl/devctl/internal/kube"
 )
 
@@ -27,29 +26,9 @@ func clientcmdMinifyFlatten(cfg *clientcmdapi.Config) error {
 	return clientcmdapi.FlattenConfig(cfg)
 }
 
-// writeFile writes b to path (mode 0600) through a temporary file, so a
-// reader never sees half of it.
-func writeFile(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	if _, err := tmp.Write(b); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+// writeFile writes b to path (mode 0600) so a reader never sees half of
+// it.
+func writeFile(path string, b []byte) error { return privfile.Write(path, b) }
 
 func clientFromBytes(kubeconfig []byte) (*kube.Client, error) {
 	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
