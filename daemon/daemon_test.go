@@ -83,6 +83,15 @@ func upAndWait(t *testing.T, c *testDaemon, dir string) *api.Environment {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	_, events, gen := beginUp(ctx, t, c, dir)
+	return settled(t, events, gen)
+}
+
+// beginUp follows the events of the project in dir's environment and sends
+// an up for it; it returns the environment's name, the events and the
+// generation the up asked for.
+func beginUp(ctx context.Context, t *testing.T, c *testDaemon, dir string) (string, <-chan api.Event, int64) {
+	t.Helper()
 	res, err := c.Resolve(ctx, api.ProjectRef{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +104,7 @@ func upAndWait(t *testing.T, c *testDaemon, dir string) *api.Environment {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return settled(t, events, acc.Generation)
+	return res.Name, events, acc.Generation
 }
 
 func stepList(run *api.Run) string {

@@ -21,18 +21,7 @@ func TestDaemonDeploysWhileTheClusterIsFinished(t *testing.T) {
 	dir := writeProject(t, "web")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := c.Resolve(ctx, api.ProjectRef{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	events, _, err := c.Events(ctx, res.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	acc, err := c.Up(ctx, api.UpRequest{ProjectRef: api.ProjectRef{Dir: dir}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	name, events, gen := beginUp(ctx, t, c, dir)
 	// The release is installed while Up has not returned.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		f.mu.Lock()
@@ -48,18 +37,18 @@ func TestDaemonDeploysWhileTheClusterIsFinished(t *testing.T) {
 			t.Fatal("no deploy while the cluster was being finished")
 		}
 	}
-	e, err := c.Get(ctx, res.Name)
+	e, err := c.Get(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !e.Status.Run.Active() || e.Status.Phase == api.PhaseReady {
 		t.Fatalf("the run ended (phase %s) before the provider finished", e.Status.Phase)
 	}
-	if e.Status.Kubeconfig != "/kube/"+res.Name {
+	if e.Status.Kubeconfig != "/kube/"+name {
 		t.Errorf("kubeconfig while finishing = %q", e.Status.Kubeconfig)
 	}
 	close(f.RestGate)
-	e = settled(t, events, acc.Generation)
+	e = settled(t, events, gen)
 	if e.Status.Phase != api.PhaseReady {
 		t.Fatalf("phase %s: %s", e.Status.Phase, e.Status.Message)
 	}
