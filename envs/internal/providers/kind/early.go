@@ -10,11 +10,12 @@ import (
 	"os/exec"
 	"time"
 
-	"github.com/devctl/devctl/envs/internal/privfile"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/devctl/devctl/envs/internal/privfile"
 )
 
 // earlyPoll is how often the early watch asks Docker and the API server.
