@@ -314,3 +314,44 @@ func TestSingleFileWindowOverlappingRoots(t *testing.T) {
 		t.Errorf("Changes = %v, want %v", b.Changes, want)
 	}
 }
+
+// An editor's or `sed -i`'s save writes a temporary file and renames it
+// over the saved one: the batch is the saved file alone, after the
+// one-file window; a file made and removed within a batch (vim's write
+// probe) is no change at all; a file that was there and is removed is one.
+func TestTemporaryFilesAreNoChange(t *testing.T) {
+	t.Parallel()
+	const single = 50 * time.Millisecond
+	h := start(t, t.TempDir(), Options{Quiet: quiet, Cap: limit, Single: single})
+
+	h.send(fsnotify.Create, "sedAb12x")
+	h.send(fsnotify.Write, "sedAb12x")
+	h.send(fsnotify.Rename, "sedAb12x")
+	h.send(fsnotify.Create, "main.go")
+	h.step(single - time.Millisecond)
+	h.none()
+	h.step(time.Millisecond)
+	if b := h.next(); !reflect.DeepEqual(b.Changes, map[string][]string{"app": {"main.go"}}) {
+		t.Errorf("sed -i save = %v", b.Changes)
+	}
+
+	h.send(fsnotify.Create, "4913")
+	h.send(fsnotify.Remove, "4913")
+	h.step(quiet)
+	h.none()
+
+	h.send(fsnotify.Remove, "old.go")
+	h.step(quiet)
+	if b := h.next(); !reflect.DeepEqual(b.Changes, map[string][]string{"app": {"old.go"}}) {
+		t.Errorf("removed file = %v", b.Changes)
+	}
+
+	// Made, gone, and made again: it is there, so it changed.
+	h.send(fsnotify.Create, "x.go")
+	h.send(fsnotify.Remove, "x.go")
+	h.send(fsnotify.Create, "x.go")
+	h.step(quiet)
+	if b := h.next(); !reflect.DeepEqual(b.Changes, map[string][]string{"app": {"x.go"}}) {
+		t.Errorf("made again = %v", b.Changes)
+	}
+}

@@ -306,7 +306,10 @@ func (w *Watcher) handle(ctx context.Context, s *state, ev fsnotify.Event, now t
 		}
 	}
 	for _, r := range w.visible(parent, p, isDir) {
+		rel := w.rel(r, p)
+		first := s.pending == nil || !s.pending.has(r, rel)
 		report(r, p)
+		s.pending.saw(r, rel, ev.Op, first)
 	}
 	switch {
 	case exists && isDir:

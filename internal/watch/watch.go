@@ -304,6 +304,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 				s.next, s.nextOK = s.ready.batch(w.roots), true
 			}
 			out = w.out
+			if len(s.next.Changes) == 0 && !s.next.Overflow {
+				// Only files made and gone again: nothing changed.
+				s.ready, s.next, s.nextOK, out = nil, Batch{}, false, nil
+			}
 		}
 		var timerC <-chan time.Time
 		if s.timer != nil {
@@ -418,13 +422,19 @@ func (w *Watcher) handleError(ctx context.Context, s *state, err error) error {
 
 // changes is a set of changed paths per root.
 type changes struct {
-	paths       []map[string]struct{} // by root index
+	paths []map[string]struct{} // by root index
+	// born holds, by root, the paths whose first event in the batch was
+	// their creation, with whether their last event removed or renamed
+	// them away: a file made and gone within one batch (an editor's or
+	// `sed -i`'s temporary file, renamed over the one saved) changed
+	// nothing and is left out.
+	born        []map[string]bool
 	first, last time.Time
 	overflow    bool
 }
 
 func newChanges(roots int, now time.Time) *changes {
-	return &changes{paths: make([]map[string]struct{}, roots), first: now, last: now}
+	return &changes{paths: make([]map[string]struct{}, roots), born: make([]map[string]bool, roots), first: now, last: now}
 }
 
 func (c *changes) add(r int, rel string) {
@@ -432,6 +442,32 @@ func (c *changes) add(r int, rel string) {
 		c.paths[r] = map[string]struct{}{}
 	}
 	c.paths[r][rel] = struct{}{}
+}
+
+func (c *changes) has(r int, rel string) bool {
+	_, ok := c.paths[r][rel]
+	return ok
+}
+
+// saw records the event op on rel, just added to the batch; first says it
+// is rel's first event in the batch.
+func (c *changes) saw(r int, rel string, op fsnotify.Op, first bool) {
+	gone := op.Has(fsnotify.Remove) || op.Has(fsnotify.Rename)
+	if _, ok := c.born[r][rel]; ok {
+		c.born[r][rel] = gone
+		return
+	}
+	if first && op.Has(fsnotify.Create) && !gone {
+		if c.born[r] == nil {
+			c.born[r] = map[string]bool{}
+		}
+		c.born[r][rel] = false
+	}
+}
+
+// transient reports whether rel was made and is gone again in the batch.
+func (c *changes) transient(r int, rel string) bool {
+	return c.born[r][rel]
 }
 
 func (c *changes) len() int {
@@ -448,6 +484,9 @@ func (c *changes) oneFile(roots []root) bool {
 	file := ""
 	for r, set := range c.paths {
 		for p := range set {
+			if c.transient(r, p) {
+				continue
+			}
 			abs := filepath.Join(roots[r].dir, filepath.FromSlash(p))
 			if file != "" && abs != file {
 				return false
@@ -468,6 +507,18 @@ func (c *changes) merge(o *changes) *changes {
 	}
 	for r, set := range o.paths {
 		for p := range set {
+			gone, born := o.born[r][p]
+			switch _, bornBefore := c.born[r][p]; {
+			case bornBefore && born:
+				c.born[r][p] = gone // made in c, gone or back in o
+			case bornBefore:
+				c.born[r][p] = false // changed again in o: there
+			case born && !c.has(r, p):
+				if c.born[r] == nil {
+					c.born[r] = map[string]bool{}
+				}
+				c.born[r][p] = gone
+			}
 			c.add(r, p)
 		}
 	}
@@ -489,7 +540,12 @@ func (c *changes) batch(roots []root) Batch {
 		}
 		ps := make([]string, 0, len(set))
 		for p := range set {
-			ps = append(ps, p)
+			if !c.transient(r, p) {
+				ps = append(ps, p)
+			}
+		}
+		if len(ps) == 0 {
+			continue
 		}
 		slices.Sort(ps)
 		b.Changes[roots[r].name] = ps
