@@ -228,13 +228,10 @@ func runCluster(ctx context.Context, r *Run) (string, error) {
 			err  error
 		)
 		r.mu.Lock()
+		// The kubeconfig path stays the same (the provider replaces the
+		// file's content whole), so finishing has nothing to record.
 		r.clusterRest = func() error {
-			once.Do(func() {
-				res := <-done
-				if err = res.err; err == nil {
-					r.dispatch(ClusterObserved{Name: r.Env, Kubeconfig: res.env.Kubeconfig})
-				}
-			})
+			once.Do(func() { err = (<-done).err })
 			return err
 		}
 		r.mu.Unlock()

@@ -85,6 +85,12 @@ func NewClient(kubeconfig string) (*Client, error) {
 	return newClient(kubeconfig, b)
 }
 
+// NewClientFromBytes builds a client from kubeconfig content (its current
+// context), as NewClient does from a file.
+func NewClientFromBytes(kubeconfig []byte) (*Client, error) {
+	return newClient("(in memory)", kubeconfig)
+}
+
 func newClient(path string, kubeconfig []byte) (*Client, error) {
 	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
 	if err != nil {

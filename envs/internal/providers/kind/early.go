@@ -11,11 +11,11 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/devctl/devctl/envs/internal/privfile"
+	"github.com/devctl/devctl/internal/kube"
 )
 
 // earlyPoll is how often the early watch asks Docker and the API server.
@@ -130,16 +130,13 @@ func readyz(ctx context.Context, c *http.Client, server string) bool {
 // answers reports whether kc's credentials are authorised: kubeadm binds
 // the admin's group to cluster-admin moments after the server is ready.
 func answers(ctx context.Context, kc []byte) bool {
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(kc)
+	c, err := kube.NewClientFromBytes(kc)
 	if err != nil {
 		return false
 	}
-	cfg.Timeout = 2 * time.Second
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return false
-	}
-	_, err = cs.CoreV1().Namespaces().Get(ctx, metav1.NamespaceDefault, metav1.GetOptions{})
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err = c.Set.CoreV1().Namespaces().Get(ctx, metav1.NamespaceDefault, metav1.GetOptions{})
 	return err == nil
 }
 
