@@ -68,14 +68,19 @@ func awaitAPI(stop <-chan struct{}, name, kubeconfigPath string, ready func()) {
 		}
 	}
 	probe.CloseIdleConnections()
+	// kubeadm wrote admin.conf before it started the API server: it is
+	// read once, then its credentials are tried until they are bound.
 	var kc []byte
-	for {
+	for kc == nil {
 		admin, err := exec.CommandContext(ctx, "docker", "exec", node, "cat", "/etc/kubernetes/admin.conf").Output()
 		if err == nil {
-			if kc, err = kindKubeconfig(admin, name, server); err == nil && answers(ctx, kc) {
-				break
-			}
+			kc, _ = kindKubeconfig(admin, name, server)
 		}
+		if kc == nil && !wait() {
+			return
+		}
+	}
+	for !answers(ctx, kc) {
 		if !wait() {
 			return
 		}
