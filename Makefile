@@ -21,8 +21,9 @@ export DEVCTL_E2E_CACHE ?= $(HOME)/.cache/devctl-e2e
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-build: agent vcluster-chart ## build bin/devctl (static, trimmed, versioned, with the live-update agent and the vcluster chart embedded) and bin/devctl-mocks
-	CGO_ENABLED=0 $(GO) build -tags agentembed,vclusterchart -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/devctl ./cmd/devctl
+build: agent vcluster-chart ## build bin/devctl (the lean front: checks plain manifests, runs devctl-core for the rest), bin/devctl-core (static, trimmed, versioned, with the live-update agent and the vcluster chart embedded) and bin/devctl-mocks
+	CGO_ENABLED=0 $(GO) build -tags agentembed,vclusterchart -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/devctl-core ./cmd/devctl-core
+	CGO_ENABLED=0 $(GO) build -tags devctl_lean -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/devctl ./cmd/devctl
 	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/devctl-mocks ./cmd/devctl-mocks
 
 vcluster-chart: ## pack the vcluster chart of the Go module (version in envs/internal/providers/vcluster/chart.go) for build to embed
@@ -42,8 +43,13 @@ agent: ## build the live-update agent for linux/$(AGENT_ARCHES) into $(AGENT_BIN
 install: ## build and install devctl, check Docker (see install.sh --help)
 	./install.sh
 
-unit: ## unit tests (hermetic, race detector on)
+# LEAN_PKGS are the packages of the lean front (bin/devctl, tag devctl_lean):
+# unit and vet also build them with the tag, which swaps files of internal/policy.
+LEAN_PKGS := ./cmd/devctl ./internal/check/... ./internal/policy/...
+
+unit: ## unit tests (hermetic, race detector on), the lean front's packages also with its build tag
 	$(GO) test -race -short ./...
+	$(GO) test -race -short -tags devctl_lean $(LEAN_PKGS)
 
 # FUZZ_TARGETS are package:FuzzFunc pairs; their seed corpora also run in
 # every `go test`.
@@ -87,8 +93,9 @@ test-deps: ## check (and on Debian, install) what the tests need beyond install.
 
 test: test-deps unit integration e2e ## everything CI runs
 
-vet: ## go vet
+vet: ## go vet (the lean front's packages also with its build tag)
 	$(GO) vet ./...
+	$(GO) vet -tags devctl_lean $(LEAN_PKGS)
 
 lint: ## golangci-lint, pinned
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run ./...

@@ -89,6 +89,9 @@ fi
 step "devctl"
 make -C "$here" --no-print-directory build >/dev/null
 mkdir -p "$prefix/bin"
+# devctl is the lean front (it checks plain manifests itself); devctl-core,
+# beside it, is the full build it runs for every other command.
+install -m 0755 "$here/bin/devctl-core" "$prefix/bin/devctl-core"
 install -m 0755 "$here/bin/devctl" "$prefix/bin/devctl"
 # The platform stand-ins' static binary: devctl runs it in a FROM scratch image.
 install -m 0755 "$here/bin/devctl-mocks" "$prefix/bin/devctl-mocks"

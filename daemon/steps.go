@@ -19,6 +19,7 @@ import (
 	"github.com/devctl/devctl/envs"
 	"github.com/devctl/devctl/internal/api"
 	"github.com/devctl/devctl/internal/build"
+	"github.com/devctl/devctl/internal/check"
 	"github.com/devctl/devctl/internal/config"
 	"github.com/devctl/devctl/internal/goldenpath"
 	"github.com/devctl/devctl/internal/policy"
@@ -427,7 +428,7 @@ func runPolicy(ctx context.Context, r *Run) (string, error) {
 	if err := r.awaitAdmission(ctx); err != nil {
 		return "", err
 	}
-	threshold, err := goldenpath.FailOn(r.project, "")
+	threshold, err := check.FailOn(r.project.Config, "")
 	if err != nil {
 		return "", err
 	}

@@ -47,15 +47,19 @@ func newDevctlEnv(t *testing.T, ctx context.Context, projectDir string) *devctlE
 	t.Helper()
 	bin := os.Getenv("DEVCTL_BIN")
 	if bin == "" {
-		bin = filepath.Join(t.TempDir(), "devctl")
+		dir := t.TempDir()
+		bin = filepath.Join(dir, "devctl")
 		root, err := harness.RepoRoot()
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/devctl")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build devctl: %v\n%s", err, out)
+		// The front and, beside it, the full build it runs (see make build).
+		for _, args := range [][]string{{"-o", filepath.Join(dir, "devctl-core"), "./cmd/devctl-core"}, {"-tags", "devctl_lean", "-o", bin, "./cmd/devctl"}} {
+			cmd := exec.CommandContext(ctx, "go", append([]string{"build"}, args...)...)
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("build devctl: %v\n%s", err, out)
+			}
 		}
 	}
 	image, err := harness.NodeImage(ctx)

@@ -11,41 +11,9 @@ import (
 
 	"github.com/devctl/devctl/charts"
 	"github.com/devctl/devctl/internal/api"
-	"github.com/devctl/devctl/internal/config"
+	"github.com/devctl/devctl/internal/check"
 	"github.com/devctl/devctl/internal/policy"
 )
-
-// PolicyOptions are the policy engine options of a project: its
-// organisation rules, waivers and allowed registries.
-func PolicyOptions(p *Project) policy.Options {
-	o := policy.Options{Namespace: p.Namespace()}
-	pc := p.Policy
-	if pc.Rules != "" {
-		o.RulesDir = filepath.Join(p.Dir, pc.Rules)
-	}
-	if pc.Waivers != "" {
-		o.WaiversFile = filepath.Join(p.Dir, pc.Waivers)
-	}
-	o.AllowedRegistries = pc.AllowedRegistries
-	return o
-}
-
-// FailOn is the lowest severity that fails a check: override when set (a
-// --fail-on flag), else policy.failOn of devctl.yaml, else the default.
-func FailOn(p *Project, override string) (policy.Severity, error) {
-	s := override
-	if s == "" && p != nil {
-		s = p.Policy.FailOn
-	}
-	if s == "" {
-		s = config.DefaultFailOn
-	}
-	sev, err := policy.ParseSeverity(s)
-	if err != nil {
-		return 0, fmt.Errorf("fail-on: %w", err)
-	}
-	return sev, nil
-}
 
 // ChartSource lets findings on rendered releases point at the golden-path
 // chart's template lines.
@@ -76,7 +44,7 @@ func NewChecker(log *slog.Logger) *Checker {
 
 // Engine returns the (cached) engine for a project's policy settings.
 func (c *Checker) Engine(ctx context.Context, p *Project) (*policy.Engine, error) {
-	o := PolicyOptions(p)
+	o := check.PolicyOptions(p.Config)
 	key := strings.Join([]string{o.RulesDir, o.WaiversFile, strings.Join(o.AllowedRegistries, ","), o.Namespace}, "|")
 	if o.RulesDir != "" || o.WaiversFile != "" {
 		// Rules and waivers are files the user edits: their content is part

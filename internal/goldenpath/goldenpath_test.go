@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/check"
 	"github.com/devctl/devctl/internal/config"
 	"github.com/devctl/devctl/internal/policy"
 )
@@ -133,17 +134,17 @@ func TestCheckIncludesProjectManifestsAndFailOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sev, err := FailOn(p, "")
+	sev, err := check.FailOn(p.Config, "")
 	if err != nil || sev != policy.High {
 		t.Fatalf("FailOn = %v, %v", sev, err)
 	}
 	if !rep.Failed(sev) {
 		t.Errorf("a privileged Deployment in manifests: did not fail the check: %+v", rep.Findings)
 	}
-	if sev, _ := FailOn(p, "critical"); sev != policy.Critical {
+	if sev, _ := check.FailOn(p.Config, "critical"); sev != policy.Critical {
 		t.Errorf("override ignored: %v", sev)
 	}
-	if _, err := FailOn(nil, "loud"); err == nil {
+	if _, err := check.FailOn(nil, "loud"); err == nil {
 		t.Error("FailOn accepted an unknown severity")
 	}
 }

@@ -159,15 +159,6 @@ func ParseManifests(name string, data []byte) ([]Document, error) {
 	return docs, nil
 }
 
-// ReadManifests reads all of r and parses it with ParseManifests.
-func ReadManifests(name string, r io.Reader) ([]Document, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("read manifests %q: %w", name, err)
-	}
-	return ParseManifests(name, data)
-}
-
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // checkEncoding rejects input that is not UTF-8 text (a binary file, or

@@ -1,8 +1,9 @@
+//go:build !devctl_lean
+
 package policy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -10,9 +11,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 )
-
-// ErrInvalidRego is returned for Rego files that do not compile.
-var ErrInvalidRego = errors.New("invalid rego policy")
 
 // regoChecker runs conftest-style Rego: every package's deny, violation
 // and warn rules (sets of messages, or of objects with a msg field) with

@@ -1,3 +1,5 @@
+//go:build !devctl_lean
+
 package policy
 
 import (

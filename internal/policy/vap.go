@@ -1,8 +1,9 @@
+//go:build !devctl_lean
+
 package policy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -13,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/admission/plugin/cel"
 	"k8s.io/apiserver/pkg/admission/plugin/policy/generic"
@@ -26,18 +26,6 @@ import (
 	listersv1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 )
-
-// ErrInvalidPolicy is returned for a ValidatingAdmissionPolicy that does
-// not compile or is incomplete.
-var ErrInvalidPolicy = errors.New("invalid policy")
-
-// AnnotationSeverity on a ValidatingAdmissionPolicy sets the severity of
-// its findings (default: high for Deny, medium for Warn, info for Audit).
-const AnnotationSeverity = "policy.devctl.dev/severity"
-
-// AnnotationFix on a ValidatingAdmissionPolicy is the fix hint of its
-// findings.
-const AnnotationFix = "policy.devctl.dev/fix"
 
 // vapChecker evaluates ValidatingAdmissionPolicies the way the API server
 // does: the policy's matchConstraints, its bindings' matchResources,
@@ -378,28 +366,3 @@ func (v *vapChecker) paramsFor(p *admissionv1.ValidatingAdmissionPolicy, b *admi
 	}
 	return out, deny, nil
 }
-
-// metaResource guesses the resource of a kind (deployments for
-// Deployment), as a RESTMapper without discovery would.
-func metaResource(gvk schema.GroupVersionKind) schema.GroupVersionResource {
-	kind := strings.ToLower(gvk.Kind)
-	var plural string
-	switch {
-	case strings.HasSuffix(kind, "s"):
-		plural = kind + "es"
-	case strings.HasSuffix(kind, "y") && !strings.HasSuffix(kind, "ey"):
-		plural = strings.TrimSuffix(kind, "y") + "ies"
-	default:
-		plural = kind + "s"
-	}
-	return gvk.GroupVersion().WithResource(plural)
-}
-
-var clusterScoped = map[string]bool{
-	"Namespace": true, "ClusterRole": true, "ClusterRoleBinding": true, "CustomResourceDefinition": true,
-	"PriorityClass": true, "StorageClass": true, "PersistentVolume": true, "IngressClass": true,
-	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
-	"ValidatingWebhookConfiguration": true, "MutatingWebhookConfiguration": true, "APIService": true, "Node": true,
-}
-
-func isClusterScoped(gvk schema.GroupVersionKind) bool { return clusterScoped[gvk.Kind] }

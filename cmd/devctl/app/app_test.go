@@ -13,16 +13,33 @@ import (
 
 	"github.com/devctl/devctl/daemon"
 	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/check"
 )
 
 // run runs devctl in dir with env overrides and returns stdout, the error
 // banner exactly as Main prints it, and the exit code.
 func run(t *testing.T, dir string, args ...string) (string, string, int) {
 	t.Helper()
+	return runStdin(t, dir, "", args...)
+}
+
+// runStdin is run with stdin. A check the lean front would run itself
+// (check.Plan) is run that way too, and both must print the same and
+// exit alike: every check test here also tests the front.
+func runStdin(t *testing.T, dir, stdin string, args ...string) (string, string, int) {
+	t.Helper()
 	t.Chdir(dir)
 	var out, errOut bytes.Buffer
-	err := Run(context.Background(), Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, args)
+	err := Run(context.Background(), Streams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut}, args)
 	code := exitCode(&errOut, err)
+	if inv, ok := check.Plan(args); ok {
+		var leanOut, leanErr bytes.Buffer
+		leanCode := inv.Run(context.Background(), check.Streams{In: strings.NewReader(stdin), Out: &leanOut, ErrOut: &leanErr})
+		if leanCode != code || leanOut.String() != out.String() || leanErr.String() != errOut.String() {
+			t.Errorf("devctl %s: the lean front and devctl-core differ:\nfront (exit %d):\n%s\n%s\ncore (exit %d):\n%s\n%s",
+				strings.Join(args, " "), leanCode, leanOut.String(), leanErr.String(), code, out.String(), errOut.String())
+		}
+	}
 	return out.String(), errOut.String(), code
 }
 

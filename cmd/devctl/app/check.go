@@ -2,12 +2,13 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/devctl/devctl/envs"
+	"github.com/devctl/devctl/internal/check"
+	"github.com/devctl/devctl/internal/config"
 	"github.com/devctl/devctl/internal/git"
 	"github.com/devctl/devctl/internal/goldenpath"
 	"github.com/devctl/devctl/internal/policy"
@@ -15,10 +16,7 @@ import (
 
 type checkOptions struct {
 	project projectOptions
-	input   checkInputOptions
-	format  string
-	failOn  string
-	timing  bool
+	check.Options
 }
 
 func newCheckCommand(_ *globalOptions, s Streams) *cobra.Command {
@@ -44,86 +42,56 @@ are still checked), or --fail-on-empty and no object, or the check could not run
 Formats: text (default), json, sarif (SARIF 2.1.0, for code scanning), junit; unreadable
 input is reported in every format.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return checkExit(s, o, runCheck(cmd.Context(), s, o, args))
+			o.Dir, o.File = o.project.dir, o.project.file
+			cs := check.Streams(s)
+			return check.Finish(cs, &o.Options, runCheck(cmd.Context(), cs, o, args))
 		},
 	}
 	o.project.addFlags(cmd.Flags(), true)
-	o.input.addFlags(cmd.Flags())
-	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text, json, sarif or junit")
-	cmd.Flags().StringVar(&o.failOn, "fail-on", "", "lowest severity that fails: info, low, medium, high, critical (default: devctl.yaml policy.failOn, else high)")
-	cmd.Flags().BoolVar(&o.timing, "timing", false, "print how long rendering and checking took to stderr")
+	o.AddFlags(cmd.Flags())
 	return cmd
 }
 
-func runCheck(ctx context.Context, s Streams, o *checkOptions, paths []string) error {
-	start := time.Now()
-	if err := validFormat(o.format); err != nil {
-		return err
-	}
-	var (
-		p        *goldenpath.Project
-		rep      *policy.Report
-		rendered time.Duration
-	)
+func runCheck(ctx context.Context, s check.Streams, o *checkOptions, paths []string) error {
 	checker := goldenpath.NewChecker(nil)
 	if len(paths) > 0 {
-		in, err := readCheckInput(ctx, s, o, paths)
-		if err != nil {
-			return err
-		}
-		p = in.project
-		eng, err := checkEngine(ctx, checker, p)
-		if err != nil {
-			return err
-		}
-		if rep, err = eng.Check(ctx, in.docs, nil); err != nil {
-			return err
-		}
-		rep.AddErrors(in.errs)
-	} else {
-		ref, err := o.project.ref()
-		if err != nil {
-			return err
-		}
-		if p, err = goldenpath.Load(ref.Dir, ref.Config); err != nil {
-			return err
-		}
-		t := goldenpath.Target{Env: ref.Name, Branch: ref.Branch}
-		if info, err := git.Describe(ctx, p.Dir); err == nil {
-			if t.Branch == "" {
-				t.Branch = info.Branch
+		engine := func(ctx context.Context, cfg *config.Config) (*policy.Engine, error) {
+			if cfg == nil {
+				return check.NewEngine(ctx, nil)
 			}
-			if t.Env == "" {
-				t.Env = envs.Name(info.Repo, t.Branch)
-			}
+			return checker.Engine(ctx, &goldenpath.Project{Config: cfg})
 		}
-		rels, err := goldenpath.Render(ctx, p, t, goldenpath.CheckImages(p))
-		if err != nil {
-			return err
-		}
-		rendered = time.Since(start)
-		if rep, err = checker.Check(ctx, p, rels); err != nil {
-			return err
-		}
+		return check.Paths(ctx, s, &o.Options, paths, goldenpath.RenderChart, engine)
 	}
-	threshold, err := goldenpath.FailOn(p, o.failOn)
+	start := time.Now()
+	if err := check.ValidFormat(o.Format); err != nil {
+		return err
+	}
+	ref, err := o.project.ref()
 	if err != nil {
 		return err
 	}
-	if err := writeReport(s.Out, o.format, rep); err != nil {
+	p, err := goldenpath.Load(ref.Dir, ref.Config)
+	if err != nil {
 		return err
 	}
-	if o.timing {
-		fmt.Fprintf(s.ErrOut, "check: %d objects, render %.1fms, total %.1fms\n", rep.Objects, float64(rendered.Microseconds())/1000, float64(time.Since(start).Microseconds())/1000)
+	t := goldenpath.Target{Env: ref.Name, Branch: ref.Branch}
+	if info, err := git.Describe(ctx, p.Dir); err == nil {
+		if t.Branch == "" {
+			t.Branch = info.Branch
+		}
+		if t.Env == "" {
+			t.Env = envs.Name(info.Repo, t.Branch)
+		}
 	}
-	return checkVerdict(s, o, rep, threshold)
-}
-
-// checkEngine is the engine for the project's policy settings, or the
-// built-in rules alone outside a project.
-func checkEngine(ctx context.Context, c *goldenpath.Checker, p *goldenpath.Project) (*policy.Engine, error) {
-	if p == nil {
-		return policy.New(ctx, policy.Options{})
+	rels, err := goldenpath.Render(ctx, p, t, goldenpath.CheckImages(p))
+	if err != nil {
+		return err
 	}
-	return c.Engine(ctx, p)
+	rendered := time.Since(start)
+	rep, err := checker.Check(ctx, p, rels)
+	if err != nil {
+		return err
+	}
+	return check.Report(s, &o.Options, p.Config, rep, start, rendered)
 }

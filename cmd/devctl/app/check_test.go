@@ -2,10 +2,16 @@ package app
 
 import (
 	"encoding/json"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/devctl/devctl/internal/check"
 )
 
 func repoRoot(t *testing.T) string {
@@ -97,5 +103,28 @@ func TestCheckFormats(t *testing.T) {
 	// Below the threshold the check passes.
 	if out, errOut, code := run(t, t.TempDir(), "check", "--fail-on", "critical", filepath.Join(root, "internal", "policy", "testdata", "rendered.yaml")); code != 0 {
 		t.Errorf("compliant manifests with --fail-on critical: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// The lean front parses devctl check's command line with a flag set of its
+// own: it must accept exactly the flags devctl-core's check does (and parse
+// them alike), or a valid check would be handed to devctl-core for nothing
+// and an invalid one run by the front.
+func TestLeanFrontHasTheFlagsOfCheck(t *testing.T) {
+	root := NewRootCommand(Streams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard})
+	cmd, _, err := root.Find([]string{"check"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type flag struct{ short, typ string }
+	core := map[string]flag{}
+	for _, fs := range []*pflag.FlagSet{cmd.LocalFlags(), cmd.InheritedFlags()} {
+		fs.VisitAll(func(f *pflag.Flag) { core[f.Name] = flag{f.Shorthand, f.Value.Type()} })
+	}
+	delete(core, "help") // cobra's: the front hands --help to devctl-core
+	front := map[string]flag{}
+	check.Flags(&check.Options{}).VisitAll(func(f *pflag.Flag) { front[f.Name] = flag{f.Shorthand, f.Value.Type()} })
+	if !maps.Equal(core, front) {
+		t.Errorf("flags of devctl check:\ncore:  %v\nfront: %v", core, front)
 	}
 }

@@ -1,8 +1,6 @@
 package app
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,15 +9,6 @@ import (
 
 	"github.com/joshdk/go-junit"
 )
-
-// runStdin is run with stdin.
-func runStdin(t *testing.T, dir, stdin string, args ...string) (string, string, int) {
-	t.Helper()
-	t.Chdir(dir)
-	var out, errOut bytes.Buffer
-	err := Run(context.Background(), Streams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut}, args)
-	return out.String(), errOut.String(), exitCode(&errOut, err)
-}
 
 func writeFiles(t *testing.T, dir string, files map[string]string) {
 	t.Helper()

@@ -9,8 +9,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
+
+	"github.com/devctl/devctl/internal/check"
 )
 
 // Streams are the standard streams a command uses.
@@ -52,18 +53,16 @@ func exitCode(w io.Writer, err error) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	code := 1
-	var ce codedError
+	var ce check.ExitError
 	if errors.As(err, &ce) {
-		code = ce.code
+		return ce.Code
 	}
-	msg := err.Error()
-	// One banner, then the error; multi-line errors keep their shape.
-	if strings.Contains(msg, "\n") {
-		fmt.Fprintf(w, "ERROR:\n%s\n", strings.TrimRight(msg, "\n"))
-	} else {
-		fmt.Fprintf(w, "ERROR: %s\n", msg)
+	code := 1
+	var coded codedError
+	if errors.As(err, &coded) {
+		code = coded.code
 	}
+	check.PrintError(w, err)
 	return code
 }
 
