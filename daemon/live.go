@@ -115,8 +115,16 @@ func (r *runner) agentImage() (v1.Image, string, error) {
 	return l.image, l.ref, l.err
 }
 
-// hasLive reports whether any service of the run asks for live update.
+// hasLive reports whether the run deploys a service in live mode: one asks
+// for live update (live: in devctl.yaml) and the environment is watched. An
+// environment nobody watches (`up --ci`, a preview) runs its pods as they
+// run in production: no agent as PID 1, no init containers, nothing ever
+// synced. Once it is watched, its next deploy (a rebuild: the first save is
+// an image, see decide) brings live mode in.
 func (run *Run) hasLive() bool {
+	if !run.Spec.Watch {
+		return false
+	}
 	for _, s := range run.project.Services {
 		if s.Live != nil {
 			return true
@@ -473,6 +481,13 @@ func nameTag(ref string) (name.Tag, error) {
 		return name.Tag{}, fmt.Errorf("image name %s: %w", ref, err)
 	}
 	return t, nil
+}
+
+// deployedLive says whether service's release, as this run deploys it,
+// runs the service under the agent (liveValues set its live values).
+func (run *Run) deployedLive(service string) bool {
+	s := run.project.Service(service)
+	return run.agentRef != "" && s != nil && s.Live != nil
 }
 
 // warmAgent opens the forward to a live-mode service's agent once it is

@@ -17,15 +17,20 @@ func TestDecideLiveOrImage(t *testing.T) {
 	plain := config.Service{Name: "web", Context: "web"}
 	p := &goldenpath.Project{Config: &config.Config{Dir: "/src", Services: []config.Service{goSvc, plain}}}
 	wp := &watchedProject{project: p, services: []string{"api", "web"}, upPaths: []string{"devctl.yaml", "policy"}}
-	env := api.Environment{Name: "e"}
+	env := api.Environment{Name: "e", Status: api.EnvStatus{Services: []api.ServiceStatus{{Name: "api", Live: true}, {Name: "web"}}}}
+	notLive := api.Environment{Name: "e", Status: api.EnvStatus{Services: []api.ServiceStatus{{Name: "api"}, {Name: "web"}}}}
 	first := time.Unix(100, 0)
 	for _, tc := range []struct {
 		name      string
+		env       *api.Environment
 		changes   map[string][]string
 		goBuilder bool
 		overflow  bool
 		want      Action
 	}{
+		{name: "deployed before it was watched (no agent): image", goBuilder: true, env: &notLive,
+			changes: map[string][]string{"api": {"main.go"}},
+			want:    RebuildRequested{Name: "e", Services: []string{"api"}, Reason: "main.go changed", Changed: first}},
 		{name: "go source: live binary", goBuilder: true,
 			changes: map[string][]string{"api": {"main.go"}},
 			want:    RebuildRequested{Name: "e", Services: []string{"api"}, Reason: "main.go changed", Changed: first, Live: true, Files: []string{"api/main.go"}}},
@@ -52,7 +57,11 @@ func TestDecideLiveOrImage(t *testing.T) {
 			changes: map[string][]string{projectRoot: {"README.md"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := decide(env, wp, watch.Batch{Changes: tc.changes, First: first, Overflow: tc.overflow}, tc.goBuilder)
+			e := env
+			if tc.env != nil {
+				e = *tc.env
+			}
+			got := decide(e, wp, watch.Batch{Changes: tc.changes, First: first, Overflow: tc.overflow}, tc.goBuilder)
 			if !equalAction(got, tc.want) {
 				t.Errorf("decide = %#v\nwant     %#v", got, tc.want)
 			}

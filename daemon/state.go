@@ -135,6 +135,8 @@ type ServiceDeployed struct {
 	Revision                  int
 	// Secrets are the Secrets the release injects, by name.
 	Secrets []api.SecretRef
+	// Live says the release runs the service under the live-update agent.
+	Live bool
 }
 
 // ServiceReady updates one service's readiness and URL.
@@ -371,7 +373,7 @@ func observe(e *api.Environment, a observation) bool {
 			return false
 		}
 		s.Image, s.ChartDigest, s.ValuesDigest, s.Revision = a.Image, a.ChartDigest, a.ValuesDigest, a.Revision
-		s.Secrets = a.Secrets
+		s.Secrets, s.Live = a.Secrets, a.Live
 	case ServiceReady:
 		s := e.Status.Service(a.Service)
 		if s == nil {

@@ -545,7 +545,8 @@ func runDeploy(ctx context.Context, r *Run) (string, error) {
 			r.logf(StepDeploy, rel.Service, api.SourceProgress, api.LevelWarn, "list the Secrets of %s: %v", rel.Name, err)
 		}
 		r.dispatch(ServiceDeployed{Name: r.Env, Service: rel.Service, Image: r.images[rel.Service],
-			ChartDigest: rel.ChartDigest, ValuesDigest: rel.ValuesDigest, Revision: res.Revision, Secrets: secrets})
+			ChartDigest: rel.ChartDigest, ValuesDigest: rel.ValuesDigest, Revision: res.Revision, Secrets: secrets,
+			Live: r.deployedLive(rel.Service)})
 		changed = changed || res.Changed
 		parts = append(parts, fmt.Sprintf("%s %s (revision %d)", rel.Name, res.Outcome(), res.Revision))
 	}
@@ -639,7 +640,8 @@ func (r *Run) rollBack(ctx context.Context, service string) string {
 	r.mu.Unlock()
 	secrets, _ := goldenpath.SecretRefs(rel.Manifest)
 	r.dispatch(ServiceDeployed{Name: r.Env, Service: service, Image: prev.Image,
-		ChartDigest: rel.ChartDigest, ValuesDigest: rel.ValuesDigest, Revision: res.Revision, Secrets: secrets})
+		ChartDigest: rel.ChartDigest, ValuesDigest: rel.ValuesDigest, Revision: res.Revision, Secrets: secrets,
+		Live: r.deployedLive(service)})
 	r.logf(StepReady, service, api.SourceProgress, api.LevelWarn, "rolled back to %s (revision %d): it serves while you fix the new version", prev.Image, res.Revision)
 	return fmt.Sprintf("rolled back to %s (revision %d), which keeps serving; the next save tries again", prev.Image, res.Revision)
 }

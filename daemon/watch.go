@@ -333,7 +333,10 @@ func decide(e api.Environment, wp *watchedProject, b watch.Batch, goBuilder bool
 		}
 		svcs = append(svcs, name)
 		s := wp.project.Service(name)
-		live = live && liveDecision(s, goBuilder, ch)
+		// A pod deployed before the environment was watched has no agent:
+		// its first change is an image, deployed in live mode.
+		st := e.Status.Service(name)
+		live = live && st != nil && st.Live && liveDecision(s, goBuilder, ch)
 		for _, f := range ch {
 			if !slices.Contains(files, f) {
 				files = append(files, f)

@@ -208,6 +208,9 @@ func TestInnerLoopOnKind(t *testing.T) {
 	if st.Status.Run.Error != "" {
 		t.Fatalf("up for live mode: %s", st.Status.Run.Error)
 	}
+	if !st.Status.Service("hello").Live {
+		t.Errorf("a watched environment with live: in devctl.yaml: hello not deployed in live mode")
+	}
 	revision := st.Status.Service("hello").Revision
 	for i, word := range []string{"live-one", "live-two", "live-three"} {
 		n := len(st.Status.Rebuilds)

@@ -332,6 +332,17 @@ func TestUpOnKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns := st.Status.Namespace
+	// Nobody watches an `up --ci` environment: hello (live: in devctl.yaml)
+	// runs as in production, without the live-update agent and its init
+	// containers.
+	dep, err := kc.Set.AppsV1().Deployments(ns).Get(ctx, "hello", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pod := dep.Spec.Template.Spec; len(pod.InitContainers) != 0 || len(pod.Containers[0].Command) != 0 || st.Status.Service("hello").Live {
+		t.Errorf("up --ci deployed hello in live mode (status live %v): init containers %d, command %q",
+			st.Status.Service("hello").Live, len(pod.InitContainers), pod.Containers[0].Command)
+	}
 	_, err = kc.Set.AppsV1().Deployments(ns).Create(ctx, violatingDeployment(ns), metav1.CreateOptions{})
 	if err == nil || !strings.Contains(err.Error(), "denied") {
 		t.Errorf("violating deployment: err = %v, want an admission denial", err)

@@ -164,8 +164,11 @@ type ServiceStatus struct {
 	ChartDigest  string `json:"chartDigest,omitempty"`
 	ValuesDigest string `json:"valuesDigest,omitempty"`
 	Revision     int    `json:"revision,omitempty"`
-	URL          string `json:"url,omitempty"`
-	Ready        bool   `json:"ready"`
+	// Live says the deployed release runs the service under devctl's
+	// live-update agent (a watched environment; see docs/live-update.md).
+	Live  bool   `json:"live,omitempty"`
+	URL   string `json:"url,omitempty"`
+	Ready bool   `json:"ready"`
 	// RED is what the daemon's scrapes of the service's /metrics say; nil
 	// when it exposes no standard HTTP metrics.
 	RED *RED `json:"red,omitempty"`
