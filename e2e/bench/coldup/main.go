@@ -5,7 +5,9 @@
 //	go run ./e2e/bench/coldup -devctl bin/devctl -runs 3
 //
 // -baseline names an earlier devctl build to time in the same rounds, so a
-// change is compared under the same machine load.
+// change is compared under the same machine load. -watch times `devctl up
+// --ci --watch` instead: a watched environment, whose pods run under the
+// live-update agent (an unwatched one runs them as in production).
 //
 // Rounds alternate (kind, then devctl) so both see the same machine load.
 // The service's image is built once before the first round, as on a
@@ -39,12 +41,19 @@ func main() {
 	bin := flag.String("devctl", "bin/devctl", "the devctl binary")
 	runs := flag.Int("runs", 2, "rounds of kind create cluster and devctl up")
 	baseline := flag.String("baseline", "", "another devctl binary (an earlier build) to time in the same rounds, after kind and before -devctl")
+	watch := flag.Bool("watch", false, "time `up --ci --watch` (live mode) instead of `up --ci`")
 	flag.Parse()
+	if *watch {
+		upArgs = append(upArgs, "--watch")
+	}
 	if err := run(*bin, *baseline, *runs); err != nil {
 		fmt.Fprintln(os.Stderr, "coldup:", err)
 		os.Exit(1)
 	}
 }
+
+// upArgs is the command timed.
+var upArgs = []string{"up", "--ci"}
 
 func run(bin, baseline string, runs int) error {
 	ctx := context.Background()
@@ -106,7 +115,7 @@ func run(bin, baseline string, runs int) error {
 				return fmt.Errorf("baseline: %w", err)
 			}
 			baseTimes = append(baseTimes, cold)
-			fmt.Printf("round %d: baseline up --ci    %6.1fs (ratio %.2f), unchanged up %.2fs\n", i+1, cold.Seconds(), cold.Seconds()/d.Seconds(), warm.Seconds())
+			fmt.Printf("round %d: baseline %s %6.1fs (ratio %.2f), unchanged up %.2fs\n", i+1, strings.Join(upArgs, " "), cold.Seconds(), cold.Seconds()/d.Seconds(), warm.Seconds())
 		}
 
 		cold, warm, err := devctlUp(bin, project, image, environ, filepath.Join(work, fmt.Sprint(i)))
@@ -114,14 +123,14 @@ func run(bin, baseline string, runs int) error {
 			return err
 		}
 		upTimes, warmTimes = append(upTimes, cold), append(warmTimes, warm)
-		fmt.Printf("round %d: devctl up --ci      %6.1fs (ratio %.2f), unchanged up %.2fs\n", i+1, cold.Seconds(), cold.Seconds()/d.Seconds(), warm.Seconds())
+		fmt.Printf("round %d: devctl %s %6.1fs (ratio %.2f), unchanged up %.2fs\n", i+1, strings.Join(upArgs, " "), cold.Seconds(), cold.Seconds()/d.Seconds(), warm.Seconds())
 	}
 	k, u, w := median(kindTimes), median(upTimes), median(warmTimes)
-	fmt.Printf("\nmedian of %d: kind create cluster %.1fs, devctl up --ci %.1fs, ratio %.2f; unchanged devctl up %.2fs\n",
-		runs, k.Seconds(), u.Seconds(), u.Seconds()/k.Seconds(), w.Seconds())
+	fmt.Printf("\nmedian of %d: kind create cluster %.1fs, devctl %s %.1fs, ratio %.2f; unchanged devctl up %.2fs\n",
+		runs, k.Seconds(), strings.Join(upArgs, " "), u.Seconds(), u.Seconds()/k.Seconds(), w.Seconds())
 	if baseline != "" {
 		b := median(baseTimes)
-		fmt.Printf("median of %d: baseline up --ci %.1fs, ratio %.2f; devctl/baseline %.2f\n", runs, b.Seconds(), b.Seconds()/k.Seconds(), u.Seconds()/b.Seconds())
+		fmt.Printf("median of %d: baseline %.1fs, ratio %.2f; devctl/baseline %.2f\n", runs, b.Seconds(), b.Seconds()/k.Seconds(), u.Seconds()/b.Seconds())
 	}
 	return nil
 }
@@ -180,7 +189,7 @@ func devctlUp(bin, project, image string, environ []string, state string) (cold,
 	tl := &timeline{start: time.Now(), seen: map[string]time.Duration{}}
 	watched := make(chan struct{})
 	go func() { defer close(watched); tl.watch(ctx, state, "hello") }()
-	cold, err = devctl("up", "--ci")
+	cold, err = devctl(upArgs...)
 	stop()
 	<-watched
 	if err != nil {
@@ -188,7 +197,7 @@ func devctlUp(bin, project, image string, environ []string, state string) (cold,
 	}
 	printSteps(bin, project, env)
 	fmt.Print(tl)
-	warm, err = devctl("up", "--ci")
+	warm, err = devctl(upArgs...)
 	return cold, warm, err
 }
 
