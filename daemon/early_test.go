@@ -10,9 +10,9 @@ import (
 )
 
 // A new cluster whose API answers before the provider is done: the
-// cluster step ends there, the image is delivered and the release
-// installed while the provider finishes, and the environment is Ready
-// only once the provider is done.
+// cluster step ends there, the image is delivered, the release installed
+// and its rollout waited for while the provider finishes, and the
+// environment is Ready only once the provider is done.
 func TestDaemonDeploysWhileTheClusterIsFinished(t *testing.T) {
 	t.Parallel()
 	f := newFakeDeps()
@@ -22,19 +22,21 @@ func TestDaemonDeploysWhileTheClusterIsFinished(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	name, events, gen := beginUp(ctx, t, c, dir)
-	// The release is installed while Up has not returned.
+	// The release is installed, and its rollout waited for, while Up has
+	// not returned.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		f.mu.Lock()
-		deploys, ups := f.deploys, f.ups
+		deploys, waited, ups := f.deploys, len(f.waited), f.ups
 		f.mu.Unlock()
 		if ups != 0 {
 			t.Fatalf("Up returned before its rest was let through")
 		}
-		if deploys == 1 {
+		if deploys == 1 && waited == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no deploy while the cluster was being finished")
+			close(f.RestGate) // let the daemon stop
+			t.Fatalf("while the cluster was being finished: %d deploys, %d rollouts waited for; want 1 and 1", deploys, waited)
 		}
 	}
 	e, err := c.Get(ctx, name)

@@ -557,11 +557,33 @@ func runDeploy(ctx context.Context, r *Run) (string, error) {
 }
 
 func runReady(ctx context.Context, r *Run) (string, error) {
-	if err := r.awaitCluster(); err != nil {
-		return "", fmt.Errorf("create the cluster: %w", err)
-	}
 	ctx, cancel := context.WithTimeout(ctx, r.r.readyTimeout)
 	defer cancel()
+	// A new cluster may still be finishing (kind applies its CNI manifest
+	// and storage class after its API answers): the services are waited for
+	// meanwhile. Its failure stops the wait and is the step's error; the
+	// step ends when both are done.
+	cluster := make(chan error, 1)
+	go func() {
+		err := r.awaitCluster()
+		if err != nil {
+			cancel()
+		}
+		cluster <- err
+	}()
+	urls, err := r.waitServices(ctx)
+	if cerr := <-cluster; cerr != nil {
+		return "", fmt.Errorf("create the cluster: %w", cerr)
+	}
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(urls, ", "), nil
+}
+
+// waitServices waits until the run's services are rolled out and answer
+// through their port-forwards, and returns "service URL" for each.
+func (r *Run) waitServices(ctx context.Context) ([]string, error) {
 	var urls []string
 	for _, name := range r.targets() {
 		s := r.project.Service(name)
@@ -570,9 +592,9 @@ func runReady(ctx context.Context, r *Run) (string, error) {
 		if w := r.workload(s.Name); w != "" {
 			if err := r.r.deps.Cluster.WaitReady(ctx, r.kubeconfig, r.namespace, w); err != nil {
 				if back := r.rollBack(ctx, s.Name); back != "" {
-					return "", fmt.Errorf("%s: the new version did not become ready: %w; %s", s.Name, err, back)
+					return nil, fmt.Errorf("%s: the new version did not become ready: %w; %s", s.Name, err, back)
 				}
-				return "", fmt.Errorf("%s did not become ready: %w", s.Name, err)
+				return nil, fmt.Errorf("%s did not become ready: %w", s.Name, err)
 			}
 		}
 		prefer := 0
@@ -581,16 +603,16 @@ func runReady(ctx context.Context, r *Run) (string, error) {
 		}
 		url, err := r.r.forwards.ensure(ctx, r.Env, r.kubeconfig, r.namespace, s.Name, s.Port, prefer)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if err := waitHTTP(ctx, url); err != nil {
-			return "", fmt.Errorf("%s does not answer on %s: %w", s.Name, url, err)
+			return nil, fmt.Errorf("%s does not answer on %s: %w", s.Name, url, err)
 		}
 		r.dispatch(ServiceReady{Name: r.Env, Service: s.Name, Ready: true, URL: url})
 		r.warmAgent(ctx, s)
 		urls = append(urls, s.Name+" "+url)
 	}
-	return strings.Join(urls, ", "), nil
+	return urls, nil
 }
 
 // workload is the Deployment whose rollout makes service ready: the one
