@@ -601,13 +601,16 @@ func (r *Run) waitServices(ctx context.Context) ([]string, error) {
 		if prev := r.prev.Status.Service(name); prev != nil {
 			prefer = portOf(prev.URL)
 		}
+		r.r.log.Debug("rolled out", "env", r.Env, "service", s.Name)
 		url, err := r.r.forwards.ensure(ctx, r.Env, r.kubeconfig, r.namespace, s.Name, s.Port, prefer)
 		if err != nil {
 			return nil, err
 		}
+		r.r.log.Debug("forwarded", "env", r.Env, "service", s.Name, "url", url)
 		if err := waitHTTP(ctx, url); err != nil {
 			return nil, fmt.Errorf("%s does not answer on %s: %w", s.Name, url, err)
 		}
+		r.r.log.Debug("answers", "env", r.Env, "service", s.Name)
 		r.dispatch(ServiceReady{Name: r.Env, Service: s.Name, Ready: true, URL: url})
 		r.warmAgent(ctx, s)
 		urls = append(urls, s.Name+" "+url)

@@ -4,6 +4,7 @@ package kind
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -121,6 +122,23 @@ func Config(name string, o providers.CreateOptions) *v1alpha4.Cluster {
 	return c
 }
 
+// nodeEntrypoint is the entrypoint of the node images e2e/images/build.sh
+// builds (air-gapped machines, the tests): their pod network is a static
+// bridge CNI configuration in the image, so kind has no CNI to install.
+const nodeEntrypoint = "/usr/local/bin/devctl-entrypoint"
+
+// staticCNI says whether image is such a node image. kind's own images
+// (kindnetd) and any image it cannot inspect get kind's default CNI.
+func staticCNI(ctx context.Context, image string) bool {
+	out, err := exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{json .Config.Entrypoint}}", image).Output()
+	return err == nil && hasStaticCNI(out)
+}
+
+func hasStaticCNI(entrypointJSON []byte) bool {
+	var entrypoint []string
+	return json.Unmarshal(entrypointJSON, &entrypoint) == nil && len(entrypoint) > 0 && entrypoint[0] == nodeEntrypoint
+}
+
 // PullsFromRegistry implements providers.RegistryPuller: the control-plane
 // node has the registry hosts folder mounted.
 func (p *Provider) PullsFromRegistry(ctx context.Context, name string) (bool, error) {
@@ -158,8 +176,14 @@ func (p *Provider) Create(ctx context.Context, name string, o providers.CreateOp
 	// may already have written and a caller be reading, is only ever
 	// replaced whole.
 	kindKC := o.KubeconfigPath + ".kind"
+	cfg := Config(name, o)
+	if staticCNI(ctx, image) {
+		// Nothing for kind to install: its "Installing CNI" phase (a
+		// kubectl apply in the node, 2-5 s of the create) is skipped.
+		cfg.Networking.DisableDefaultCNI = true
+	}
 	opts := []cluster.CreateOption{
-		cluster.CreateWithV1Alpha4Config(Config(name, o)),
+		cluster.CreateWithV1Alpha4Config(cfg),
 		cluster.CreateWithNodeImage(image),
 		cluster.CreateWithKubeconfigPath(kindKC),
 		cluster.CreateWithDisplayUsage(false),

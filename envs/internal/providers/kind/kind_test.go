@@ -224,3 +224,16 @@ func TestConfigPullsFromRegistry(t *testing.T) {
 		t.Errorf("without a hosts folder: %+v", plain)
 	}
 }
+
+func TestHasStaticCNI(t *testing.T) {
+	for in, want := range map[string]bool{
+		`["/usr/local/bin/devctl-entrypoint","/usr/local/bin/entrypoint","/sbin/init"]`: true,
+		`["/usr/local/bin/entrypoint","/sbin/init"]`:                                    false, // kindest/node: kindnetd
+		`null`: false,
+		``:     false,
+	} {
+		if got := hasStaticCNI([]byte(in)); got != want {
+			t.Errorf("hasStaticCNI(%s) = %v, want %v", in, got, want)
+		}
+	}
+}
