@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/devctl/devctl/internal/config"
 	"github.com/devctl/devctl/internal/policy"
 )
 
@@ -14,6 +16,8 @@ import (
 type Invocation struct {
 	opts  Options
 	paths []string
+	cfg   *config.Config // the devctl.yaml Plan loaded; nil outside a project
+	start time.Time
 }
 
 // Plan reads a devctl command line (without the program name) as devctl
@@ -29,7 +33,7 @@ func Plan(args []string) (*Invocation, bool) {
 	if len(args) == 0 || args[0] != "check" {
 		return nil, false
 	}
-	inv := &Invocation{}
+	inv := &Invocation{start: time.Now()}
 	fs := Flags(&inv.opts)
 	if err := fs.Parse(args[1:]); err != nil {
 		return nil, false
@@ -42,6 +46,7 @@ func Plan(args []string) (*Invocation, bool) {
 	if err != nil || (cfg != nil && cfg.Policy.Rules != "") {
 		return nil, false
 	}
+	inv.cfg = cfg
 	for _, p := range inv.paths {
 		if p != "-" && policy.HasChart(p) {
 			return nil, false
@@ -71,7 +76,7 @@ func Flags(o *Options) *pflag.FlagSet {
 
 // Run runs the check and returns the exit status.
 func (inv *Invocation) Run(ctx context.Context, s Streams) int {
-	err := Finish(s, &inv.opts, Paths(ctx, s, &inv.opts, inv.paths, noCharts, NewEngine))
+	err := Finish(s, &inv.opts, checkPaths(ctx, s, &inv.opts, inv.cfg, inv.paths, noCharts, NewEngine, inv.start))
 	var ee ExitError
 	switch {
 	case err == nil:
