@@ -119,7 +119,9 @@ func TestSupervisorStartFailures(t *testing.T) {
 		wantMsg  string
 	}{
 		{"exits before listening", []string{"eprint=panic: boom", "exit=3"}, 0, ErrStartFailed, "panic: boom", "exit code 3"},
-		{"never listens", []string{"print=busy elsewhere"}, 200 * time.Millisecond, ErrStartTimeout, "busy elsewhere", "did not listen"},
+		// Long enough for a loaded machine to start the helper and read its
+		// line before the deadline (CI once missed it at 200ms).
+		{"never listens", []string{"print=busy elsewhere"}, 3 * time.Second, ErrStartTimeout, "busy elsewhere", "did not listen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
