@@ -34,6 +34,29 @@ const AllowCgroupV1Patch = `kind: KubeletConfiguration
 failCgroupV1: false
 `
 
+// kubeadm's kubelet-finalize phase is skipped: it points kubelet.conf at
+// the certificate file the kubelet rotates and restarts the kubelet, at the
+// end of the init, right when the API answers and the service's pod is
+// scheduled. On a busy machine the restart took 2 s in which no pod started
+// (the new kubelet registers its node again and waits for its first PLEG
+// relist). The kubelet still rotates its client certificate while it runs;
+// only a restarted kubelet falls back to the one kubeadm wrote, valid for a
+// year, and an environment lives for days. kind always skips "preflight"
+// (kubeadm's --skip-phases, or skipPhases in the config for 1.23 on); a merge
+// patch replaces the whole list, the v1beta4 one appends.
+const skipKubeletFinalizeV1Beta3 = `apiVersion: kubeadm.k8s.io/v1beta3
+kind: InitConfiguration
+skipPhases:
+- preflight
+- kubelet-finalize
+`
+
+var skipKubeletFinalizeV1Beta4 = v1alpha4.PatchJSON6902{
+	Group: "kubeadm.k8s.io", Version: "v1beta4", Kind: "InitConfiguration",
+	Patch: `- {op: add, path: /skipPhases/-, value: kubelet-finalize}
+`,
+}
+
 // One control plane on one machine needs no leader election: without it the
 // controller manager and the scheduler start their controllers as soon as
 // they run, instead of after taking a lease (kube-controller-manager retries
@@ -58,13 +81,13 @@ scheduler:
     leader-elect: "false"
 `
 
-var fastControlPlaneV1Beta4 = []v1alpha4.PatchJSON6902{{
+var fastControlPlaneV1Beta4 = v1alpha4.PatchJSON6902{
 	Group: "kubeadm.k8s.io", Version: "v1beta4", Kind: "ClusterConfiguration",
 	Patch: `- {op: add, path: /controllerManager/extraArgs/-, value: {name: leader-elect, value: "false"}}
 - {op: add, path: /controllerManager/extraArgs/-, value: {name: kube-api-qps, value: "200"}}
 - {op: add, path: /controllerManager/extraArgs/-, value: {name: kube-api-burst, value: "400"}}
 `,
-}}
+}
 
 // Provider runs environments as kind clusters on the local Docker engine.
 type Provider struct {
@@ -107,8 +130,8 @@ func Config(name string, o providers.CreateOptions) *v1alpha4.Cluster {
 		Name:     name,
 		Nodes:    []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole}},
 	}
-	c.KubeadmConfigPatches = []string{AllowCgroupV1Patch, fastControlPlaneV1Beta3}
-	c.KubeadmConfigPatchesJSON6902 = fastControlPlaneV1Beta4
+	c.KubeadmConfigPatches = []string{AllowCgroupV1Patch, fastControlPlaneV1Beta3, skipKubeletFinalizeV1Beta3}
+	c.KubeadmConfigPatchesJSON6902 = []v1alpha4.PatchJSON6902{fastControlPlaneV1Beta4, skipKubeletFinalizeV1Beta4}
 	if o.RegistryHostsDir != "" {
 		// containerd reads registry hosts from a folder the daemon keeps
 		// up to date: images are pulled from its registry, not loaded.

@@ -3,6 +3,7 @@ package kind
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -88,12 +89,12 @@ func TestConfig(t *testing.T) {
 	if len(c.Nodes) != 1 || c.Nodes[0].Role != v1alpha4.ControlPlaneRole {
 		t.Errorf("nodes = %+v, want one control plane", c.Nodes)
 	}
-	want := []string{AllowCgroupV1Patch, fastControlPlaneV1Beta3}
+	want := []string{AllowCgroupV1Patch, fastControlPlaneV1Beta3, skipKubeletFinalizeV1Beta3}
 	if strings.Join(c.KubeadmConfigPatches, "|") != strings.Join(want, "|") {
 		t.Errorf("patches = %q, want %q", c.KubeadmConfigPatches, want)
 	}
-	if len(c.KubeadmConfigPatchesJSON6902) != 1 || c.KubeadmConfigPatchesJSON6902[0].Version != "v1beta4" {
-		t.Errorf("JSON 6902 patches = %+v, want the v1beta4 one", c.KubeadmConfigPatchesJSON6902)
+	if len(c.KubeadmConfigPatchesJSON6902) != 2 || c.KubeadmConfigPatchesJSON6902[0].Version != "v1beta4" || c.KubeadmConfigPatchesJSON6902[1].Version != "v1beta4" {
+		t.Errorf("JSON 6902 patches = %+v, want the two v1beta4 ones", c.KubeadmConfigPatchesJSON6902)
 	}
 }
 
@@ -101,7 +102,7 @@ func TestConfig(t *testing.T) {
 // (it keeps kind's own arguments).
 func TestFastControlPlaneV1Beta4(t *testing.T) {
 	t.Parallel()
-	ops, err := sigsyaml.YAMLToJSON([]byte(fastControlPlaneV1Beta4[0].Patch))
+	ops, err := sigsyaml.YAMLToJSON([]byte(fastControlPlaneV1Beta4.Patch))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,6 +121,60 @@ func TestFastControlPlaneV1Beta4(t *testing.T) {
 	if string(out) != want {
 		t.Errorf("patched:\n%s\nwant:\n%s", out, want)
 	}
+}
+
+// Both patches skip kubelet-finalize and keep the phase kind skips itself,
+// applied as kind applies them to what its templates make of skipPhases.
+func TestSkipKubeletFinalize(t *testing.T) {
+	t.Parallel()
+	want := `["preflight","kubelet-finalize"]`
+
+	merge, err := sigsyaml.YAMLToJSON([]byte(skipKubeletFinalizeV1Beta3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct{ APIVersion, Kind string }
+	if err := json.Unmarshal(merge, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.APIVersion != "kubeadm.k8s.io/v1beta3" || m.Kind != "InitConfiguration" {
+		t.Errorf("the merge patch matches %s %s, want only v1beta3's InitConfiguration", m.APIVersion, m.Kind)
+	}
+	v3 := []byte(`{"apiVersion":"kubeadm.k8s.io/v1beta3","kind":"InitConfiguration","skipPhases":["preflight"]}`)
+	out, err := jsonpatch.MergePatch(v3, merge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := skipPhasesOf(t, out); got != want {
+		t.Errorf("v1beta3 skipPhases = %s, want %s", got, want)
+	}
+
+	ops, err := sigsyaml.YAMLToJSON([]byte(skipKubeletFinalizeV1Beta4.Patch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch, err := jsonpatch.DecodePatch(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = patch.Apply([]byte(`{"skipPhases":["preflight"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := skipPhasesOf(t, out); got != want {
+		t.Errorf("v1beta4 skipPhases = %s, want %s", got, want)
+	}
+}
+
+func skipPhasesOf(t *testing.T, doc []byte) string {
+	t.Helper()
+	var d struct {
+		SkipPhases json.RawMessage `json:"skipPhases"`
+	}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		t.Fatal(err)
+	}
+	return string(d.SkipPhases)
 }
 
 func TestCreateRequiresKubeconfigPath(t *testing.T) {
