@@ -11,48 +11,40 @@ import (
 
 // A new cluster whose API answers before the provider is done: the
 // cluster step ends there, the image is delivered, the release installed
-// and its rollout waited for while the provider finishes, and the
-// environment is Ready only once the provider is done.
+// and its rollout waited for while the provider finishes, and the up ends
+// Ready as soon as the service answers. The provider finishes after it; the
+// environment's next run (a down here) waits for that before it starts.
 func TestDaemonDeploysWhileTheClusterIsFinished(t *testing.T) {
 	t.Parallel()
 	f := newFakeDeps()
 	f.EarlyAPI, f.RestGate = true, make(chan struct{})
 	c := startDaemon(t, f, t.TempDir())
+	defer func() {
+		select {
+		case <-f.RestGate:
+		default:
+			close(f.RestGate) // let the daemon stop
+		}
+	}()
 	dir := writeProject(t, "web")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	name, events, gen := beginUp(ctx, t, c, dir)
-	// The release is installed, and its rollout waited for, while Up has
-	// not returned.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		f.mu.Lock()
-		deploys, waited, ups := f.deploys, len(f.waited), f.ups
-		f.mu.Unlock()
-		if ups != 0 {
-			t.Fatalf("Up returned before its rest was let through")
-		}
-		if deploys == 1 && waited == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			close(f.RestGate) // let the daemon stop
-			t.Fatalf("while the cluster was being finished: %d deploys, %d rollouts waited for; want 1 and 1", deploys, waited)
-		}
+	e := settled(t, events, gen)
+	f.mu.Lock()
+	deploys, waited, ups := f.deploys, len(f.waited), f.ups
+	f.mu.Unlock()
+	if e.Status.Phase != api.PhaseReady {
+		t.Fatalf("phase %s: %s", e.Status.Phase, e.Status.Message)
 	}
-	e, err := c.Get(ctx, name)
-	if err != nil {
-		t.Fatal(err)
+	if ups != 0 {
+		t.Fatalf("Up returned before its rest was let through")
 	}
-	if !e.Status.Run.Active() || e.Status.Phase == api.PhaseReady {
-		t.Fatalf("the run ended (phase %s) before the provider finished", e.Status.Phase)
+	if deploys != 1 || waited != 1 {
+		t.Fatalf("while the cluster was being finished: %d deploys, %d rollouts waited for; want 1 and 1", deploys, waited)
 	}
 	if e.Status.Kubeconfig != "/kube/"+name {
 		t.Errorf("kubeconfig while finishing = %q", e.Status.Kubeconfig)
-	}
-	close(f.RestGate)
-	e = settled(t, events, gen)
-	if e.Status.Phase != api.PhaseReady {
-		t.Fatalf("phase %s: %s", e.Status.Phase, e.Status.Message)
 	}
 	if got := stepList(e.Status.Run); !strings.Contains(got, "cluster:done") || !strings.Contains(got, "ready:done") {
 		t.Errorf("steps %s", got)
@@ -62,19 +54,106 @@ func TestDaemonDeploysWhileTheClusterIsFinished(t *testing.T) {
 			t.Errorf("cluster step detail %q does not say it ended early", s.Detail)
 		}
 	}
+
+	// A down now is queued behind the create, never run beside it.
+	if _, err := c.Down(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	f.mu.Lock()
+	deletes := f.deletes
+	f.mu.Unlock()
+	if deletes != 0 {
+		t.Fatalf("the delete ran while the provider was still creating the cluster")
+	}
+	close(f.RestGate)
+	for ev := range events {
+		if ev.Type == api.EventDeleted {
+			break
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ups != 1 || f.deletes != 1 {
+		t.Errorf("Up returned %d times and Delete ran %d times; want 1 and 1", f.ups, f.deletes)
+	}
 }
 
 // When the provider fails after the API answered (kind's last phases),
-// the run fails with the cluster's error, not with whatever step was
-// running then, and it ends only once the provider has.
+// the environment fails with the cluster's error, whether the run was
+// still waiting for its services (the run fails with it, not with the step
+// that was running) or they had answered (the environment is failed after
+// the run).
 func TestDaemonClusterFailingAfterItsAPIAnsweredFailsTheRun(t *testing.T) {
 	t.Parallel()
 	f := newFakeDeps()
 	f.EarlyAPI, f.RestGate, f.RestErr = true, make(chan struct{}), errFake
 	close(f.RestGate)
 	c := startDaemon(t, f, t.TempDir())
-	e := upAndWait(t, c, writeProject(t, "web"))
-	if e.Status.Phase != api.PhaseFailed || !strings.Contains(e.Status.Message, "cluster") || !strings.Contains(e.Status.Message, "fake failure") {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, events, gen := beginUp(ctx, t, c, writeProject(t, "web"))
+	e := failedAfter(t, events, gen)
+	if !strings.Contains(e.Status.Message, "cluster") || !strings.Contains(e.Status.Message, "fake failure") {
 		t.Fatalf("phase %s message %q", e.Status.Phase, e.Status.Message)
 	}
+}
+
+// A provider that fails once the up has ended (its services answered)
+// fails the environment, says so, and the next up makes the cluster again.
+func TestDaemonClusterFailingAfterTheRunFailsTheEnvironment(t *testing.T) {
+	t.Parallel()
+	f := newFakeDeps()
+	f.EarlyAPI, f.RestGate = true, make(chan struct{})
+	c := startDaemon(t, f, t.TempDir())
+	dir := writeProject(t, "web")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, events, gen := beginUp(ctx, t, c, dir)
+	if e := settled(t, events, gen); e.Status.Phase != api.PhaseReady {
+		t.Fatalf("phase %s: %s", e.Status.Phase, e.Status.Message)
+	}
+	f.mu.Lock()
+	f.RestErr = errFake
+	f.mu.Unlock()
+	close(f.RestGate)
+	var logged bool
+	for ev := range events {
+		if ev.Type == api.EventLog && ev.Level == api.LevelError && strings.Contains(ev.Message, "fake failure") {
+			logged = true
+		}
+		if e := ev.Environment; e != nil && e.Status.Phase == api.PhaseFailed {
+			if !strings.Contains(e.Status.Message, "create the cluster") || !strings.Contains(e.Status.Message, "fake failure") ||
+				!strings.Contains(e.Status.Message, "devctl up") {
+				t.Errorf("message %q does not say the cluster failed and what to do", e.Status.Message)
+			}
+			if e.Status.Run.Error != "" {
+				t.Errorf("the up's run is rewritten as failed: %q", e.Status.Run.Error)
+			}
+			break
+		}
+	}
+	if !logged {
+		t.Errorf("no error line for subscribers before the environment failed")
+	}
+	f.mu.Lock()
+	f.RestErr = nil
+	f.mu.Unlock()
+	if e := upAndWait(t, c, dir); e.Status.Phase != api.PhaseReady {
+		t.Fatalf("the up after the failure: phase %s: %s", e.Status.Phase, e.Status.Message)
+	}
+}
+
+// failedAfter follows events until the environment has observed gen and
+// is failed (by its run or after it).
+func failedAfter(t *testing.T, events <-chan api.Event, gen int64) *api.Environment {
+	t.Helper()
+	for ev := range events {
+		e := ev.Environment
+		if e != nil && e.Status.ObservedGeneration >= gen && e.Status.Phase == api.PhaseFailed {
+			return e
+		}
+	}
+	t.Fatal("event stream ended before the environment failed")
+	return nil
 }

@@ -46,6 +46,7 @@ type fakeDeps struct {
 	revision   map[string]int
 	forwards   []*fakeForward
 	forgot     []string
+	deletes    int // calls of Delete
 	waited     []string           // workloads WaitReady waited on
 	admission  [][]runtime.Object // every InstallAdmission's policies
 
@@ -194,6 +195,7 @@ func (f *fakeDeps) List(ctx context.Context) ([]envs.Env, error) {
 func (f *fakeDeps) Delete(_ context.Context, name, _ string) (envs.Deleted, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.deletes++
 	_, ok := f.clusters[name]
 	delete(f.clusters, name)
 	for k := range f.digests {

@@ -34,7 +34,10 @@ type runner struct {
 	mu      sync.Mutex
 	started map[string]int64 // env → ID of the last run started
 	cancels map[string]context.CancelFunc
-	wg      sync.WaitGroup
+	// finishing holds, per environment, what a provider still did for a
+	// new cluster when the run that made it ended; closed once done.
+	finishing map[string]chan struct{}
+	wg        sync.WaitGroup
 
 	forwards *forwards
 	// stateDir holds the agents' tokens.
@@ -54,6 +57,7 @@ func newRunner(s *Store, deps Deps, log *slog.Logger) *runner {
 		readyTimeout: 3 * time.Minute,
 		started:      map[string]int64{},
 		cancels:      map[string]context.CancelFunc{},
+		finishing:    map[string]chan struct{}{},
 		forwards:     newForwards(deps.Cluster),
 	}
 }
@@ -101,19 +105,29 @@ func (r *runner) start(ctx context.Context, e api.Environment) {
 	go func() {
 		defer r.wg.Done()
 		defer cancel()
-		fin := r.execute(ctx, e)
+		r.awaitFinishing(ctx, e.Name)
+		fin, rest := r.execute(ctx, e)
+		// Held before the run's end is dispatched (which may start the
+		// next run), reported after it.
+		ended := make(chan struct{})
+		if rest != nil {
+			r.finishCluster(e.Name, fin.Run, rest, ended)
+		}
 		r.mu.Lock()
 		if r.started[e.Name] == e.Status.Run.ID {
 			delete(r.cancels, e.Name)
 		}
 		r.mu.Unlock()
 		r.store.Dispatch(fin)
+		close(ended)
 	}()
 }
 
-// execute runs e's run to the end and returns how it ended. A panic in a
-// step fails the run, not the daemon.
-func (r *runner) execute(ctx context.Context, e api.Environment) (fin RunFinished) {
+// execute runs e's run to the end and returns how it ended, and what the
+// provider still does for a new cluster when the run succeeded before it
+// was done (nil when nothing). A panic in a step fails the run, not the
+// daemon.
+func (r *runner) execute(ctx context.Context, e api.Environment) (fin RunFinished, rest func() error) {
 	run := newRun(e, r)
 	fin = RunFinished{Name: e.Name, Run: run.ID}
 	defer func() {
@@ -127,11 +141,18 @@ func (r *runner) execute(ctx context.Context, e api.Environment) (fin RunFinishe
 		steps, mode = livePlan(), ModeLive
 	}
 	err := run.do(ctx, steps...)
-	// A cluster whose step ended when its API answered is finished (or
-	// failed) before the run ends: a run never leaves a create behind, and
-	// its failure explains the steps' (a cluster deleted under them).
-	if cerr := run.awaitCluster(); cerr != nil {
-		err = stepError{step: StepCluster, err: cerr}
+	// A new cluster whose step ended when its API answered may still be
+	// finishing. A failed run waits for it: its failure explains the
+	// steps' (a cluster deleted under them). A run whose services answer
+	// does not: the provider finishes after it (finishCluster).
+	if err != nil {
+		if cerr := run.awaitCluster(); cerr != nil {
+			err = stepError{step: StepCluster, err: cerr}
+		}
+	} else {
+		run.mu.Lock()
+		rest = run.clusterRest
+		run.mu.Unlock()
 	}
 	if err == nil && mode == ModeImage && run.project != nil && (run.Kind == api.RunRebuild || run.Kind == api.RunUp) {
 		// A new image (or pod) runs the image's binary: a failed live
@@ -169,7 +190,58 @@ func (r *runner) execute(ctx context.Context, e api.Environment) (fin RunFinishe
 		}
 	}
 	r.log.Info("run ended", "env", e.Name, "run", run.ID, "kind", string(run.Kind), "err", fin.Err)
-	return fin
+	return fin, rest
+}
+
+// finishCluster hands on what the provider still does for env's new
+// cluster once run has ended: kind's last phases (a storage class, its
+// kubeconfig export) take 2-5 s after the services answer, and the
+// environment is usable meanwhile. The environment's next run waits for it
+// (awaitFinishing), and so does the daemon's stop; its failure, reported
+// once the run's end is (ended), marks the environment failed.
+func (r *runner) finishCluster(env string, run int64, rest func() error, ended <-chan struct{}) {
+	done := make(chan struct{})
+	r.mu.Lock()
+	r.finishing[env] = done
+	r.mu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer func() {
+			r.mu.Lock()
+			if r.finishing[env] == done {
+				delete(r.finishing, env)
+			}
+			r.mu.Unlock()
+			close(done)
+		}()
+		start := time.Now()
+		err := rest()
+		<-ended
+		if err != nil {
+			msg := "create the cluster: " + err.Error()
+			r.log.Error("the cluster failed after its run ended", "env", env, "run", run, "err", err)
+			r.store.Dispatch(Logged{Name: env, Run: run, Step: StepCluster, Source: api.SourceProgress, Level: api.LevelError, Message: msg})
+			r.store.Dispatch(ClusterFailed{Name: env, Err: msg})
+			return
+		}
+		r.log.Debug("cluster finished after its run", "env", env, "run", run, "waited", time.Since(start))
+	}()
+}
+
+// awaitFinishing waits until what a provider still does for env's cluster
+// after an earlier run is done, or ctx ends.
+func (r *runner) awaitFinishing(ctx context.Context, env string) {
+	r.mu.Lock()
+	done := r.finishing[env]
+	r.mu.Unlock()
+	if done == nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
 
 // Run is one execution of a run's steps for an environment: what the steps

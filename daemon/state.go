@@ -170,6 +170,15 @@ type RunFinished struct {
 	Cancelled   bool
 }
 
+// ClusterFailed says the provider failed to finish a new cluster after the
+// run that made it had ended: its services answered first (the cluster's
+// step ends when its API answers; kind then installs a storage class and
+// exports a kubeconfig). Err says what failed.
+type ClusterFailed struct {
+	Name string
+	Err  string
+}
+
 // Logged is a line of progress or output. It changes no state; it goes to
 // subscribers in order with the state changes.
 type Logged struct {
@@ -198,6 +207,7 @@ func (a ServiceReady) envName() string     { return a.Name }
 func (a FindingsUpdated) envName() string  { return a.Name }
 func (a WatchChanged) envName() string     { return a.Name }
 func (a RunFinished) envName() string      { return a.Name }
+func (a ClusterFailed) envName() string    { return a.Name }
 func (a WatchRequested) envName() string   { return a.Name }
 func (a RebuildRecorded) envName() string  { return a.Name }
 func (a Logged) envName() string           { return a.Name }
@@ -284,6 +294,13 @@ func reduce(s *State, a Action, now time.Time) bool {
 			delete(s.Envs, name)
 			return true
 		}
+	case ClusterFailed:
+		if e == nil || e.Status.Run.Active() {
+			// A later run reports its own outcome.
+			return false
+		}
+		e.Status.Phase = api.PhaseFailed
+		e.Status.Message = a.Err + " (after its services answered; run `devctl up` to make the cluster again)"
 	case Logged:
 		return false
 	case WatchRequested:

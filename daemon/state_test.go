@@ -280,6 +280,37 @@ func TestReduceRunFinishedOfAnotherRunIsIgnored(t *testing.T) {
 	}
 }
 
+// A cluster that fails after the up that made it ended fails the
+// environment (the up's run stays as it ended); while a later run is under
+// way, or for an unknown environment, it changes nothing: runs report for
+// themselves.
+func TestReduceClusterFailed(t *testing.T) {
+	t.Parallel()
+	failed := ClusterFailed{Name: "a", Err: "create the cluster: boom"}
+	s := apply(nil, up("a"))
+	if reduce(s, failed, t0) {
+		t.Fatal("ClusterFailed changed an environment whose run is under way")
+	}
+	s = apply(s, finish(s, "a", ""))
+	if !reduce(s, failed, t0) {
+		t.Fatal("ClusterFailed changed nothing")
+	}
+	e := s.Envs["a"]
+	if e.Status.Phase != api.PhaseFailed || !strings.HasPrefix(e.Status.Message, "create the cluster: boom") || !strings.Contains(e.Status.Message, "devctl up") {
+		t.Errorf("phase %s message %q", e.Status.Phase, e.Status.Message)
+	}
+	if e.Status.Run.Error != "" || e.Status.ObservedGeneration != 1 {
+		t.Errorf("run error %q observed %d: the up's record changed", e.Status.Run.Error, e.Status.ObservedGeneration)
+	}
+	s = apply(s, up("a"))
+	if e := s.Envs["a"]; !e.Status.Run.Active() || e.Status.Run.Request.Kind != api.RunUp {
+		t.Errorf("an up after the failure does not run: %+v", e.Status.Run)
+	}
+	if reduce(s, ClusterFailed{Name: "b", Err: "x"}, t0) {
+		t.Error("ClusterFailed of an unknown environment changed the state")
+	}
+}
+
 func TestReduceRecovered(t *testing.T) {
 	t.Parallel()
 	t.Run("an interrupted run starts again", func(t *testing.T) {

@@ -559,10 +559,11 @@ func runDeploy(ctx context.Context, r *Run) (string, error) {
 func runReady(ctx context.Context, r *Run) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.r.readyTimeout)
 	defer cancel()
-	// A new cluster may still be finishing (kind applies its CNI manifest
-	// and storage class after its API answers): the services are waited for
-	// meanwhile. Its failure stops the wait and is the step's error; the
-	// step ends when both are done.
+	// A new cluster may still be finishing (kind applies its storage class
+	// and exports its kubeconfig after its API answers): the services are
+	// waited for meanwhile. Its failure stops the wait and is the step's
+	// error. Services that answer first end the step; the provider then
+	// finishes after the run (runner.finishCluster).
 	cluster := make(chan error, 1)
 	go func() {
 		err := r.awaitCluster()
@@ -572,7 +573,16 @@ func runReady(ctx context.Context, r *Run) (string, error) {
 		cluster <- err
 	}()
 	urls, err := r.waitServices(ctx)
-	if cerr := <-cluster; cerr != nil {
+	var cerr error
+	if err == nil {
+		select {
+		case cerr = <-cluster:
+		default:
+		}
+	} else {
+		cerr = <-cluster // its failure is why the services did not answer
+	}
+	if cerr != nil {
 		return "", fmt.Errorf("create the cluster: %w", cerr)
 	}
 	if err != nil {

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os/exec"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -23,12 +25,13 @@ const earlyPoll = 250 * time.Millisecond
 
 // awaitAPI watches a cluster kind is creating and, as soon as its API
 // server answers to the admin credentials kubeadm wrote in the node, writes
-// a kubeconfig for them at o.KubeconfigPath and calls ready. kind goes on
-// for seconds after that point (kubeadm's last phases, the CNI, the storage
+// a kubeconfig for them at o.KubeconfigPath, calls ready (when not nil) and
+// has the kubelet register its node (nudgeKubelet). kind goes on for
+// seconds after that point (kubeadm's last phases, the CNI, the storage
 // class, its own kubeconfig export), time in which a caller can already
 // push, install and schedule. It gives up quietly when stop closes first:
 // Create then returns as it always did.
-func awaitAPI(stop <-chan struct{}, name, kubeconfigPath string, ready func()) {
+func awaitAPI(stop <-chan struct{}, name, kubeconfigPath string, ready func(), logger *slog.Logger) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -90,9 +93,43 @@ func awaitAPI(stop <-chan struct{}, name, kubeconfigPath string, ready func()) {
 	}
 	select {
 	case <-stop:
+		return
 	default:
-		ready()
+		if ready != nil {
+			ready()
+		}
 	}
+	nudgeKubelet(kc, node, logger)
+}
+
+// nudgeKubelet restarts the node's kubelet when the API server answers
+// before the kubelet has registered its node, which is the usual case: the
+// kubelet started with the control plane and retries registering with a
+// back-off that grows to 7 s, so it registers up to 7 s after the API is
+// up. Until the Node exists its CSI plugin cannot initialise, and that
+// retries on a fixed schedule whose early tries end ~4 s after the API is
+// reachable and whose next is ~20 s later; the node stays NotReady, and no
+// pod is scheduled, until it succeeds (15 s of a cold up here, one time in
+// two). A kubelet started now registers at once. kubeadm restarts the
+// kubelet at the end of its init anyway (the kubelet-finalize phase, which
+// Config skips); this is the same restart, sooner, and only when needed.
+func nudgeKubelet(kc []byte, node string, logger *slog.Logger) {
+	c, err := kube.NewClientFromBytes(kc)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = c.Set.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if !apierrors.IsNotFound(err) {
+		return // registered (or the API cannot say): nothing to do
+	}
+	start := time.Now()
+	if out, err := exec.CommandContext(ctx, "docker", "exec", node, "systemctl", "restart", "kubelet").CombinedOutput(); err != nil {
+		logger.Warn("restart the kubelet to register its node", "node", node, "err", err, "output", string(out))
+		return
+	}
+	logger.Debug("restarted the kubelet to register its node", "node", node, "took", time.Since(start))
 }
 
 // publishedAPIPort is the host port Docker maps to the node's 6443, or "".

@@ -36,14 +36,16 @@ failCgroupV1: false
 
 // kubeadm's kubelet-finalize phase is skipped: it points kubelet.conf at
 // the certificate file the kubelet rotates and restarts the kubelet, at the
-// end of the init, right when the API answers and the service's pod is
-// scheduled. On a busy machine the restart took 2 s in which no pod started
-// (the new kubelet registers its node again and waits for its first PLEG
-// relist). The kubelet still rotates its client certificate while it runs;
-// only a restarted kubelet falls back to the one kubeadm wrote, valid for a
-// year, and an environment lives for days. kind always skips "preflight"
-// (kubeadm's --skip-phases, or skipPhases in the config for 1.23 on); a merge
-// patch replaces the whole list, the v1beta4 one appends.
+// very end of the init, right when the service's pod is scheduled: on a
+// busy machine 2 s in which no pod started. The early watch restarts the
+// kubelet instead as soon as the API answers, and only when the kubelet has
+// not registered its node yet (nudgeKubelet), which overlaps the restart
+// with kubeadm's last phases and the caller's install. The kubelet still
+// rotates its client certificate while it runs; only a restarted kubelet
+// falls back to the one kubeadm wrote, valid for a year, and an environment
+// lives for days. kind always skips "preflight" (kubeadm's --skip-phases, or
+// skipPhases in the config for 1.23 on); a merge patch replaces the whole
+// list, the v1beta4 one appends.
 const skipKubeletFinalizeV1Beta3 = `apiVersion: kubeadm.k8s.io/v1beta3
 kind: InitConfiguration
 skipPhases:
@@ -216,14 +218,10 @@ func (p *Provider) Create(ctx context.Context, name string, o providers.CreateOp
 		opts = append(opts, cluster.CreateWithWaitForReady(o.WaitForReady))
 	}
 	stop, watched := make(chan struct{}), make(chan struct{})
-	if o.APIReady != nil {
-		go func() {
-			defer close(watched)
-			awaitAPI(stop, name, o.KubeconfigPath, o.APIReady)
-		}()
-	} else {
-		close(watched)
-	}
+	go func() {
+		defer close(watched)
+		awaitAPI(stop, name, o.KubeconfigPath, o.APIReady, p.logger)
+	}()
 	err = p.kind(ctx, o.Progress).Create(name, opts...)
 	close(stop)
 	<-watched
