@@ -12,8 +12,8 @@ import (
 // A new cluster whose API answers before the provider is done: the
 // cluster step ends there, the image is delivered, the release installed
 // and its rollout waited for while the provider finishes, and the up ends
-// Ready as soon as the service answers. The provider finishes after it; the
-// environment's next run (a down here) waits for that before it starts.
+// Ready as soon as the service answers. The provider finishes after it: an
+// unchanged up meanwhile does not wait for it, a down does.
 func TestDaemonDeploysWhileTheClusterIsFinished(t *testing.T) {
 	t.Parallel()
 	f := newFakeDeps()
@@ -55,7 +55,16 @@ func TestDaemonDeploysWhileTheClusterIsFinished(t *testing.T) {
 		}
 	}
 
-	// A down now is queued behind the create, never run beside it.
+	// An unchanged up meanwhile only needs the API: it does not wait.
+	e = upAndWait(t, c, dir)
+	f.mu.Lock()
+	ups = f.ups
+	f.mu.Unlock()
+	if e.Status.Phase != api.PhaseReady || ups != 0 {
+		t.Fatalf("the second up: phase %s (%s), Up returned %d times; want Ready before the provider is done", e.Status.Phase, e.Status.Message, ups)
+	}
+
+	// A down now waits for the create, never runs beside it.
 	if _, err := c.Down(ctx, name); err != nil {
 		t.Fatal(err)
 	}

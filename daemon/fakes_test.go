@@ -38,6 +38,7 @@ type fakeDeps struct {
 	// upsEntered counts calls of Up before UpGate lets them through.
 	upsEntered int
 	stopped    map[string]bool // clusters that do not answer
+	answering  map[string]bool // new clusters whose API answers before Up returns
 	builds     map[string]int  // service → builds
 	loads      int
 	prepulled  []string // every image Prepull was given
@@ -88,7 +89,7 @@ func newFakeDeps() *fakeDeps {
 	return &fakeDeps{
 		clusters: map[string]envs.Env{}, builds: map[string]int{}, digests: map[string]string{},
 		revision: map[string]int{}, buildStarted: make(chan string, 100), stopped: map[string]bool{},
-		running: map[string]string{},
+		running: map[string]string{}, answering: map[string]bool{},
 	}
 }
 
@@ -128,6 +129,9 @@ func (f *fakeDeps) Up(ctx context.Context, name string, spec api.EnvSpec) (*envs
 	early, ready := f.EarlyAPI && !exists, envs.APIReadyFunc(ctx)
 	f.mu.Unlock()
 	if early && ready != nil {
+		f.mu.Lock()
+		f.answering[name] = true
+		f.mu.Unlock()
 		ready("/kube/" + name)
 		if err := wait(ctx, f.RestGate); err != nil {
 			return nil, err
@@ -304,7 +308,7 @@ func (f *fakeDeps) Reachable(_ context.Context, kubeconfig string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	name := strings.TrimPrefix(kubeconfig, "/kube/")
-	if _, ok := f.clusters[name]; !ok || f.stopped[name] {
+	if _, ok := f.clusters[name]; (!ok && !f.answering[name]) || f.stopped[name] {
 		return errors.New("connection refused")
 	}
 	return nil

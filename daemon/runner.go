@@ -105,7 +105,6 @@ func (r *runner) start(ctx context.Context, e api.Environment) {
 	go func() {
 		defer r.wg.Done()
 		defer cancel()
-		r.awaitFinishing(ctx, e.Name)
 		fin, rest := r.execute(ctx, e)
 		// Held before the run's end is dispatched (which may start the
 		// next run), reported after it.
@@ -196,9 +195,10 @@ func (r *runner) execute(ctx context.Context, e api.Environment) (fin RunFinishe
 // finishCluster hands on what the provider still does for env's new
 // cluster once run has ended: kind's last phases (a storage class, its
 // kubeconfig export) take 2-5 s after the services answer, and the
-// environment is usable meanwhile. The environment's next run waits for it
-// (awaitFinishing), and so does the daemon's stop; its failure, reported
-// once the run's end is (ended), marks the environment failed.
+// environment is usable meanwhile. The environment's next steps that ask
+// the provider wait for it (awaitFinishing), and so does the daemon's stop;
+// its failure, reported once the run's end is (ended), fails the
+// environment.
 func (r *runner) finishCluster(env string, run int64, rest func() error, ended <-chan struct{}) {
 	done := make(chan struct{})
 	r.mu.Lock()
@@ -230,7 +230,9 @@ func (r *runner) finishCluster(env string, run int64, rest func() error, ended <
 }
 
 // awaitFinishing waits until what a provider still does for env's cluster
-// after an earlier run is done, or ctx ends.
+// after an earlier run is done, or ctx ends. The steps that ask the
+// provider call it (a delete, a create, finding the cluster); the others
+// (an unchanged up, a rebuild) only need the API, which answers already.
 func (r *runner) awaitFinishing(ctx context.Context, env string) {
 	r.mu.Lock()
 	done := r.finishing[env]

@@ -184,6 +184,7 @@ func runCluster(ctx context.Context, r *Run) (string, error) {
 		}
 		r.logf(StepCluster, "", api.SourceProgress, api.LevelInfo, "the cluster does not answer (%v): asking %s", err, r.Spec.Provider)
 	}
+	r.r.awaitFinishing(ctx, r.Env)
 	pctx := envs.ContextWithProgress(ctx, func(p envs.Progress) {
 		level, msg := api.LevelInfo, p.Message
 		switch p.State {
@@ -270,6 +271,7 @@ func (run *Run) awaitCluster() error {
 }
 
 func runAttach(ctx context.Context, r *Run) (string, error) {
+	r.r.awaitFinishing(ctx, r.Env)
 	env, err := r.r.deps.Environments.Get(ctx, r.Env, r.Spec.Provider)
 	if err != nil {
 		return "", err
@@ -682,6 +684,7 @@ func (r *Run) rollBack(ctx context.Context, service string) string {
 }
 
 func runDelete(ctx context.Context, r *Run) (string, error) {
+	r.r.awaitFinishing(ctx, r.Env) // never a delete beside a create
 	r.r.forwards.closeEnv(r.Env)
 	d, err := r.r.deps.Environments.Delete(ctx, r.Env, r.Spec.Provider)
 	if err != nil {

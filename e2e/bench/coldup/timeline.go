@@ -18,7 +18,8 @@ import (
 
 // timeline records when a cold up's milestones were first seen, as offsets
 // from the start of the up: the kubeconfig file kind writes at the end of
-// its create, the node Ready and without its not-ready taint, and the
+// its create, the node Ready, without its not-ready taint and without any
+// NoSchedule taint (kubeadm's control-plane one, which kind lifts), and the
 // service's pod created, scheduled, initialised, started and Ready. The API
 // is polled every 100 ms once the kubeconfig exists (conditions carry
 // seconds only), so each figure is at most ~0.1 s late.
@@ -34,6 +35,7 @@ var milestones = []string{
 	"API answers",
 	"node Ready",
 	"node untainted",
+	"node schedulable",
 	"pod created",
 	"pod scheduled",
 	"pod initialised",
@@ -106,6 +108,10 @@ func (t *timeline) poll(ctx context.Context, cs *kubernetes.Clientset, namespace
 		}
 		if !slices.ContainsFunc(n.Spec.Taints, func(tn corev1.Taint) bool { return tn.Key == corev1.TaintNodeNotReady }) {
 			t.mark("node untainted")
+		}
+		// kind lifts kubeadm's control-plane taint once kubeadm is done.
+		if !slices.ContainsFunc(n.Spec.Taints, func(tn corev1.Taint) bool { return tn.Effect == corev1.TaintEffectNoSchedule }) {
+			t.mark("node schedulable")
 		}
 	}
 	pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
