@@ -19,6 +19,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,6 +36,7 @@ import (
 
 	"github.com/devctl/devctl/e2e/harness"
 	"github.com/devctl/devctl/internal/api"
+	"github.com/devctl/devctl/internal/freezer"
 )
 
 func main() {
@@ -150,10 +152,30 @@ func kindCreate(name, image string) (time.Duration, error) {
 	err := p.Create(name, cluster.CreateWithV1Alpha4Config(cfg), cluster.CreateWithNodeImage(image),
 		cluster.CreateWithKubeconfigPath(kubeconfig), cluster.CreateWithDisplayUsage(false), cluster.CreateWithDisplaySalutation(false))
 	d := time.Since(start)
-	if derr := p.Delete(name, kubeconfig); derr != nil && err == nil {
+	if derr := deleteKind(p, name, kubeconfig); derr != nil && err == nil {
 		err = derr
 	}
 	return d, err
+}
+
+// deleteKind deletes the cluster as devctl does on this host: a container
+// whose pods' cgroups the kernel left frozen (cgroup v1) cannot be killed
+// until they are thawed.
+func deleteKind(p *cluster.Provider, name, kubeconfig string) error {
+	err := p.Delete(name, kubeconfig)
+	if !freezer.Stuck(err) {
+		return err
+	}
+	out, ierr := exec.Command("docker", "ps", "-aq", "--no-trunc", "--filter", "label=io.x-k8s.kind.cluster="+name).Output()
+	if ierr != nil {
+		return errors.Join(err, ierr)
+	}
+	for _, id := range strings.Fields(string(out)) {
+		if _, terr := freezer.Thaw(freezer.DefaultRoot, id); terr != nil {
+			return errors.Join(err, terr)
+		}
+	}
+	return p.Delete(name, kubeconfig)
 }
 
 // devctlUp times a cold `devctl up --ci` (new daemon, new cluster) and an

@@ -17,8 +17,8 @@ import (
 )
 
 // timeline records when a cold up's milestones were first seen, as offsets
-// from the start of the up: the kubeconfig file kind writes at the end of
-// its create, the node Ready, without its not-ready taint and without any
+// from the start of the up: the environment's kubeconfig written (as soon
+// as the API answers, before kind returns), the node Ready, without its not-ready taint and without any
 // NoSchedule taint (kubeadm's control-plane one, which kind lifts), and the
 // service's pod created, scheduled, initialised, started and Ready. The API
 // is polled every 100 ms once the kubeconfig exists (conditions carry
@@ -31,7 +31,7 @@ type timeline struct {
 
 // milestones in the order they normally happen.
 var milestones = []string{
-	"kubeconfig written (kind's create returns)",
+	"kubeconfig written",
 	"API answers",
 	"node Ready",
 	"node untainted",
