@@ -179,7 +179,7 @@ func deleteKind(p *cluster.Provider, name, kubeconfig string) error {
 }
 
 // devctlUp times a cold `devctl up --ci` (new daemon, new cluster) and an
-// unchanged second one, then deletes the environment.
+// unchanged one after it (the third up), then deletes the environment.
 func devctlUp(bin, project, image string, environ []string, state string) (cold, warm time.Duration, err error) {
 	sock, err := os.MkdirTemp("", "cu")
 	if err != nil {
@@ -219,7 +219,15 @@ func devctlUp(bin, project, image string, environ []string, state string) (cold,
 	}
 	printSteps(bin, project, env)
 	fmt.Print(tl)
+	// The first unchanged up runs while kind may still be finishing the
+	// cluster (its storage class and kubeconfig export, after the services
+	// answered); the one timed is the next.
+	right, err := devctl(upArgs...)
+	if err != nil {
+		return 0, 0, err
+	}
 	warm, err = devctl(upArgs...)
+	fmt.Printf("  unchanged up right after the cold one %.2fs, then %.2fs\n", right.Seconds(), warm.Seconds())
 	return cold, warm, err
 }
 
