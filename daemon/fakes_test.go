@@ -47,7 +47,7 @@ type fakeDeps struct {
 	revision   map[string]int
 	forwards   []*fakeForward
 	forgot     []string
-	deletes    int // calls of Delete
+	deletes    int                // calls of Delete
 	waited     []string           // workloads WaitReady waited on
 	admission  [][]runtime.Object // every InstallAdmission's policies
 
