@@ -102,20 +102,8 @@ func TestConfig(t *testing.T) {
 // (it keeps kind's own arguments).
 func TestFastControlPlaneV1Beta4(t *testing.T) {
 	t.Parallel()
-	ops, err := sigsyaml.YAMLToJSON([]byte(fastControlPlaneV1Beta4.Patch))
-	if err != nil {
-		t.Fatal(err)
-	}
-	patch, err := jsonpatch.DecodePatch(ops)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// What kind's v1beta4 template makes of controllerManager.
-	doc := []byte(`{"controllerManager":{"extraArgs":[{"name":"enable-hostpath-provisioner","value":"true"}]}}`)
-	out, err := patch.Apply(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := applyJSON6902(t, fastControlPlaneV1Beta4, `{"controllerManager":{"extraArgs":[{"name":"enable-hostpath-provisioner","value":"true"}]}}`)
 	want := `{"controllerManager":{"extraArgs":[{"name":"enable-hostpath-provisioner","value":"true"},` +
 		`{"name":"leader-elect","value":"false"},{"name":"kube-api-qps","value":"200"},{"name":"kube-api-burst","value":"400"}]}}`
 	if string(out) != want {
@@ -149,7 +137,16 @@ func TestSkipKubeletFinalize(t *testing.T) {
 		t.Errorf("v1beta3 skipPhases = %s, want %s", got, want)
 	}
 
-	ops, err := sigsyaml.YAMLToJSON([]byte(skipKubeletFinalizeV1Beta4.Patch))
+	out = applyJSON6902(t, skipKubeletFinalizeV1Beta4, `{"skipPhases":["preflight"]}`)
+	if got := skipPhasesOf(t, out); got != want {
+		t.Errorf("v1beta4 skipPhases = %s, want %s", got, want)
+	}
+}
+
+// applyJSON6902 applies p to doc as kind does.
+func applyJSON6902(t *testing.T, p v1alpha4.PatchJSON6902, doc string) []byte {
+	t.Helper()
+	ops, err := sigsyaml.YAMLToJSON([]byte(p.Patch))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,13 +154,11 @@ func TestSkipKubeletFinalize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err = patch.Apply([]byte(`{"skipPhases":["preflight"]}`))
+	out, err := patch.Apply([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := skipPhasesOf(t, out); got != want {
-		t.Errorf("v1beta4 skipPhases = %s, want %s", got, want)
-	}
+	return out
 }
 
 func skipPhasesOf(t *testing.T, doc []byte) string {
