@@ -103,12 +103,9 @@ func Paths(ctx context.Context, s Streams, o *Options, paths []string, render Ch
 	return checkPaths(ctx, s, o, cfg, paths, render, engine, start)
 }
 
-// checkPaths is Paths once devctl.yaml is loaded (cfg is nil outside a
-// project).
+// checkPaths is Paths once o.Format is known to be valid and devctl.yaml
+// is loaded (cfg is nil outside a project).
 func checkPaths(ctx context.Context, s Streams, o *Options, cfg *config.Config, paths []string, render ChartRenderer, engine EngineFunc, start time.Time) error {
-	if err := ValidFormat(o.Format); err != nil {
-		return err
-	}
 	in := readInput(ctx, s.In, cfg, paths, render)
 	eng, err := engine(ctx, cfg)
 	if err != nil {

@@ -24,8 +24,8 @@ type Invocation struct {
 // check would, and returns the check when the lean build can run it: plain
 // manifests with the built-in rules. It returns false for everything else,
 // which devctl-core runs: another command, check without PATHs (it renders
-// the golden-path chart), -h or a flag it does not know (devctl-core prints
-// the usage error), a devctl.yaml that does not load (it reports the
+// the golden-path chart), -h, a flag it does not know or a report format
+// it does not have (devctl-core prints the usage error), a devctl.yaml that does not load (it reports the
 // error) or that names organisation rules (ValidatingAdmissionPolicy and
 // Rego need the CEL and OPA engines), and a PATH that is or holds a Helm
 // chart.
@@ -39,7 +39,7 @@ func Plan(args []string) (*Invocation, bool) {
 		return nil, false
 	}
 	inv.paths = fs.Args()
-	if len(inv.paths) == 0 {
+	if len(inv.paths) == 0 || ValidFormat(inv.opts.Format) != nil {
 		return nil, false
 	}
 	cfg, err := Config(inv.opts.Dir, inv.opts.File)

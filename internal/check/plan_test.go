@@ -53,6 +53,7 @@ func TestPlan(t *testing.T) {
 		{"a folder", []string{"check", at("plain")}, true},
 		{"stdin", []string{"check", "-"}, true},
 		{"flags after the paths", []string{"check", at("plain/web.yaml"), "--format", "json", "--fail-on=low"}, true},
+		{"a report format devctl does not have", []string{"check", at("plain/web.yaml"), "--format", "yaml"}, false},
 		{"every flag devctl check has", []string{"check", "-v", "--socket", "/x", "--name", "n", "--branch", "b", "--timing", "--fail-on-empty", "-C", at("plain"), "web.yaml"}, true},
 		{"a hidden folder's chart is not read", []string{"check", at("hiddenchart")}, true},
 		{"devctl.yaml with waivers, found upward", []string{"check", "-C", at("proj/deploy"), at("proj/deploy/web.yaml")}, true},

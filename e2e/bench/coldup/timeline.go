@@ -18,9 +18,9 @@ import (
 
 // timeline records when a cold up's milestones were first seen, as offsets
 // from the start of the up: the environment's kubeconfig written (as soon
-// as the API answers, before kind returns), the node Ready, without its not-ready taint and without any
-// NoSchedule taint (kubeadm's control-plane one, which kind lifts), and the
-// service's pod created, scheduled, initialised, started and Ready. The API
+// as the API answers, before kind returns), the node Ready, without its
+// not-ready taint and without any NoSchedule taint (kubeadm's control-plane
+// one, which kind lifts), and the service's pod created, scheduled, initialised, started and Ready. The API
 // is polled every 100 ms once the kubeconfig exists (conditions carry
 // seconds only), so each figure is at most ~0.1 s late.
 type timeline struct {
